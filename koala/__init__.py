@@ -1,0 +1,55 @@
+"""The Koala chat provider (koala.sh), rebuilt with typed errors and a pure, incremental parser.
+
+>>> from koala import Koala
+>>> Koala.default_model
+'gpt-4o-mini'
+"""
+
+from .base import AsyncGeneratorProvider, ProviderModelMixin
+from .errors import (
+    BotDetectedError,
+    CloudflareError,
+    EventTooLargeError,
+    InvalidEncodingError,
+    InvalidMessagesError,
+    KoalaConnectionError,
+    KoalaError,
+    KoalaTimeoutError,
+    MalformedEventError,
+    MissingDependencyError,
+    ModelNotSupportedError,
+    RateLimitError,
+    ResponseStatusError,
+    StreamError,
+    UnexpectedContentTypeError,
+)
+from .provider import ENDPOINT_ENV_VAR, Koala
+from .request import build_headers, build_payload, encode_payload, new_visitor_id
+from .sse import EventStreamDecoder
+
+__all__ = [
+    "ENDPOINT_ENV_VAR",
+    "AsyncGeneratorProvider",
+    "BotDetectedError",
+    "CloudflareError",
+    "EventStreamDecoder",
+    "EventTooLargeError",
+    "InvalidEncodingError",
+    "InvalidMessagesError",
+    "Koala",
+    "KoalaConnectionError",
+    "KoalaError",
+    "KoalaTimeoutError",
+    "MalformedEventError",
+    "MissingDependencyError",
+    "ModelNotSupportedError",
+    "ProviderModelMixin",
+    "RateLimitError",
+    "ResponseStatusError",
+    "StreamError",
+    "UnexpectedContentTypeError",
+    "build_headers",
+    "build_payload",
+    "encode_payload",
+    "new_visitor_id",
+]

@@ -1,0 +1,197 @@
+"""The Koala provider: the thin I/O shell around :mod:`koala.request` and :mod:`koala.sse`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any, ClassVar
+
+import aiohttp
+from aiohttp import BaseConnector, ClientResponse, ClientSession, ClientTimeout
+
+from .base import AsyncGeneratorProvider, ProviderModelMixin
+from .errors import (
+    BotDetectedError,
+    CloudflareError,
+    KoalaConnectionError,
+    KoalaTimeoutError,
+    MissingDependencyError,
+    RateLimitError,
+    ResponseStatusError,
+    UnexpectedContentTypeError,
+    excerpt,
+)
+from .request import DEFAULT_MODEL, build_headers, build_payload
+from .sse import DEFAULT_MAX_EVENT_SIZE, EventStreamDecoder
+
+ENDPOINT_ENV_VAR = "KOALA_API_ENDPOINT"
+DEFAULT_TIMEOUT = 300.0
+DEFAULT_READ_TIMEOUT = 60.0
+READ_CHUNK_SIZE = 65536
+_CLOUDFLARE_MARKERS = ("<title>Just a moment...</title>", '<div id="cf-please-wait">')
+_BOT_MARKER = "<p>Unable to load site</p>"
+
+
+class Koala(AsyncGeneratorProvider, ProviderModelMixin):
+    """Streams a chat answer from koala.sh (or a stand-in such as the mock server).
+
+    The endpoint is, by precedence: the ``api_endpoint=`` keyword argument, the
+    ``KOALA_API_ENDPOINT`` environment variable, the class attribute ``api_endpoint``.
+    """
+
+    url: ClassVar[str] = "https://koala.sh"
+    api_endpoint: ClassVar[str] = "https://koala.sh/api/gpt/"
+    working: ClassVar[bool] = False
+    supports_message_history: ClassVar[bool] = True
+    supports_stream: ClassVar[bool] = True
+    default_model: ClassVar[str] = DEFAULT_MODEL
+    models: ClassVar[list[str]] = [DEFAULT_MODEL]
+    model_aliases: ClassVar[dict[str, str]] = {"gpt-4o-mini-2024-07-18": DEFAULT_MODEL}
+
+    @classmethod
+    def endpoint(cls, api_endpoint: str | None = None) -> str:
+        """The endpoint a call goes to (see the class docstring for the precedence)."""
+        return api_endpoint or os.environ.get(ENDPOINT_ENV_VAR) or cls.api_endpoint
+
+    @classmethod
+    async def create_async_generator(  # type: ignore[override]
+        cls,
+        model: str,
+        messages: Any,
+        proxy: str | None = None,
+        connector: BaseConnector | None = None,
+        *,
+        api_endpoint: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        read_timeout: float | None = DEFAULT_READ_TIMEOUT,
+        visitor_id: str | None = None,
+        real_time_data: bool = False,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        **kwargs: Any,
+    ) -> AsyncGenerator[Any, None]:
+        """Yield the answer's chunks (usually ``str``) as they arrive.
+
+        ``timeout`` bounds the whole call and ``read_timeout`` the wait for each chunk, in seconds
+        (``None`` for no limit); past either, :class:`KoalaTimeoutError`. Bad ``messages`` raise
+        :class:`InvalidMessagesError` before any network I/O.
+        """
+        payload = build_payload(cls.get_model(model), messages)
+        headers = build_headers(visitor_id, real_time_data)
+        url = cls.endpoint(api_endpoint)
+        client_timeout = ClientTimeout(total=timeout, sock_read=read_timeout)
+        owns_connector = connector is None
+        connector, proxy = _connector_for(connector, proxy)
+        try:
+            async with ClientSession(
+                headers=headers,
+                connector=connector,
+                connector_owner=owns_connector,
+                timeout=client_timeout,
+            ) as session, session.post(url, json=payload, proxy=proxy) as response:
+                await raise_for_status(response)
+                async for chunk in await _answer_values(response, max_event_size):
+                    yield chunk
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise KoalaTimeoutError(
+                f"no complete answer from {url} within the timeout "
+                f"(total={timeout}s, between chunks={read_timeout}s)"
+            ) from exc
+        except aiohttp.ClientPayloadError as exc:
+            raise KoalaConnectionError(f"the stream from {url} broke off: {exc}") from exc
+        except aiohttp.ClientError as exc:
+            raise KoalaConnectionError(f"could not talk to {url}: {exc}") from exc
+
+    @staticmethod
+    async def _parse_event_stream(
+        response: ClientResponse, max_event_size: int = DEFAULT_MAX_EVENT_SIZE
+    ) -> AsyncGenerator[Any, None]:
+        """Yield the JSON value of each event in ``response``'s body (see :mod:`koala.sse`)."""
+        decoder = EventStreamDecoder(max_event_size=max_event_size)
+        async for chunk in response.content.iter_chunked(READ_CHUNK_SIZE):
+            for value in decoder.feed(chunk):
+                yield value
+            if decoder.done:
+                return
+        for value in decoder.close():
+            yield value
+
+
+async def raise_for_status(response: ClientResponse) -> None:
+    """Raise the typed error for a non-2xx answer (g4f's classification, shortened bodies)."""
+    if response.ok:
+        return
+    body = await _read_text(response)
+    status = response.status
+    if status in (429, 402):
+        raise RateLimitError(status, body, _retry_after(response.headers.get("Retry-After")))
+    if status in (403, 503) and any(marker in body for marker in _CLOUDFLARE_MARKERS):
+        raise CloudflareError(status, body)
+    if status == 403 and _BOT_MARKER in body:
+        raise BotDetectedError(status, body)
+    raise ResponseStatusError(status, body)
+
+
+async def _answer_values(response: ClientResponse, max_event_size: int) -> AsyncIterator[Any]:
+    """The answer's values: an event stream, or the JSON ``{"output": ...}`` reply."""
+    content_type = response.headers.get("Content-Type", "")
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type == "text/event-stream":
+        return Koala._parse_event_stream(response, max_event_size)
+    body = await _read_start(response, max_event_size)
+    if media_type == "application/json":
+        try:
+            reply = json.loads(body)
+        except ValueError:
+            reply = None
+        if isinstance(reply, dict) and isinstance(reply.get("output"), str):
+            return _single(reply["output"])
+    raise UnexpectedContentTypeError(content_type, body)
+
+
+async def _single(value: Any) -> AsyncIterator[Any]:
+    yield value
+
+
+async def _read_start(response: ClientResponse, limit: int) -> bytes:
+    """The body's first ``limit`` bytes (all of it when shorter)."""
+    parts: list[bytes] = []
+    size = 0
+    while size < limit:
+        part = await response.content.read(limit - size)
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
+
+
+async def _read_text(response: ClientResponse, limit: int = 65536) -> str:
+    return (await _read_start(response, limit)).decode("utf-8", errors="replace")
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds when it is a number (an HTTP date is left to the caller)."""
+    if value is None or not re.fullmatch(r"\s*\d+(\.\d+)?\s*", value):
+        return None
+    return float(value)
+
+
+def _connector_for(
+    connector: BaseConnector | None, proxy: str | None
+) -> tuple[BaseConnector | None, str | None]:
+    """aiohttp's ``proxy=`` for HTTP(S) proxies; an aiohttp-socks connector for SOCKS ones."""
+    if not proxy or not proxy.lower().startswith("socks"):
+        return connector, proxy
+    if connector is not None:
+        raise ValueError("pass either a connector or a SOCKS proxy, not both")
+    try:
+        from aiohttp_socks import ProxyConnector
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"the SOCKS proxy {excerpt(proxy, 40)!r} needs aiohttp-socks: "
+            "pip install 'koala-harness[socks]'"
+        ) from exc
+    return ProxyConnector.from_url(proxy), None

@@ -1,0 +1,229 @@
+"""Incremental decoder of the Koala event stream. Pure: bytes in, JSON values out, no I/O.
+
+Lines and fields follow the WHATWG HTML "event stream interpretation" rules
+(https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation):
+LF, CR and CRLF end a line; one leading UTF-8 BOM is dropped; a line starting with ``:`` is a
+comment; ``field: value`` loses one space after the colon; a blank line dispatches the event;
+``event``, ``id`` and ``retry`` are understood (and kept on the decoder) but carry no data.
+
+Where this decoder deliberately differs from WHATWG, to stay compatible with the original
+provider (which parsed each ``data: `` line on its own as JSON):
+
+- Each ``data`` line of an event that is a JSON value on its own is yielded separately, in order.
+  Only when they are not, but their WHATWG join (with ``\\n``) is, the joined value is yielded once.
+- An event still open when the stream ends is dispatched, not discarded.
+- ``data: [DONE]`` ends the stream; data that is empty or only white space is skipped.
+
+Anything else that is not JSON, invalid UTF-8, or a line or event above ``max_event_size``
+raises a :class:`StreamError` naming the event number (1-based) and the line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from json.decoder import scanstring  # type: ignore[attr-defined]
+from typing import Any
+
+from .errors import EventTooLargeError, InvalidEncodingError, MalformedEventError
+
+BOM = b"\xef\xbb\xbf"
+DONE_MARKER = "[DONE]"
+DEFAULT_MAX_EVENT_SIZE = 4 * 1024 * 1024
+
+
+@dataclass
+class EventStreamDecoder:
+    """Feed it the body in chunks of any size; it returns the values decoded so far.
+
+    >>> decoder = EventStreamDecoder()
+    >>> decoder.feed(b'data: "Hel')
+    []
+    >>> decoder.feed(b'lo"\\n\\ndata: " world"\\n\\n')
+    ['Hello', ' world']
+    >>> decoder.close()
+    []
+    """
+
+    max_event_size: int = DEFAULT_MAX_EVENT_SIZE
+    #: True once ``data: [DONE]`` was seen; later input is ignored.
+    done: bool = False
+    #: The last ``event``, ``id`` and ``retry`` fields seen (WHATWG keeps them; Koala ignores them).
+    event_type: str = ""
+    last_event_id: str = ""
+    retry: int | None = None
+    #: How many events have been dispatched (the number of the event being read is this + 1).
+    events_dispatched: int = 0
+    _pending: bytes = b""
+    _skip_lf: bool = False
+    _started: bool = False
+    _data_lines: list[bytes] = field(default_factory=list)
+    _data_size: int = 0
+
+    def feed(self, chunk: bytes) -> list[Any]:
+        """Decode ``chunk`` (any slice of the body) and return the values it completed."""
+        if self.done or not chunk:
+            return []
+        if not self._started:
+            chunk = self._pending + chunk
+            if len(chunk) < len(BOM) and BOM.startswith(chunk):
+                self._pending = chunk  # may still become a BOM
+                return []
+            self._pending = b""
+            self._started = True
+            if chunk.startswith(BOM):
+                chunk = chunk[len(BOM) :]
+        if self._skip_lf:
+            self._skip_lf = False
+            if chunk.startswith(b"\n"):
+                chunk = chunk[1:]
+        buffer = self._pending + chunk if self._pending else chunk
+        end = max(buffer.rfind(b"\n"), buffer.rfind(b"\r")) + 1
+        if end == 0:
+            self._pending = buffer
+            self._check_size(buffer)
+            return []
+        self._pending = buffer[end:]
+        self._skip_lf = buffer[end - 1] == 13  # a CR whose LF may start the next chunk
+        out: list[Any] = []
+        block = buffer[:end]
+        start = self._read_simple_events(block, out)
+        self._read_lines(block[start:].splitlines(), out)
+        if self._pending and not self.done:
+            self._check_size(self._pending)
+        return out
+
+    def close(self) -> list[Any]:
+        """End of stream: decode an unterminated last line and dispatch an open event."""
+        out: list[Any] = []
+        if self.done:
+            return out
+        if not self._started and self._pending:
+            self._started = True
+            if self._pending.startswith(BOM):
+                self._pending = self._pending[len(BOM) :]
+        lines = [self._pending] if self._pending else []
+        self._pending = b""
+        lines.append(b"")  # dispatch whatever event is still open
+        self._read_lines(lines, out)
+        return out
+
+    def _check_size(self, line: bytes) -> None:
+        if len(line) + self._data_size > self.max_event_size:
+            raise EventTooLargeError(
+                f"larger than max_event_size={self.max_event_size} bytes",
+                self.events_dispatched + 1,
+                line,
+            )
+
+    def _read_simple_events(self, block: bytes, out: list[Any]) -> int:
+        """Fast path: decode a leading run of one-line events whose data is a JSON string.
+
+        Returns how many bytes of ``block`` it consumed (0 when the run is absent or doubtful;
+        the line-by-line path then reads it and reports any error precisely).
+        """
+        if self._data_lines or len(block) > self.max_event_size:
+            return 0
+        run = _SIMPLE_RUN.match(block)
+        if run is None:
+            return 0
+        # The pattern keeps newlines out of the strings, so "\n\ndata: " only stands between events.
+        array = b"[" + block[6 : run.end() - 2].replace(b"\n\ndata: ", b",") + b"]"
+        try:
+            values = json.loads(array)
+        except ValueError:  # a bad escape or bad UTF-8: let the line-by-line path name it
+            return 0
+        self.events_dispatched += len(values)
+        out.extend(values)
+        return run.end()
+
+    def _read_lines(self, lines: list[bytes], out: list[Any]) -> None:
+        data_lines = self._data_lines
+        for line in lines:
+            if not line:
+                if data_lines:
+                    self._dispatch(out)
+                    if self.done:
+                        return
+                    data_lines = self._data_lines
+                continue
+            if line.startswith(b"data:"):
+                value = line[6:] if line.startswith(b"data: ") else line[5:]
+                data_lines.append(value)
+                self._data_size += len(value)
+                if self._data_size > self.max_event_size:
+                    self._check_size(b"")
+            elif line[0] != 58:  # not a ":" comment
+                self._read_field(line)
+
+    def _read_field(self, line: bytes) -> None:
+        name, colon, value = line.partition(b":")
+        if colon and value.startswith(b" "):
+            value = value[1:]
+        if name == b"data":  # "data" with no colon: an empty data line
+            self._data_lines.append(b"")
+            return
+        text = self._decode(value, line)
+        if name == b"event":
+            self.event_type = text
+        elif name == b"id" and "\0" not in text:
+            self.last_event_id = text
+        elif name == b"retry" and text.isascii() and text.isdigit():
+            self.retry = int(text)
+        # Unknown fields are ignored, as WHATWG says.
+
+    def _decode(self, raw: bytes, line: bytes) -> str:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidEncodingError(
+                f"invalid UTF-8 at byte {exc.start + len(line) - len(raw)}",
+                self.events_dispatched + 1,
+                line,
+            ) from None
+
+    def _dispatch(self, out: list[Any]) -> None:
+        lines = self._data_lines
+        self._data_lines = []
+        self._data_size = 0
+        texts = [self._decode(raw, b"data: " + raw) for raw in lines]
+        self.events_dispatched += 1
+        values: list[Any] = []
+        first_error: str | None = None
+        for text in texts:
+            if not text or text.isspace():
+                continue
+            if text.strip() == DONE_MARKER:
+                out.extend(values)
+                self.done = True
+                return
+            try:
+                values.append(_loads(text))
+            except ValueError:
+                first_error = text
+                break
+        if first_error is None:
+            out.extend(values)
+            return
+        joined = "\n".join(texts)
+        try:
+            out.append(json.loads(joined))
+        except ValueError:
+            raise MalformedEventError(
+                "data is not JSON", self.events_dispatched, "data: " + first_error
+            ) from None
+
+
+# A run of events in the Koala server's own format: `data: "<JSON string>"` and a blank line, LF
+# line endings. The pattern checks the strings' shape; json.loads checks escapes and UTF-8.
+_SIMPLE_RUN = re.compile(rb'(?:data: "[^"\\\x00-\x1f]*(?:\\[^\r\n][^"\\\x00-\x1f]*)*"\n\n)+')
+
+
+def _loads(text: str) -> Any:
+    """``json.loads``, with a fast path for the common case: one plain JSON string."""
+    if text[0] == '"':
+        value, end = scanstring(text, 1, True)
+        if end == len(text):
+            return value
+    return json.loads(text)

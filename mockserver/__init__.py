@@ -1,0 +1,1 @@
+"""Mock koala.sh server (see the mock-server issue)."""
