@@ -85,12 +85,15 @@ class Koala(AsyncGeneratorProvider, ProviderModelMixin):
         owns_connector = connector is None
         connector, proxy = _connector_for(connector, proxy)
         try:
-            async with ClientSession(
-                headers=headers,
-                connector=connector,
-                connector_owner=owns_connector,
-                timeout=client_timeout,
-            ) as session, session.post(url, json=payload, proxy=proxy) as response:
+            async with (
+                ClientSession(
+                    headers=headers,
+                    connector=connector,
+                    connector_owner=owns_connector,
+                    timeout=client_timeout,
+                ) as session,
+                session.post(url, json=payload, proxy=proxy) as response,
+            ):
                 await raise_for_status(response)
                 async for chunk in await _answer_values(response, max_event_size):
                     yield chunk
