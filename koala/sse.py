@@ -85,7 +85,8 @@ class EventStreamDecoder:
             self._check_size(buffer)
             return []
         self._pending = buffer[end:]
-        self._skip_lf = buffer[end - 1] == 13  # a CR whose LF may start the next chunk
+        # A CR that ends the buffer: its LF may start the next chunk.
+        self._skip_lf = end == len(buffer) and buffer[-1] == 13
         out: list[Any] = []
         block = buffer[:end]
         start = self._read_simple_events(block, out)
