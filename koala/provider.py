@@ -147,7 +147,7 @@ async def _answer_values(response: ClientResponse, max_event_size: int) -> Async
     if media_type == "application/json":
         try:
             reply = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
             reply = None
         if isinstance(reply, dict) and isinstance(reply.get("output"), str):
             return _single(reply["output"])

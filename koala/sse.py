@@ -201,7 +201,7 @@ class EventStreamDecoder:
                 return
             try:
                 values.append(_loads(text))
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested too deeply
                 first_error = text
                 break
         if first_error is None:
@@ -210,7 +210,7 @@ class EventStreamDecoder:
         joined = "\n".join(texts)
         try:
             out.append(json.loads(joined))
-        except ValueError:
+        except (ValueError, RecursionError):
             raise MalformedEventError(
                 "data is not JSON", self.events_dispatched, "data: " + first_error
             ) from None
