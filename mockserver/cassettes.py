@@ -1,0 +1,585 @@
+"""vcrpy YAML cassettes with the stream's chunk timing: load, match, write.
+
+The format is vcrpy's (version 1), so ``vcr.use_cassette(path)`` reads our files unchanged.
+Our extras live where vcrpy ignores and keeps them (see notes/CASSETTE_FORMAT.md):
+
+- ``metadata.koala_harness``: ``format``, ``description`` and ``provenance`` (who made the file,
+  how, from which upstream);
+- ``response.koala_stream.chunks``: one ``{at, size}`` per network chunk of the body, ``at`` the
+  arrival offset in seconds from the start of the body; the sizes add up to the body's length.
+
+Files are read with a safe YAML loader (``!!binary`` bodies allowed, no Python tags) and written
+atomically: a temporary file in the same directory, then a rename, never a partial file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+FORMAT_VERSION = 1
+VCR_VERSION = 1
+METADATA_KEY = "koala_harness"
+STREAM_KEY = "koala_stream"
+CASSETTE_SUFFIXES = (".yaml", ".yml")
+_TIME_DIGITS = 6
+
+
+class CassetteError(Exception):
+    """A cassette that cannot be read or written. The message names the file and the problem."""
+
+    def __init__(self, path: Path | str | None, problem: str) -> None:
+        self.path = Path(path) if path is not None else None
+        self.problem = problem
+        where = str(path) if path is not None else "<cassette>"
+        super().__init__(f"{where}: {problem}")
+
+
+class CassetteExistsError(CassetteError, FileExistsError):
+    """The target file exists and overwriting was not asked for."""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One network chunk of a response body."""
+
+    #: Arrival offset, in seconds from the start of the response body.
+    at: float
+    data: bytes
+
+
+@dataclass
+class Interaction:
+    """One request and the response it got, with the body's chunk boundaries and timing."""
+
+    method: str
+    uri: str
+    request_headers: dict[str, list[str]]
+    request_body: bytes
+    status: int
+    reason: str
+    response_headers: dict[str, list[str]]
+    body: bytes
+    #: Concatenated, the chunks' data is always ``body``.
+    chunks: list[Chunk]
+
+    @property
+    def path(self) -> str:
+        """The URL path (what matching looks at; host and scheme are ignored)."""
+        return urlsplit(self.uri).path or "/"
+
+    def request_json(self) -> Any | None:
+        """The request body as parsed JSON, or None when it is empty or not JSON."""
+        return _parse_json(self.request_body)
+
+    def response_header(self, name: str) -> str | None:
+        """The first value of a response header (case-insensitive), or None."""
+        return _first_header(self.response_headers, name)
+
+    def request_header(self, name: str) -> str | None:
+        """The first value of a request header (case-insensitive), or None."""
+        return _first_header(self.request_headers, name)
+
+
+@dataclass
+class Cassette:
+    name: str
+    path: Path | None
+    interactions: list[Interaction]
+    provenance: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+def chunks_for(body: bytes, sizes_and_offsets: Iterable[tuple[int, float]]) -> list[Chunk]:
+    """Cut ``body`` into chunks of the given sizes, each with its arrival offset."""
+    chunks = []
+    start = 0
+    for size, at in sizes_and_offsets:
+        chunks.append(Chunk(at, body[start : start + size]))
+        start += size
+    return chunks
+
+
+def single_chunk(body: bytes) -> list[Chunk]:
+    """The whole body as one chunk at 0.0 (a cassette without stream timing)."""
+    return [Chunk(0.0, body)]
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe loader (``!!binary`` -> bytes; Python tags refused)."""
+
+
+def _first_header(headers: Mapping[str, list[str]], name: str) -> str | None:
+    wanted = name.lower()
+    for key, values in headers.items():
+        if key.lower() == wanted and values:
+            return values[0]
+    return None
+
+
+def _parse_json(data: bytes) -> Any | None:
+    if not data:
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:  # includes UnicodeDecodeError
+        return None
+
+
+def load_cassette(path: str | os.PathLike[str]) -> Cassette:
+    """Read and check one cassette file; any problem is a :class:`CassetteError` naming it."""
+    path = Path(path)
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise CassetteError(path, f"cannot read: {exc.strerror or exc}") from None
+    return parse_cassette(text, name=path.stem, path=path)
+
+
+def parse_cassette(
+    text: bytes | str, *, name: str = "cassette", path: Path | None = None
+) -> Cassette:
+    """Parse cassette YAML text (see :func:`load_cassette`)."""
+    where: Path | str = path if path is not None else name
+    try:
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise CassetteError(where, f"not valid YAML{at}: {problem}") from None
+    except UnicodeDecodeError as exc:
+        raise CassetteError(where, f"not UTF-8 text: {exc.reason}") from None
+    if not isinstance(data, dict):
+        raise CassetteError(where, f"expected a mapping at the top, got {_kind(data)}")
+    interactions = data.get("interactions")
+    if interactions is None:
+        raise CassetteError(where, "missing key 'interactions'")
+    if not isinstance(interactions, list):
+        raise CassetteError(where, f"'interactions' is {_kind(interactions)}, expected a list")
+    parsed = [_interaction(where, n, item) for n, item in enumerate(interactions)]
+    metadata = data.get("metadata") or {}
+    ours = metadata.get(METADATA_KEY) if isinstance(metadata, dict) else None
+    ours = ours if isinstance(ours, dict) else {}
+    provenance = ours.get("provenance") or {}
+    if not isinstance(provenance, dict):
+        raise CassetteError(where, "metadata.koala_harness.provenance is not a mapping")
+    description = ours.get("description") or ""
+    return Cassette(
+        name=name,
+        path=path,
+        interactions=parsed,
+        provenance=dict(provenance),
+        description=str(description),
+    )
+
+
+def load_cassette_dir(
+    directory: str | os.PathLike[str],
+) -> tuple[list[Cassette], list[CassetteError]]:
+    """Every ``*.yaml`` / ``*.yml`` file in ``directory``, sorted by name.
+
+    A file that cannot be loaded is reported in the second list, not raised.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return [], [CassetteError(directory, "not a directory")]
+    cassettes: list[Cassette] = []
+    errors: list[CassetteError] = []
+    for path in sorted(directory.iterdir()):
+        if path.suffix.lower() not in CASSETTE_SUFFIXES or not path.is_file():
+            continue
+        try:
+            cassettes.append(load_cassette(path))
+        except CassetteError as exc:
+            errors.append(exc)
+    return cassettes, errors
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "empty"
+    names: dict[type, str] = {dict: "a mapping", list: "a list", str: "a string", bytes: "binary"}
+    return names.get(type(value), f"a {type(value).__name__}")
+
+
+def _require(where: Path | str, ctx: str, mapping: Any, key: str) -> Any:
+    if not isinstance(mapping, dict):
+        raise CassetteError(where, f"{ctx} is {_kind(mapping)}, expected a mapping")
+    if key not in mapping:
+        raise CassetteError(where, f"{ctx}: missing key '{key}'")
+    return mapping[key]
+
+
+def _headers(where: Path | str, ctx: str, value: Any) -> dict[str, list[str]]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise CassetteError(where, f"{ctx} is {_kind(value)}, expected a mapping")
+    headers: dict[str, list[str]] = {}
+    for name, values in value.items():
+        items = values if isinstance(values, list) else [values]
+        if not all(isinstance(v, (str, int, float)) for v in items):
+            raise CassetteError(where, f"{ctx}.{name}: expected a string or a list of strings")
+        headers[str(name)] = [str(v) for v in items]
+    return headers
+
+
+def _as_bytes(where: Path | str, ctx: str, value: Any) -> bytes:
+    if value is None:
+        return b""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8", errors="surrogateescape")
+    if isinstance(value, (dict, list)):  # vcrpy records aiohttp's json= body as the object
+        return json.dumps(value).encode("utf-8")
+    raise CassetteError(where, f"{ctx} is {_kind(value)}, expected text or !!binary")
+
+
+def _interaction(where: Path | str, number: int, item: Any) -> Interaction:
+    ctx = f"interactions[{number}]"
+    request = _require(where, ctx, item, "request")
+    response = _require(where, ctx, item, "response")
+    method = _require(where, f"{ctx}.request", request, "method")
+    uri = _require(where, f"{ctx}.request", request, "uri")
+    if not isinstance(method, str) or not isinstance(uri, str):
+        raise CassetteError(where, f"{ctx}.request: 'method' and 'uri' must be strings")
+    request_body = _as_bytes(where, f"{ctx}.request.body", request.get("body"))
+    request_headers = _headers(where, f"{ctx}.request.headers", request.get("headers"))
+    status = _require(where, f"{ctx}.response", response, "status")
+    code = _require(where, f"{ctx}.response.status", status, "code")
+    if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 999:
+        raise CassetteError(where, f"{ctx}.response.status.code is {code!r}, expected 100-999")
+    reason = status.get("message") or ""
+    response_headers = _headers(where, f"{ctx}.response.headers", response.get("headers"))
+    body_field = response.get("body") or {}
+    if not isinstance(body_field, dict):
+        raise CassetteError(
+            where, f"{ctx}.response.body is {_kind(body_field)}, expected a mapping"
+        )
+    body = _as_bytes(where, f"{ctx}.response.body.string", body_field.get("string"))
+    chunks = _chunks(where, f"{ctx}.response.{STREAM_KEY}", response.get(STREAM_KEY), body)
+    return Interaction(
+        method=method,
+        uri=uri,
+        request_headers=request_headers,
+        request_body=request_body,
+        status=code,
+        reason=str(reason),
+        response_headers=response_headers,
+        body=body,
+        chunks=chunks,
+    )
+
+
+def _chunks(where: Path | str, ctx: str, stream: Any, body: bytes) -> list[Chunk]:
+    if stream is None:
+        return single_chunk(body)
+    entries = _require(where, ctx, stream, "chunks")
+    if not isinstance(entries, list):
+        raise CassetteError(where, f"{ctx}.chunks is {_kind(entries)}, expected a list")
+    pairs: list[tuple[int, float]] = []
+    previous = 0.0
+    for n, entry in enumerate(entries):
+        size = _require(where, f"{ctx}.chunks[{n}]", entry, "size")
+        at = _require(where, f"{ctx}.chunks[{n}]", entry, "at")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise CassetteError(where, f"{ctx}.chunks[{n}].size is {size!r}, expected an int >= 0")
+        if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at):
+            raise CassetteError(where, f"{ctx}.chunks[{n}].at is {at!r}, expected seconds")
+        if at < previous:
+            raise CassetteError(
+                where, f"{ctx}.chunks[{n}].at is {at}, earlier than the chunk before ({previous})"
+            )
+        previous = float(at)
+        pairs.append((size, float(at)))
+    total = sum(size for size, _ in pairs)
+    if total != len(body):
+        raise CassetteError(
+            where,
+            f"{ctx}: chunk sizes add up to {total} bytes but the body has {len(body)} bytes",
+        )
+    return chunks_for(body, pairs) if pairs else single_chunk(body)
+
+
+# ----------------------------------------------------------------------------- matching
+
+
+@dataclass
+class MatchResult:
+    """The interaction that answers a request, or the nearest miss and what differs."""
+
+    interaction: Interaction | None = None
+    cassette: Cassette | None = None
+    #: Name of the nearest interaction (``cassette`` or ``cassette#n`` for n > 0) on a miss.
+    nearest_name: str | None = None
+    #: On a miss: what differs from the nearest, ``"<where>: <request> != <recorded>"``.
+    differences: list[str] = field(default_factory=list)
+
+    @property
+    def matched(self) -> bool:
+        return self.interaction is not None
+
+
+def interaction_name(cassette: Cassette, index: int) -> str:
+    return cassette.name if index == 0 else f"{cassette.name}#{index}"
+
+
+def find_match(cassettes: Sequence[Cassette], method: str, path: str, body: Any) -> MatchResult:
+    """The first interaction whose method, URL path and JSON body equal the request's.
+
+    ``body`` is the request body already parsed from JSON, or ``bytes`` when it is not JSON
+    (then compared byte for byte). Headers are ignored (the Visitor-ID changes on every call).
+    """
+    best: tuple[int, str, list[str]] | None = None
+    for cassette in cassettes:
+        for index, interaction in enumerate(cassette.interactions):
+            differences = request_differences(interaction, method, path, body)
+            if not differences:
+                return MatchResult(interaction, cassette)
+            score = _distance(differences)
+            if best is None or score < best[0]:
+                best = (score, interaction_name(cassette, index), differences)
+    if best is None:
+        return MatchResult()
+    return MatchResult(nearest_name=best[1], differences=best[2])
+
+
+def _distance(differences: list[str]) -> int:
+    # A different method or path weighs more than any number of body differences.
+    return sum(1000 if d.startswith(("method:", "path:")) else 1 for d in differences)
+
+
+def request_differences(interaction: Interaction, method: str, path: str, body: Any) -> list[str]:
+    """What differs between a request and a recorded one (empty when they match)."""
+    differences = []
+    if method.upper() != interaction.method.upper():
+        differences.append(f"method: {method.upper()!r} != {interaction.method.upper()!r}")
+    if path != interaction.path:
+        differences.append(f"path: {path!r} != {interaction.path!r}")
+    recorded: Any = interaction.request_json()
+    if isinstance(body, (bytes, bytearray)) or recorded is None:
+        raw = bytes(body) if isinstance(body, (bytes, bytearray)) else _json_bytes(body)
+        if raw != interaction.request_body:
+            differences.append(
+                f"body: {_short(raw)} != {_short(interaction.request_body)} (compared as bytes)"
+            )
+        return differences
+    differences.extend(json_differences(body, recorded, "body"))
+    return differences
+
+
+def json_differences(got: Any, recorded: Any, where: str) -> list[str]:
+    """Differences between two JSON values, by path; ``True`` never equals ``1`` here."""
+    if isinstance(got, dict) and isinstance(recorded, dict):
+        out: list[str] = []
+        for key in got:
+            if key not in recorded:
+                out.append(f"{where}.{key}: present in the request, not in the cassette")
+            else:
+                out.extend(json_differences(got[key], recorded[key], f"{where}.{key}"))
+        out.extend(
+            f"{where}.{key}: in the cassette, missing from the request"
+            for key in recorded
+            if key not in got
+        )
+        return out
+    if isinstance(got, list) and isinstance(recorded, list):
+        if len(got) != len(recorded):
+            return [f"{where}: {_short_value(got)} != {_short_value(recorded)}"]
+        out = []
+        for n, (a, b) in enumerate(zip(got, recorded, strict=True)):
+            out.extend(json_differences(a, b, f"{where}[{n}]"))
+        return out
+    if json_kind(got) != json_kind(recorded) or got != recorded:
+        return [f"{where}: {_short_value(got)} != {_short_value(recorded)}"]
+    return []
+
+
+def json_kind(value: Any) -> str:
+    """The JSON type of a parsed value: string, number, boolean, null, object, array."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    return type(value).__name__
+
+
+def _json_bytes(value: Any) -> bytes:
+    try:
+        return json.dumps(value).encode("utf-8")
+    except (TypeError, ValueError):
+        return repr(value).encode("utf-8")
+
+
+def _short(data: bytes, limit: int = 80) -> str:
+    text = data.decode("utf-8", errors="replace")
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def _short_value(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+class _FlowList(list[Any]):
+    """A list written on one line (header values)."""
+
+
+class _FlowDict(dict[str, Any]):
+    """A mapping written on one line (status, chunk entries)."""
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    # Multi-line text (event-stream bodies) as a literal block where YAML can hold it exactly;
+    # PyYAML falls back to a double-quoted string when it cannot (CR, trailing spaces...).
+    style = "|" if "\n" in value and len(value) > 40 else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+_Dumper.add_representer(
+    _FlowList, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True)
+)
+_Dumper.add_representer(
+    _FlowDict, lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", v, flow_style=True)
+)
+
+
+def _body_value(data: bytes) -> str | bytes:
+    """Text when the bytes are UTF-8 (readable, as vcrpy writes them), else ``!!binary``."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+
+
+def _headers_value(headers: Mapping[str, list[str]]) -> dict[str, Any]:
+    return {name: _FlowList(values) for name, values in headers.items()}
+
+
+def cassette_dict(cassette: Cassette) -> dict[str, Any]:
+    """The cassette as the plain data written to YAML."""
+    ours: dict[str, Any] = {"format": FORMAT_VERSION}
+    if cassette.description:
+        ours["description"] = cassette.description
+    ours["provenance"] = dict(cassette.provenance)
+    interactions = []
+    for interaction in cassette.interactions:
+        if b"".join(chunk.data for chunk in interaction.chunks) != interaction.body:
+            raise CassetteError(
+                cassette.path or cassette.name, "chunk data does not add up to the body"
+            )
+        interactions.append(
+            {
+                "request": {
+                    "method": interaction.method,
+                    "uri": interaction.uri,
+                    "body": _body_value(interaction.request_body),
+                    "headers": _headers_value(interaction.request_headers),
+                },
+                "response": {
+                    "status": _FlowDict(code=interaction.status, message=interaction.reason),
+                    "headers": _headers_value(interaction.response_headers),
+                    "body": {"string": _body_value(interaction.body)},
+                    STREAM_KEY: {
+                        "chunks": [
+                            _FlowDict(at=round(chunk.at, _TIME_DIGITS), size=len(chunk.data))
+                            for chunk in interaction.chunks
+                        ]
+                    },
+                },
+            }
+        )
+    return {"version": VCR_VERSION, "metadata": {METADATA_KEY: ours}, "interactions": interactions}
+
+
+def dump_cassette(cassette: Cassette) -> str:
+    """The cassette's YAML text."""
+    return yaml.dump(
+        cassette_dict(cassette),
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        width=100,
+        default_flow_style=False,
+    )
+
+
+def write_cassette(
+    path: str | os.PathLike[str], cassette: Cassette, *, force: bool = False
+) -> None:
+    """Write ``cassette`` to ``path`` atomically.
+
+    Without ``force`` an existing file is never replaced (:class:`CassetteExistsError`, also when
+    another writer wins a race). The text is read back and checked before it takes the file's
+    place, and the temporary file is removed whatever happens (errors, Ctrl-C, cancellation).
+    """
+    path = Path(path)
+    if not force and path.exists():
+        raise CassetteExistsError(path, "already exists; use --force to overwrite it")
+    text = dump_cassette(cassette)
+    _check_round_trip(path, cassette, text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if force:
+            os.replace(temp_name, path)
+        else:
+            _link_without_overwrite(temp_name, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+
+
+def _link_without_overwrite(temp_name: str, path: Path) -> None:
+    try:
+        os.link(temp_name, path)  # atomic, and fails if the target appeared meanwhile
+    except FileExistsError:
+        raise CassetteExistsError(path, "already exists; use --force to overwrite it") from None
+    except OSError:  # a file system without hard links
+        if path.exists():
+            raise CassetteExistsError(path, "already exists; use --force to overwrite it") from None
+        os.replace(temp_name, path)
+
+
+def _check_round_trip(path: Path, cassette: Cassette, text: str) -> None:
+    back = parse_cassette(text, name=cassette.name, path=path)
+    for original, reread in zip(cassette.interactions, back.interactions, strict=True):
+        if (original.body, original.request_body) != (reread.body, reread.request_body):
+            raise CassetteError(
+                path, "the YAML text would not read back byte-identical; not written"
+            )
