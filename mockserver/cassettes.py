@@ -80,7 +80,7 @@ class Interaction:
 
     def request_json(self) -> Any | None:
         """The request body as parsed JSON, or None when it is empty or not JSON."""
-        return _parse_json(self.request_body)
+        return parse_json(self.request_body)
 
     def response_header(self, name: str) -> str | None:
         """The first value of a response header (case-insensitive), or None."""
@@ -130,7 +130,7 @@ def _first_header(headers: Mapping[str, list[str]], name: str) -> str | None:
     return None
 
 
-def _parse_json(data: bytes) -> Any | None:
+def parse_json(data: bytes) -> Any | None:
     if not data:
         return None
     try:

@@ -1,0 +1,239 @@
+"""``koala-mock record`` and ``koala-mock verify``: argparse subcommands (cli.py registers them).
+
+Exit codes of ``record``: 0 recorded; 1 nothing recorded (the stream broke off, the file exists
+without ``--force``, the file could not be written); 2 the upstream did not answer; 4 bad input
+(``--messages`` file). Ctrl-C: 130, nothing written.
+
+Exit codes of ``verify``: 0 no drift; 1 drift; 2 the upstream did not answer; 3 no drift, but
+some cassettes could not be verified (a situational answer such as a 429); 4 no cassette to check
+or a cassette that cannot be loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from koala.errors import InvalidMessagesError
+
+from .cassettes import CASSETTE_SUFFIXES, Cassette, CassetteError, load_cassette, load_cassette_dir
+from .recording import (
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_TIMEOUT,
+    LIVE_ENDPOINT,
+    RecordingError,
+    UpstreamUnreachableError,
+    describe,
+    record_conversation,
+)
+from .scrub import warn_no_scrub
+from .verify import exit_code, report, verify_cassettes
+
+PROG = "koala-mock"
+BUNDLED_CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
+CASSETTES_ENV_VAR = "KOALA_MOCK_CASSETTES"
+EXIT_FAILED, EXIT_UNREACHABLE, EXIT_UNVERIFIED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
+
+
+def _error(message: str) -> None:
+    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
+    return value
+
+
+# ----------------------------------------------------------------------------- record
+
+
+def add_record_command(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "record",
+        help="record a cassette from the live API (or another upstream)",
+        description="Send the request the Koala provider sends, stream the answer, and save it "
+        "with every chunk's bytes and arrival time as a vcrpy cassette. Secrets are scrubbed.",
+        epilog="exit codes: 0 recorded, 1 nothing recorded (stream broke off, file exists, write "
+        "failed), 2 the upstream did not answer, 4 bad --messages file, 130 interrupted",
+    )
+    parser.add_argument("--out", type=Path, required=True, metavar="FILE.yaml")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--prompt", metavar="TEXT", help="one user message")
+    what.add_argument(
+        "--messages",
+        type=Path,
+        metavar="FILE.json",
+        help='a JSON list of {"role": ..., "content": ...} messages',
+    )
+    parser.add_argument("--model", default=None, help="model (default: the provider's default)")
+    parser.add_argument(
+        "--upstream",
+        default=LIVE_ENDPOINT,
+        metavar="URL",
+        help="API endpoint (default: %(default)s)",
+    )
+    parser.add_argument("--force", action="store_true", help="overwrite an existing cassette")
+    parser.add_argument(
+        "--no-scrub", action="store_true", help="keep cookies, tokens and the Visitor-ID (unsafe)"
+    )
+    parser.add_argument("--description", default="", help="what the cassette shows")
+    parser.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=DEFAULT_TIMEOUT,
+        help="seconds for the whole answer (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--read-timeout",
+        type=_positive_float,
+        default=DEFAULT_READ_TIMEOUT,
+        help="seconds to wait for each chunk (default: %(default)s)",
+    )
+    parser.set_defaults(func=run_record)
+
+
+def _messages(args: argparse.Namespace) -> list[Any]:
+    if args.prompt is not None:
+        return [{"role": "user", "content": args.prompt}]
+    path: Path = args.messages
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"--messages {path}: cannot read: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ValueError(f"--messages {path}: not valid JSON: {exc}") from None
+    if isinstance(data, dict) and "messages" in data:
+        data = data["messages"]
+    if not isinstance(data, list):
+        raise ValueError(f"--messages {path}: expected a JSON list of messages")
+    return data
+
+
+def run_record(args: argparse.Namespace) -> int:
+    try:
+        messages = _messages(args)
+    except ValueError as exc:
+        _error(str(exc))
+        return EXIT_BAD_INPUT
+    scrub = not args.no_scrub
+    if not scrub:
+        warn_no_scrub()
+    description = args.description or (
+        f"recorded answer to {args.prompt!r}" if args.prompt else f"recorded from {args.messages}"
+    )
+    try:
+        capture = asyncio.run(
+            record_conversation(
+                messages,
+                args.out,
+                model=args.model,
+                upstream=args.upstream,
+                force=args.force,
+                scrub=scrub,
+                description=description,
+                timeout=args.timeout,
+                read_timeout=args.read_timeout,
+            )
+        )
+    except InvalidMessagesError as exc:
+        _error(f"bad messages: {exc}")
+        return EXIT_BAD_INPUT
+    except UpstreamUnreachableError as exc:
+        _error(f"record: {exc}")
+        return EXIT_UNREACHABLE
+    except (RecordingError, CassetteError, OSError) as exc:
+        _error(f"record: {exc}")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _error("record: interrupted; nothing was recorded")
+        return EXIT_INTERRUPTED
+    print(describe(capture, args.out))
+    return 0
+
+
+# ----------------------------------------------------------------------------- verify
+
+
+def add_verify_command(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "verify",
+        help="check that the upstream still answers like the cassettes (drift check)",
+        description="Send each cassette's request to the upstream and report, per cassette, "
+        "what differs in the answer's shape: status, content type, event framing, the headers "
+        "the client relies on, and the types of the data values (never the text).",
+        epilog="exit codes: 0 no drift, 1 drift, 2 the upstream did not answer, 3 some cassettes "
+        "could not be verified (situational answer), 4 no cassette or a broken one",
+    )
+    parser.add_argument(
+        "cassettes",
+        nargs="*",
+        type=Path,
+        metavar="CASSETTE",
+        help="cassette files or directories (default: the bundled cassettes/)",
+    )
+    parser.add_argument(
+        "--upstream",
+        default=LIVE_ENDPOINT,
+        metavar="URL",
+        help="API endpoint (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=120.0,
+        help="seconds per request (default: %(default)s)",
+    )
+    parser.set_defaults(func=run_verify)
+
+
+def _load(paths: list[Path]) -> tuple[list[Cassette], list[CassetteError]]:
+    if not paths:
+        from_env = os.environ.get(CASSETTES_ENV_VAR)
+        paths = [Path(from_env) if from_env else BUNDLED_CASSETTES]
+    cassettes: list[Cassette] = []
+    errors: list[CassetteError] = []
+    for path in paths:
+        if path.is_dir():
+            found, broken = load_cassette_dir(path)
+            cassettes.extend(found)
+            errors.extend(broken)
+        elif path.suffix.lower() in CASSETTE_SUFFIXES or path.exists():
+            try:
+                cassettes.append(load_cassette(path))
+            except CassetteError as exc:
+                errors.append(exc)
+        else:
+            errors.append(CassetteError(path, "no such cassette file or directory"))
+    return cassettes, errors
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    cassettes, errors = _load(list(args.cassettes))
+    for error in errors:
+        _error(f"verify: {error}")
+    if errors:
+        return EXIT_BAD_INPUT
+    if not cassettes:
+        _error("verify: no cassettes to check")
+        return EXIT_BAD_INPUT
+    print(f"verifying {len(cassettes)} cassettes against {args.upstream}", flush=True)
+    try:
+        verdicts = asyncio.run(verify_cassettes(cassettes, args.upstream, timeout=args.timeout))
+    except UpstreamUnreachableError as exc:
+        _error(f"verify: {exc}")
+        return EXIT_UNREACHABLE
+    except KeyboardInterrupt:
+        _error("verify: interrupted")
+        return EXIT_INTERRUPTED
+    print(report(verdicts))
+    return exit_code(verdicts)
