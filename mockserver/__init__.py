@@ -1,1 +1,26 @@
-"""Mock koala.sh server (see the mock-server issue)."""
+"""A local stand-in for the koala.sh chat API: cassette replay, synthetic answers, faults, fuzzing.
+
+>>> from mockserver import MockConfig, create_app
+>>> app = create_app(MockConfig(cassette_dir=None, mode="synthetic"))
+"""
+
+from .app import create_app
+from .config import MockConfig
+from .faults import FAULTS, FaultScenario, FaultSpec, FaultSpecError, parse_fault_spec
+from .journal import Journal, JournalEntry
+from .state import journal, queue_fault, reset
+
+__all__ = [
+    "FAULTS",
+    "FaultScenario",
+    "FaultSpec",
+    "FaultSpecError",
+    "Journal",
+    "JournalEntry",
+    "MockConfig",
+    "create_app",
+    "journal",
+    "parse_fault_spec",
+    "queue_fault",
+    "reset",
+]

@@ -1,0 +1,58 @@
+"""``create_app(config)``: the mock Koala server as an aiohttp application.
+
+Cheap to create (no disk access: cassettes load on first use), so tests can start one per test.
+"""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from .admin import add_admin_routes
+from .config import MockConfig
+from .endpoint import chat_api
+from .errors import journal_and_json_errors
+from .journal import Journal
+from .library import CassetteLibrary
+from .sender import OpenStreams
+from .state import CASSETTES, CONFIG, FAULT_QUEUE, JOURNAL, STARTED, STREAMS, FaultQueue
+
+CHAT_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Koala chat (mock)</title></head>
+<body><h1>Koala chat</h1>
+<p>This is the Koala mock server's stand-in for https://koala.sh/chat, the page the provider
+names as its Referer. The API is <code>POST /api/gpt/</code>; the admin API is under
+<code>/__admin/</code> (try <a href="/__admin/health">/__admin/health</a>).</p>
+</body></html>
+"""
+
+
+async def chat_page(request: web.Request) -> web.Response:
+    return web.Response(text=CHAT_PAGE, content_type="text/html")
+
+
+async def _end_open_streams(app: web.Application) -> None:
+    app[STREAMS].close_all()
+
+
+def create_app(config: MockConfig | None = None) -> web.Application:
+    """The mock server. ``config`` defaults to :class:`MockConfig` ()."""
+    config = config if config is not None else MockConfig()
+    # The middleware reads bodies itself (a JSON 413 instead of aiohttp's text one).
+    app = web.Application(
+        middlewares=[journal_and_json_errors], client_max_size=config.max_body_size + 1
+    )
+    app[CONFIG] = config
+    app[JOURNAL] = Journal()
+    app[FAULT_QUEUE] = FaultQueue()
+    app[CASSETTES] = CassetteLibrary(config.cassette_dir)
+    app[STREAMS] = OpenStreams()
+    app[STARTED] = time.time()
+    app.router.add_post("/api/gpt/", chat_api)
+    app.router.add_post("/api/gpt", chat_api)
+    app.router.add_get("/chat", chat_page)
+    app.router.add_get("/", chat_page)
+    add_admin_routes(app)
+    app.on_shutdown.append(_end_open_streams)
+    return app

@@ -1,0 +1,200 @@
+"""What a valid request to ``POST /api/gpt/`` is: the rules PROTOCOL.md describes. Pure, no I/O.
+
+The expected headers come from :func:`koala.request.build_headers`, so the client and the server
+share one truth. A body that is not JSON is a 400; JSON of the wrong shape is a 422; header
+deviations and unknown body keys are warnings (errors, hence a 422, when ``strict``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from koala.request import VISITOR_ID_LENGTH, build_headers, is_visitor_id
+
+#: Headers whose values are per call (checked on their own) or set by the HTTP client.
+_PER_CALL_HEADERS = {"visitor-id", "flag-real-time-data"}
+_EXPECTED_HEADERS = {
+    name: value
+    for name, value in build_headers("0" * VISITOR_ID_LENGTH).items()
+    if name.lower() not in _PER_CALL_HEADERS
+}
+_BODY_FIELDS: dict[str, str] = {
+    "input": "a string",
+    "inputHistory": "a list of strings",
+    "outputHistory": "a list of strings",
+    "model": "a string",
+}
+_OPTIONAL_BODY_FIELDS = {"realTimeData": "a boolean"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One deviation from the contract: where, what was expected, what came."""
+
+    field: str
+    expected: str
+    got: str
+
+    def message(self) -> str:
+        return f"{self.field}: expected {self.expected}, got {self.got}"
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "field": self.field,
+            "expected": self.expected,
+            "got": self.got,
+            "message": self.message(),
+        }
+
+
+@dataclass
+class Verdict:
+    """The contract's answer about one request. ``status`` is 200 when it may be served."""
+
+    status: int = 200
+    error: str | None = None
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    payload: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "status": self.status,
+            "error": self.error,
+            "errors": [p.to_json() for p in self.errors],
+            "warnings": [p.to_json() for p in self.warnings],
+        }
+
+
+def describe(value: Any) -> str:
+    """A short name of a JSON value's type and, for scalars, the value."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"number {value!r}"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:40] + "…"
+        return f"string {shown!r}"
+    if isinstance(value, list):
+        return f"a list of {len(value)} items"
+    if isinstance(value, dict):
+        return f"an object with {len(value)} keys"
+    return type(value).__name__
+
+
+def parse_body(raw: bytes) -> tuple[Any, Problem | None]:
+    """The JSON value of ``raw``, or a problem saying why it is not JSON (a 400)."""
+    if not raw.strip():
+        return None, Problem("body", "a JSON object", "an empty body")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, Problem("body", "UTF-8 JSON", f"invalid UTF-8 at byte {exc.start}")
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as exc:
+        return None, Problem(
+            "body", "JSON", f"{exc.msg} at line {exc.lineno} column {exc.colno} (char {exc.pos})"
+        )
+    except (RecursionError, ValueError) as exc:  # absurd nesting, huge numbers
+        return None, Problem("body", "JSON", f"unreadable JSON ({type(exc).__name__})")
+
+
+def check_payload(body: Any) -> tuple[list[Problem], list[Problem]]:
+    """Errors and warnings about the decoded body."""
+    if not isinstance(body, dict):
+        return [Problem("body", "a JSON object", describe(body))], []
+    errors: list[Problem] = []
+    for name, expected in _BODY_FIELDS.items():
+        if name not in body:
+            errors.append(Problem(name, expected, "nothing (the field is missing)"))
+            continue
+        value = body[name]
+        if expected == "a string":
+            if not isinstance(value, str):
+                errors.append(Problem(name, expected, describe(value)))
+        elif not isinstance(value, list):
+            errors.append(Problem(name, expected, describe(value)))
+        else:
+            errors.extend(
+                Problem(f"{name}[{index}]", "a string", describe(item))
+                for index, item in enumerate(value)
+                if not isinstance(item, str)
+            )
+    if "realTimeData" in body and not isinstance(body["realTimeData"], bool):
+        errors.append(
+            Problem(
+                "realTimeData",
+                _OPTIONAL_BODY_FIELDS["realTimeData"],
+                describe(body["realTimeData"]),
+            )
+        )
+    known = _BODY_FIELDS.keys() | _OPTIONAL_BODY_FIELDS.keys()
+    warnings = [
+        Problem(str(name), "no such field", describe(body[name]))
+        for name in body
+        if name not in known
+    ]
+    return errors, warnings
+
+
+def check_headers(headers: Mapping[str, str], payload: Any = None) -> list[Problem]:
+    """Deviations of ``headers`` from the browser headers the provider sends."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    problems: list[Problem] = []
+    for name, expected in _EXPECTED_HEADERS.items():
+        got = lowered.get(name.lower())
+        if got is None:
+            problems.append(Problem(f"header {name}", repr(expected), "nothing (missing)"))
+        elif got != expected:
+            problems.append(Problem(f"header {name}", repr(expected), repr(got)))
+    visitor_id = lowered.get("visitor-id")
+    if visitor_id is None:
+        problems.append(
+            Problem("header Visitor-ID", "20 characters from a-z0-9", "nothing (missing)")
+        )
+    elif not is_visitor_id(visitor_id):
+        problems.append(Problem("header Visitor-ID", "20 characters from a-z0-9", repr(visitor_id)))
+    flag = lowered.get("flag-real-time-data")
+    if flag is None:
+        problems.append(
+            Problem("header Flag-Real-Time-Data", "'true' or 'false'", "nothing (missing)")
+        )
+    elif flag not in ("true", "false"):
+        problems.append(Problem("header Flag-Real-Time-Data", "'true' or 'false'", repr(flag)))
+    elif isinstance(payload, dict) and isinstance(payload.get("realTimeData"), bool):
+        in_body = "true" if payload["realTimeData"] else "false"
+        if flag != in_body:
+            problems.append(
+                Problem("header Flag-Real-Time-Data", f"{in_body!r} (as realTimeData)", repr(flag))
+            )
+    content_type = lowered.get("content-type", "")
+    if content_type.split(";", 1)[0].strip().lower() != "application/json":
+        problems.append(
+            Problem("header Content-Type", "'application/json'", repr(content_type) or "nothing")
+        )
+    return problems
+
+
+def check_request(headers: Mapping[str, str], raw_body: bytes, *, strict: bool = False) -> Verdict:
+    """The full verdict: 400 for a body that is not JSON, 422 for a wrong shape, else 200."""
+    body, not_json = parse_body(raw_body)
+    if not_json is not None:
+        return Verdict(400, "the request body is not valid JSON", errors=[not_json])
+    errors, warnings = check_payload(body)
+    warnings = check_headers(headers, body) + warnings
+    if strict:
+        errors, warnings = errors + warnings, []
+    if errors:
+        return Verdict(422, "the request does not match the Koala API contract", errors, warnings)
+    return Verdict(200, None, [], warnings, body)

@@ -1,0 +1,175 @@
+"""``POST /api/gpt/``: check the request, choose the answer's source, send it.
+
+Sources, in order: a fault (header, queue, or the server default); then a matching cassette
+(unless the mode is ``synthetic``); then, unless the mode is ``replay`` (404), the synthetic
+answer. A fuzz seed (fuzz mode, or the ``X-Koala-Mock-Seed`` header) rewrites the answer's
+stream without changing its values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from aiohttp import web
+
+from .contract import check_request
+from .errors import ENTRY, json_error
+from .faults import FaultSpec, FaultSpecError, known_names, parse_fault_spec
+from .fuzz import MAX_SEED, fuzzed_plan, new_seed
+from .journal import JournalEntry, decode_json_body
+from .library import Recorded
+from .plan import ResponsePlan, event_stream_plan
+from .sender import send_plan
+from .state import CONFIG, FAULT_QUEUE, STREAMS, cassettes
+from .synthetic import synthetic_tokens
+
+FAULT_HEADER = "X-Koala-Mock-Fault"
+SEED_HEADER = "X-Koala-Mock-Seed"
+
+
+class RequestRejected(Exception):
+    """The request gets a JSON error instead of an answer."""
+
+    def __init__(self, response: web.Response) -> None:
+        self.response = response
+
+
+async def chat_api(request: web.Request) -> web.StreamResponse:
+    config = request.app[CONFIG]
+    if config.record_upstream:
+        from .recording import proxy_and_record  # only the recording proxy needs it
+
+        return await proxy_and_record(request, config)
+    entry: JournalEntry = request[ENTRY]
+    try:
+        return await _answer(request, entry)
+    except RequestRejected as rejected:
+        entry.served_by = entry.served_by or {"source": "error"}
+        return rejected.response
+
+
+async def _answer(request: web.Request, entry: JournalEntry) -> web.StreamResponse:
+    config = request.app[CONFIG]
+    raw = await read_body(request, config.max_body_size)
+    entry.raw_body = raw
+    verdict = check_request(request.headers, raw, strict=config.strict)
+    entry.verdict = verdict.to_json()
+    entry.body = verdict.payload if verdict.payload is not None else decode_json_body(raw)
+    if not verdict.ok or verdict.payload is None:
+        raise RequestRejected(
+            json_error(
+                verdict.status,
+                verdict.error or "bad request",
+                problems=[p.to_json() for p in verdict.errors],
+                warnings=[p.to_json() for p in verdict.warnings],
+            )
+        )
+    payload = verdict.payload
+    fault = _fault_for(request)
+    seed = _seed_for(request)
+    delay = config.scaled(config.latency)
+
+    found: Recorded | None = None
+    if config.mode != "synthetic":
+        found, miss = cassettes(request.app).lookup(request.method, request.path, payload)
+        if found is None and config.mode == "replay" and fault is None:
+            raise RequestRejected(
+                json_error(
+                    404,
+                    "no cassette matches this request (mode: replay)",
+                    nearest=miss.nearest_name if miss else None,
+                    differences=miss.differences if miss else [],
+                )
+            )
+    values = found.plan.values if found is not None else None
+    served: dict[str, Any] = found.served_by() if found is not None else {"source": "synthetic"}
+    if values is None:
+        values_for_faults: list[Any] = synthetic_tokens(payload)
+    else:
+        values_for_faults = values
+
+    if fault is not None:
+        plan = fault.plan(values_for_faults, delay)
+        served = {**served, "source": "fault", "fault": str(fault), "answer": served["source"]}
+        entry.fault = str(fault)
+    elif found is not None:
+        plan = _replay_plan(found, config.speed, delay)
+        if seed is not None and values is not None:
+            plan = replace(
+                fuzzed_plan(seed, values, delay), status=plan.status, headers=plan.headers
+            )
+    else:
+        plan = event_stream_plan(values_for_faults, delay=delay)
+        if seed is not None:
+            plan = fuzzed_plan(seed, values_for_faults, delay)
+    if seed is not None:
+        plan = plan.with_header(SEED_HEADER, str(seed))
+        entry.seed = seed
+        served["seed"] = seed
+    entry.served_by = served
+    return await send_plan(request, plan, request.app[STREAMS], entry)
+
+
+def _replay_plan(found: Recorded, speed: float, delay: float) -> ResponsePlan:
+    if found.has_timing:
+        return found.timed_plan(speed)
+    if delay and found.plan.event_ends:
+        return found.paced_plan(delay)
+    return found.plan
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The request body, or a JSON 413 as soon as it is known to exceed ``limit`` bytes."""
+    too_large = RequestRejected(
+        json_error(413, f"request body larger than {limit} bytes", limit=limit)
+    )
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        part = await request.content.read(65536)
+        if not part:
+            return b"".join(parts)
+        size += len(part)
+        if size > limit:
+            raise too_large
+        parts.append(part)
+
+
+def _fault_for(request: web.Request) -> FaultSpec | None:
+    """The header's fault, else the next queued one, else the server default."""
+    text = request.headers.get(FAULT_HEADER)
+    if text is None:
+        queued = request.app[FAULT_QUEUE].take()
+        if queued is not None:
+            return queued
+        text = request.app[CONFIG].default_fault
+        if text is None:
+            return None
+    try:
+        return parse_fault_spec(text)
+    except FaultSpecError as exc:
+        raise RequestRejected(
+            json_error(400, f"{FAULT_HEADER}: {exc}", faults=known_names().split(", "))
+        ) from None
+
+
+def _seed_for(request: web.Request) -> int | None:
+    """The header's seed, else in fuzz mode the configured seed or a new random one."""
+    text = request.headers.get(SEED_HEADER)
+    if text is not None:
+        try:
+            seed = int(text.strip())
+        except ValueError:
+            seed = -1
+        if not 0 <= seed <= MAX_SEED:
+            raise RequestRejected(
+                json_error(400, f"{SEED_HEADER}: expected an integer 0..{MAX_SEED}, got {text!r}")
+            )
+        return seed
+    config = request.app[CONFIG]
+    if config.mode != "fuzz":
+        return None
+    return config.seed if config.seed is not None else new_seed()

@@ -1,0 +1,152 @@
+"""Carry a :class:`ResponsePlan` out over the network: the mock server's only writer.
+
+A plan with nothing to pace goes out as one write (an ordinary response: about ten times faster
+than a write per event). Otherwise the body is streamed write by write, with the plan's delays,
+and the connection ends as the plan says. Every wait ends early when the server shuts down, so a
+stalled stream never holds up shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from .journal import JournalEntry
+from .plan import ResponsePlan
+
+#: How long an aborting stream waits for already written bytes to leave before the reset.
+_DRAIN_BEFORE_ABORT = 1.0
+
+
+class OpenStreams:
+    """The streams being sent; :meth:`close_all` (on shutdown) ends every wait at once."""
+
+    def __init__(self) -> None:
+        self._closing: asyncio.Event | None = None
+        self.count = 0
+
+    @property
+    def closing(self) -> bool:
+        return self._closing is not None and self._closing.is_set()
+
+    def _event(self) -> asyncio.Event:
+        if self._closing is None:
+            self._closing = asyncio.Event()
+        return self._closing
+
+    async def sleep(self, seconds: float) -> bool:
+        """Wait ``seconds``; False when the wait was cut short by shutdown."""
+        event = self._event()
+        if event.is_set():
+            return False
+        if seconds <= 0:
+            return True
+        try:
+            await asyncio.wait_for(event.wait(), seconds)
+        except asyncio.TimeoutError:
+            return True
+        return False
+
+    def close_all(self) -> None:
+        self._event().set()
+
+
+def _headers(plan: ResponsePlan) -> CIMultiDict[str]:
+    headers: CIMultiDict[str] = CIMultiDict()
+    for name, value in plan.headers:
+        headers.add(name, value)
+    return headers
+
+
+async def send_plan(
+    request: web.Request, plan: ResponsePlan, streams: OpenStreams, entry: JournalEntry
+) -> web.StreamResponse:
+    """Send ``plan`` as the answer to ``request``, recording progress in ``entry``."""
+    entry.status = plan.status
+    entry.values = plan.values
+    entry.expect_events(plan.event_ends)
+    if plan.first_byte_delay and not await streams.sleep(plan.first_byte_delay):
+        return _closed(request, entry, "shutdown")
+    if plan.coalescible():
+        body = plan.body
+        entry.sent(len(body))
+        entry.finish("eof")
+        return web.Response(
+            status=plan.status, reason=plan.reason, headers=_headers(plan), body=body
+        )
+    response = web.StreamResponse(status=plan.status, reason=plan.reason, headers=_headers(plan))
+    streams.count += 1
+    try:
+        return await _stream(request, response, plan, streams, entry)
+    except ConnectionError:
+        entry.client_disconnected = True
+        entry.finish("client_disconnected")
+        return response
+    finally:
+        streams.count -= 1
+
+
+async def _stream(
+    request: web.Request,
+    response: web.StreamResponse,
+    plan: ResponsePlan,
+    streams: OpenStreams,
+    entry: JournalEntry,
+) -> web.StreamResponse:
+    await response.prepare(request)
+    sent = 0
+    for write in plan.writes:
+        if write.delay and not await streams.sleep(write.delay):
+            _close_transport(request)
+            entry.finish("shutdown")
+            return response
+        await response.write(write.data)
+        sent += len(write.data)
+        entry.sent(sent)
+    if plan.ending == "eof":
+        await response.write_eof()
+    elif plan.ending == "close":
+        _close_transport(request)
+    elif plan.ending == "abort":
+        await _reset_connection(request)
+    elif plan.ending == "stall":
+        stalled = await streams.sleep(plan.stall_seconds)
+        _close_transport(request)
+        if not stalled:
+            entry.finish("shutdown")
+            return response
+    entry.finish(plan.ending)
+    return response
+
+
+def _closed(request: web.Request, entry: JournalEntry, why: str) -> web.StreamResponse:
+    _close_transport(request)
+    entry.finish(why)
+    return web.Response(status=503)  # never reaches the client: the connection is closed
+
+
+def _close_transport(request: web.Request) -> None:
+    """FIN after the buffered bytes: the client sees the body end before it is complete."""
+    if request.transport is not None:
+        request.transport.close()
+
+
+async def _reset_connection(request: web.Request) -> None:
+    """TCP RST after the written bytes have left (SO_LINGER 0, then abort)."""
+    transport = request.transport
+    if transport is None:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _DRAIN_BEFORE_ABORT
+    while transport.get_write_buffer_size() and loop.time() < deadline:
+        await asyncio.sleep(0.005)
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
