@@ -35,6 +35,15 @@ CASSETTE_SUFFIXES = (".yaml", ".yml")
 _TIME_DIGITS = 6
 
 
+def _file_mode() -> int:
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _file_mode()
+
+
 class CassetteError(Exception):
     """A cassette that cannot be read or written. The message names the file and the problem."""
 
@@ -530,7 +539,7 @@ def dump_cassette(cassette: Cassette) -> str:
         Dumper=_Dumper,
         sort_keys=False,
         allow_unicode=True,
-        width=100,
+        width=4096,
         default_flow_style=False,
     )
 
@@ -552,6 +561,7 @@ def write_cassette(
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(temp_name, _FILE_MODE)  # mkstemp makes it 0600; a cassette is an ordinary file
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
             handle.flush()
