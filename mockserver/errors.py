@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 from aiohttp import web
 
+from .journal import JournalEntry
 from .state import JOURNAL
 
 log = logging.getLogger("mockserver")
 ADMIN_PREFIX = "/__admin"
-#: The request's journal entry, stored on the request by the middleware.
-ENTRY = "koala_mock_entry"
+#: The journal entry of the request being handled (set by the middleware; a context variable
+#: rather than request storage, whose typed keys need a newer aiohttp).
+CURRENT_ENTRY: ContextVar[JournalEntry | None] = ContextVar("koala_mock_entry", default=None)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -37,7 +40,7 @@ async def journal_and_json_errors(request: web.Request, handler: Handler) -> web
     entry = None
     if not request.path.startswith(ADMIN_PREFIX):
         entry = request.app[JOURNAL].start(request.method, request.path, request.headers)
-        request[ENTRY] = entry
+    token = CURRENT_ENTRY.set(entry)
     try:
         response = await handler(request)
     except web.HTTPException as exc:
@@ -58,6 +61,8 @@ async def journal_and_json_errors(request: web.Request, handler: Handler) -> web
         )
         if entry is not None:
             entry.served_by = {"source": "bug"}
+    finally:
+        CURRENT_ENTRY.reset(token)
     if entry is not None:
         if entry.status is None:
             entry.status = response.status
