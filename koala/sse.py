@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
 
-from .errors import EventTooLargeError, InvalidEncodingError, MalformedEventError
+from .errors import EventTooLargeError, InvalidEncodingError, MalformedEventError, StreamError
 
 BOM = b"\xef\xbb\xbf"
 DONE_MARKER = "[DONE]"
@@ -60,9 +60,15 @@ class EventStreamDecoder:
     _started: bool = False
     _data_lines: list[bytes] = field(default_factory=list)
     _data_size: int = 0
+    _deferred_error: StreamError | None = None
 
     def feed(self, chunk: bytes) -> list[Any]:
-        """Decode ``chunk`` (any slice of the body) and return the values it completed."""
+        """Decode ``chunk`` (any slice of the body) and return the values it completed.
+
+        When ``chunk`` completes good events and then a bad one, the good values are returned
+        and the error is raised by the next call, so the values do not depend on the chunking.
+        """
+        self._raise_deferred_error()
         if self.done or not chunk:
             return []
         if not self._started:
@@ -89,14 +95,20 @@ class EventStreamDecoder:
         self._skip_lf = end == len(buffer) and buffer[-1] == 13
         out: list[Any] = []
         block = buffer[:end]
-        start = self._read_simple_events(block, out)
-        self._read_lines(block[start:].splitlines(), out)
-        if self._pending and not self.done:
-            self._check_size(self._pending)
+        try:
+            start = self._read_simple_events(block, out)
+            self._read_lines(block[start:].splitlines(), out)
+            if self._pending and not self.done:
+                self._check_size(self._pending)
+        except StreamError as error:
+            if not out:
+                raise
+            self._deferred_error = error
         return out
 
     def close(self) -> list[Any]:
         """End of stream: decode an unterminated last line and dispatch an open event."""
+        self._raise_deferred_error()
         out: list[Any] = []
         if self.done:
             return out
@@ -109,6 +121,10 @@ class EventStreamDecoder:
         lines.append(b"")  # dispatch whatever event is still open
         self._read_lines(lines, out)
         return out
+
+    def _raise_deferred_error(self) -> None:
+        if self._deferred_error is not None:
+            raise self._deferred_error
 
     def _check_size(self, line: bytes) -> None:
         if len(line) + self._data_size > self.max_event_size:
