@@ -1,0 +1,111 @@
+"""The request contract (pure): what the provider builds passes; every deviation is named."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from koala import build_headers, build_payload, encode_payload
+from mockserver.contract import check_headers, check_payload, check_request
+
+texts = st.text(max_size=30)
+messages = st.lists(
+    st.fixed_dictionaries(
+        {"role": st.sampled_from(["user", "assistant", "system", "tool"]), "content": texts}
+    ),
+    min_size=1,
+    max_size=8,
+)
+VALID_HEADERS = {**build_headers("abcdefghij0123456789"), "Content-Type": "application/json"}
+
+
+@given(messages=messages, model=st.sampled_from([None, "", "gpt-4o-mini"]), rtd=st.booleans())
+def test_what_the_provider_builds_passes_without_warnings(
+    messages: list[dict[str, str]], model: str | None, rtd: bool
+) -> None:
+    payload = build_payload(model, messages)
+    headers = {**build_headers(real_time_data=rtd), "Content-Type": "application/json"}
+    verdict = check_request(headers, encode_payload(payload))
+    assert verdict.ok, verdict.to_json()
+    assert verdict.warnings == []
+    assert verdict.payload == payload
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | texts,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(texts, children, max_size=3),
+    max_leaves=10,
+)
+
+
+@given(field=st.sampled_from(["input", "model"]), value=json_values)
+def test_a_non_string_field_is_named(field: str, value: Any) -> None:
+    if isinstance(value, str):
+        return
+    body = {**build_payload(None, [{"role": "user", "content": "x"}]), field: value}
+    verdict = check_request(VALID_HEADERS, json.dumps(body).encode())
+    assert verdict.status == 422
+    assert [p.field for p in verdict.errors] == [field]
+    assert field in verdict.errors[0].message()
+
+
+@given(body=json_values)
+def test_any_json_is_either_valid_or_a_422_never_a_crash(body: Any) -> None:
+    verdict = check_request(VALID_HEADERS, json.dumps(body).encode())
+    assert verdict.status in (200, 422)
+    assert (verdict.status == 422) == bool(verdict.errors)
+
+
+@given(raw=st.binary(max_size=60))
+def test_any_bytes_get_a_verdict(raw: bytes) -> None:
+    verdict = check_request(VALID_HEADERS, raw)
+    assert verdict.status in (200, 400, 422)
+    if verdict.status == 400:
+        assert verdict.errors[0].field == "body"
+
+
+@pytest.mark.parametrize(
+    ("raw", "got"),
+    [
+        (b"", "an empty body"),
+        (b"\xff{}", "invalid UTF-8 at byte 0"),
+        (b"[" * 100_000, "unreadable JSON"),
+        (b'{"a": }', "Expecting value"),
+    ],
+)
+def test_bodies_that_are_not_json_are_400(raw: bytes, got: str) -> None:
+    verdict = check_request(VALID_HEADERS, raw)
+    assert verdict.status == 400
+    assert got in verdict.errors[0].got
+
+
+def test_unknown_body_keys_are_warnings_and_strict_errors() -> None:
+    body = {**build_payload(None, [{"role": "user", "content": "x"}]), "temperature": 0.2}
+    lenient = check_request(VALID_HEADERS, json.dumps(body).encode())
+    assert lenient.ok and [w.field for w in lenient.warnings] == ["temperature"]
+    strict = check_request(VALID_HEADERS, json.dumps(body).encode(), strict=True)
+    assert strict.status == 422 and [e.field for e in strict.errors] == ["temperature"]
+
+
+def test_header_checks() -> None:
+    assert check_headers(VALID_HEADERS) == []
+    lowered = {k.lower(): v for k, v in VALID_HEADERS.items()}
+    assert check_headers(lowered) == []  # header names are case-insensitive
+    headers = {**VALID_HEADERS, "Visitor-ID": "ABCDEFGHIJ0123456789", "TE": "gzip"}
+    del headers["Referer"]
+    fields = {p.field for p in check_headers(headers)}
+    assert fields == {"header Visitor-ID", "header TE", "header Referer"}
+    flag = {**VALID_HEADERS, "Flag-Real-Time-Data": "false"}
+    problems = check_headers(flag, {"realTimeData": True})
+    assert [p.field for p in problems] == ["header Flag-Real-Time-Data"]
+
+
+def test_a_list_item_of_the_wrong_type_is_named_by_index() -> None:
+    errors, _ = check_payload(
+        {"input": "", "inputHistory": ["a", 2], "outputHistory": [], "model": ""}
+    )
+    assert [(e.field, e.got) for e in errors] == [("inputHistory[1]", "number 2")]
