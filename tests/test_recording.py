@@ -423,3 +423,13 @@ def test_slugs_are_file_name_safe() -> None:
 def test_loaded_directory_after_recordings_has_no_temp_files(tmp_path: Path) -> None:
     found, errors = load_cassette_dir(tmp_path)
     assert (found, errors) == ([], [])
+
+
+@pytest.mark.live
+def test_live_api_record(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Records one greeting from https://koala.sh/api/gpt/ (needs --live and the network)."""
+    out = tmp_path / "live.yaml"
+    assert cli_main(["record", "--out", str(out), "--prompt", "Hello"]) == 0, (
+        capsys.readouterr().err
+    )
+    assert load_cassette(out).provenance["source"] == "recorded"

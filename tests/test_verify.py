@@ -211,3 +211,19 @@ def test_cli_verify_exit_codes(
     broken.write_text("version: 1\n")
     assert cli_main(["verify", "--upstream", dead, str(broken)]) == 4
     assert "broken.yaml: missing key 'interactions'" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- live service
+
+
+@pytest.mark.live
+def test_live_api_drift_check(capsys: pytest.CaptureFixture[str]) -> None:
+    """The shipped cassettes against https://koala.sh/api/gpt/ (needs --live and the network).
+
+    Exit 2 means the service did not answer: that is a finding about the service, and it fails
+    here so that it is seen.
+    """
+    code = cli_main(["verify", str(CASSETTE_DIR)])
+    printed = capsys.readouterr()
+    assert code in (0, 1, 3), printed.err
+    assert "summary:" in printed.out
