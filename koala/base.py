@@ -44,8 +44,14 @@ class AsyncGeneratorProvider:
         """
         chunks: queue.Queue[Any] = queue.Queue(maxsize=64)
         stop = threading.Event()
+        running: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = []
 
         async def pump() -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            running.append((asyncio.get_running_loop(), task))
+            if stop.is_set():  # closed before the worker started
+                return
             agen = cls.create_async_generator(model, messages, **kwargs)
             try:
                 async for chunk in agen:
@@ -80,6 +86,10 @@ class AsyncGeneratorProvider:
                 yield item
         finally:
             stop.set()
+            # Cancel the request: the stream may be stalled, and nothing else would wake it.
+            for loop, task in running:
+                with contextlib.suppress(RuntimeError):  # the loop has already finished
+                    loop.call_soon_threadsafe(task.cancel)
             while worker.is_alive():  # drain so a blocked put() can see the stop flag
                 with contextlib.suppress(queue.Empty):
                     chunks.get(timeout=0.05)
