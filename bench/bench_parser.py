@@ -1,0 +1,146 @@
+"""Event-stream parser throughput: the original's line parser vs this provider's vs raw reading.
+
+Run from the repository root: ``python bench/bench_parser.py [--events N] [--repeat R]``.
+
+A server in a subprocess (so it does not share the client's event loop) answers every POST with
+the same body of N events ``data: "tok"\\n\\n`` over loopback. The client times each request
+from sending it to the last event (one keep-alive connection, so no connection set-up):
+
+  (a) original: the parser as PROTOCOL.md describes the original provider's
+      (``async for line in response.content`` and ``json.loads(line[6:])`` per ``data: `` line);
+  (b) provider: ``Koala._parse_event_stream(response)``;
+  (c) raw:      ``response.content.iter_chunked(65536)``, bytes only, no parsing.
+
+It prints the median events/s of R repetitions of each (interleaved) and the ratio (b)/(a).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from koala import Koala
+
+EVENT = b'data: "tok"\n\n'
+
+
+# ---------------------------------------------------------------- server (subprocess)
+
+
+def serve(events: int) -> None:
+    body = EVENT * events
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        return web.Response(body=body, content_type="text/event-stream")
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_post("/api/gpt/", answer)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        print(port, flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+# ---------------------------------------------------------------- the three readers
+
+
+async def original_parser(response: aiohttp.ClientResponse) -> AsyncIterator[Any]:
+    """What PROTOCOL.md says the original does."""
+    async for line in response.content:
+        if line.startswith(b"data: "):
+            yield json.loads(line[6:])
+
+
+async def count_original(response: aiohttp.ClientResponse) -> int:
+    return sum([1 async for value in original_parser(response) if value == "tok"])
+
+
+async def count_provider(response: aiohttp.ClientResponse) -> int:
+    return sum([1 async for value in Koala._parse_event_stream(response) if value == "tok"])
+
+
+async def count_raw(response: aiohttp.ClientResponse) -> int:
+    size = 0
+    async for chunk in response.content.iter_chunked(65536):
+        size += len(chunk)
+    return size // len(EVENT)
+
+
+READERS: dict[str, Callable[[aiohttp.ClientResponse], Any]] = {
+    "(a) original parser": count_original,
+    "(b) provider parser": count_provider,
+    "(c) raw iter_chunked": count_raw,
+}
+
+
+async def measure(url: str, events: int, repeat: int) -> dict[str, list[float]]:
+    rates: dict[str, list[float]] = {name: [] for name in READERS}
+    async with aiohttp.ClientSession() as session:
+        for _ in range(repeat):
+            for name, reader in READERS.items():
+                start = time.perf_counter()
+                async with session.post(url, json={"input": "bench"}) as response:
+                    counted = await reader(response)
+                elapsed = time.perf_counter() - start
+                if counted != events:
+                    raise SystemExit(f"{name}: counted {counted} events, expected {events}")
+                rates[name].append(events / elapsed)
+    return rates
+
+
+def report(rates: dict[str, list[float]], events: int, repeat: int) -> None:
+    print(f"{events:,} events of {EVENT!r} ({events * len(EVENT):,} bytes), {repeat} repetitions")
+    print(f"{'reader':<22} {'median ev/s':>14} {'min ev/s':>14} {'max ev/s':>14}")
+    medians = {}
+    for name, values in rates.items():
+        medians[name] = statistics.median(values)
+        print(f"{name:<22} {medians[name]:>14,.0f} {min(values):>14,.0f} {max(values):>14,.0f}")
+    original, provider, raw = medians.values()
+    print(f"(b)/(a) provider vs original parser: {provider / original:.1f}x (target >= 5x)")
+    print(f"(c)/(b) raw reading vs provider parser: {raw / provider:.1f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.events)
+        return
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", "--events", str(args.events)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        url = f"http://127.0.0.1:{port}/api/gpt/"
+        rates = asyncio.run(measure(url, args.events, args.repeat))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    report(rates, args.events, args.repeat)
+
+
+if __name__ == "__main__":
+    main()
