@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import errno
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -19,6 +20,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 from .embedded import ServerAddress, is_loopback, start_server
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from .config import MockConfig
 
 PROG = "koala-mock"
@@ -123,17 +126,24 @@ def _add_response_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _check_cassette_dir(given_as: str, directory: Path) -> None:
+    if not directory.is_dir():
+        what = "does not exist" if not directory.exists() else "is not a directory"
+        raise UsageError(f"{given_as}: {what}")
+
+
 def _config_from_args(args: argparse.Namespace) -> MockConfig:
     """A ``MockConfig`` from the flags given; flags left out keep the config's defaults."""
-    from .config import MockConfig
+    from .config import CASSETTES_ENV_VAR, MockConfig
 
     options: dict[str, Any] = {}
     cassettes: Path | None = getattr(args, "cassettes", None)
     if cassettes is not None:
-        if not cassettes.is_dir():
-            what = "does not exist" if not cassettes.exists() else "is not a directory"
-            raise UsageError(f"--cassettes {cassettes}: {what}")
+        _check_cassette_dir(f"--cassettes {cassettes}", cassettes)
         options["cassette_dir"] = cassettes
+    elif os.environ.get(CASSETTES_ENV_VAR):
+        from_env = Path(os.environ[CASSETTES_ENV_VAR])
+        _check_cassette_dir(f"${CASSETTES_ENV_VAR}={from_env}", from_env)
     for flag in ("mode", "seed", "latency", "speed", "max_body_size"):
         value = getattr(args, flag, None)
         if value is not None:
@@ -272,6 +282,7 @@ async def _serve(config: MockConfig, host: str, port: int, args: argparse.Namesp
         print(f"{PROG}: could not start the server: {_describe(exc)}", file=sys.stderr)
         return 1
     _print_banner(address, config, sys.stdout)
+    _report_cassettes(app, config)
     try:
         await stop.wait()
     finally:
@@ -290,13 +301,33 @@ def _on_signals(stop: asyncio.Event) -> None:
 def _print_banner(address: ServerAddress, config: MockConfig, out: TextIO) -> None:
     reachable = ServerAddress(_WILDCARD_HOSTS.get(address.host, address.host), address.port)
     print(f"{PROG}: serving on {address.url} (mode {config.mode})", file=out)
-    if config.cassette_dir is not None:
-        print(f"{PROG}: cassettes from {config.cassette_dir}", file=out)
     if config.record_upstream:
         print(f"{PROG}: recording from {config.record_upstream}", file=out)
     print(f"export KOALA_API_ENDPOINT={reachable.api_endpoint}", file=out)
     print(f"{PROG}: admin API at {reachable.url}/__admin/ ; press Ctrl-C to stop", file=out)
     out.flush()
+
+
+def _report_cassettes(app: web.Application, config: MockConfig) -> None:
+    """Load the cassettes now, so a bad file shows up at start-up rather than on first use."""
+    from .state import cassettes
+
+    if config.cassette_dir is None:
+        print(f"{PROG}: no cassettes (every answer is synthetic)", file=sys.stderr, flush=True)
+        return
+    if not config.cassette_dir.is_dir():
+        _warn(f"no cassette directory at {config.cassette_dir}: answers will be synthetic")
+        return
+    library = cassettes(app)
+    count = sum(len(c.interactions) for c in library.cassettes)
+    print(
+        f"{PROG}: {len(library.cassettes)} cassettes ({count} interactions) "
+        f"from {config.cassette_dir}",
+        file=sys.stderr,
+        flush=True,
+    )
+    for error in library.errors:
+        _warn(f"cassette skipped: {error}")
 
 
 def _bind_error(host: str, port: int, exc: OSError) -> str:

@@ -309,3 +309,50 @@ def test_text_log_line_says_what_served_the_request() -> None:
         "POST /api/gpt/ 200 cassette greeting 7 events 102 bytes 4.2 ms (client disconnected)"
     )
     assert describe_source({"source": "fault", "fault": "stall", "seed": 3}) == "fault stall seed=3"
+
+
+def test_a_missing_cassette_dir_from_the_environment_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KOALA_MOCK_CASSETTES", str(tmp_path / "gone"))
+    assert main(["serve"]) == 2
+    assert "$KOALA_MOCK_CASSETTES=" in capsys.readouterr().err
+
+
+def test_serve_reports_the_cassettes_it_loaded_and_the_bad_ones(
+    tmp_path: Path, serve_process: list[ServeProcess]
+) -> None:
+    (tmp_path / "broken.yaml").write_text("interactions: [unclosed\n")
+    server = _start(serve_process, "--port", "0", "--cassettes", str(tmp_path))
+    server.wait_for_endpoint()
+    server.process.send_signal(signal.SIGINT)
+    _, err = server.stop_output()
+    assert server.process.returncode == 0
+    assert "0 cassettes (0 interactions)" in err
+    assert "cassette skipped:" in err
+    assert "broken.yaml" in err
+
+
+def test_a_signal_ends_serve_even_with_a_stalled_stream_open(
+    serve_process: list[ServeProcess],
+) -> None:
+    server = _start(serve_process, "--port", "0", "--mode", "synthetic", "--speed", "0")
+    endpoint = server.wait_for_endpoint()
+    port = int(endpoint.split(":")[2].split("/")[0])
+    body = b'{"input": "hi", "inputHistory": [], "outputHistory": [], "model": "gpt-4o-mini"}'
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
+        client.sendall(
+            b"POST /api/gpt/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"X-Koala-Mock-Fault: stall;seconds=60\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        head = client.recv(65536)
+        assert head.startswith(b"HTTP/1.1 200"), head
+        server.process.send_signal(signal.SIGTERM)
+        _, err = server.stop_output()  # well before the 60 s stall ends
+        assert server.process.returncode == 0, err
+        rest = b""
+        while chunk := client.recv(65536):  # the server closed the stalled stream
+            rest += chunk
+    assert "Traceback" not in err

@@ -74,8 +74,15 @@ def test_live_is_skipped_by_default():
 
 
 def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """A fresh pytest process: what a user who installed the project gets."""
     pytester.makeini(PYTEST_INI)
     return pytester.runpytest_subprocess(*PLUGIN_ARGS, "-p", "no:cacheprovider", *args)
+
+
+def _run_inline(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """The same, in this process (faster; for tests without async code)."""
+    pytester.makeini(PYTEST_INI)
+    return pytester.runpytest_inprocess(*PLUGIN_ARGS, "-p", "no:cacheprovider", *args)
 
 
 def test_fixtures_work_without_a_conftest(pytester: pytest.Pytester) -> None:
@@ -98,8 +105,8 @@ def test_offline():
     pass
 """
     )
-    _run(pytester, "--live").assert_outcomes(passed=2)
-    _run(pytester).assert_outcomes(passed=1, skipped=1)
+    _run_inline(pytester, "--live").assert_outcomes(passed=2)
+    _run_inline(pytester).assert_outcomes(passed=1, skipped=1)
 
 
 def test_koala_mock_config_can_be_overridden(pytester: pytest.Pytester) -> None:
@@ -119,7 +126,7 @@ def test_every_request_fails(koala_mock, koala_provider):
         "".join(koala_provider.create_completion("gpt-4o-mini", [{"role": "user", "content": "x"}]))
 """
     )
-    _run(pytester).assert_outcomes(passed=1)
+    _run_inline(pytester).assert_outcomes(passed=1)
 
 
 # -- the fixtures in this very run (the plugin is loaded by its entry point) ----------------------
