@@ -34,7 +34,7 @@ def is_visitor_id(value: str) -> bool:
 
 
 def build_headers(visitor_id: str | None = None, real_time_data: bool = False) -> dict[str, str]:
-    """The 14 headers the provider sets, in the original's wire order.
+    """The 13 headers the provider sets, in the original's wire order.
 
     aiohttp adds Host before them and Content-Length/Content-Type after them.
     """
