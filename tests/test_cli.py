@@ -356,3 +356,34 @@ def test_a_signal_ends_serve_even_with_a_stalled_stream_open(
         while chunk := client.recv(65536):  # the server closed the stalled stream
             rest += chunk
     assert "Traceback" not in err
+
+
+def test_a_wildcard_bind_prints_a_loopback_endpoint_to_paste() -> None:
+    import io
+
+    from mockserver.cli import _print_banner
+    from mockserver.config import MockConfig
+    from mockserver.embedded import ServerAddress
+
+    out = io.StringIO()
+    _print_banner(ServerAddress("0.0.0.0", 8765), MockConfig(), out)
+    assert "serving on http://0.0.0.0:8765" in out.getvalue()
+    assert "export KOALA_API_ENDPOINT=http://127.0.0.1:8765/api/gpt/\n" in out.getvalue()
+
+
+def test_recording_without_scrubbing_warns(serve_process: list[ServeProcess]) -> None:
+    server = _start(
+        serve_process,
+        "--port",
+        "0",
+        "--record",
+        "--upstream",
+        "http://127.0.0.1:9/api/gpt/",
+        "--no-scrub",
+    )
+    server.wait_for_endpoint()
+    assert any("recording from http://127.0.0.1:9/api/gpt/" in line for line in server.banner)
+    server.process.send_signal(signal.SIGINT)
+    _, err = server.stop_output()
+    assert server.process.returncode == 0
+    assert "warning: --no-scrub" in err
