@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import socket
 import sys
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -234,6 +236,15 @@ async def test_other_json_is_an_unexpected_content_type(serve: Serve, body: str)
 async def test_event_stream_content_type_with_charset(serve: Serve) -> None:
     url = await serve(reply(200, 'data: "a"\n\n', "text/event-stream", charset="utf-8"))
     assert await collect(url) == ["a"]
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_compressed_stream(serve: Serve, encoding: str) -> None:
+    body = b'data: "Hello"\n\ndata: " world"\n\n'
+    packed = gzip.compress(body) if encoding == "gzip" else zlib.compress(body)
+    headers = {"Content-Encoding": encoding}
+    url = await serve(reply(200, packed, "text/event-stream", **headers))
+    assert await collect(url) == ["Hello", " world"]
 
 
 # ---------------------------------------------------------------- stream errors

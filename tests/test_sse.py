@@ -157,6 +157,7 @@ TABLE = [
     (b': ping\n\nevent: message\ndata: "a"\n\n: ping\ndata: "b"\n\n', ["a", "b"]),
     (b'data: "a"\n\ndata: [DONE]\n\ndata: "late"\n\n', ["a"]),  # original: JSONDecodeError
     (b'data: "a"\n\ndata:[DONE]\n\n', ["a"]),
+    (b'data: "a"\n\ndata: [DONE]\n\ndata: {not json\n\n\xff\xfe', ["a"]),
     (b'data: \n\ndata: "a"\n\ndata:\n\ndata\n\n', ["a"]),  # empty data skipped
     (b'data: {"a":\ndata: 1}\n\n', [{"a": 1}]),  # original: JSONDecodeError
     (b'data: "a"\ndata: "b"\n\n', ["a", "b"]),  # no SSE joining when each line is JSON
@@ -198,6 +199,12 @@ def test_event_id_and_retry_fields_are_kept() -> None:
     decoder = EventStreamDecoder()
     decoder.feed(b'retry: 1500\nid: 42\nevent: token\ndata: "a"\n\n')
     assert (decoder.retry, decoder.last_event_id, decoder.event_type) == (1500, "42", "token")
+
+
+def test_bad_id_and_retry_values_are_ignored_as_whatwg_says() -> None:
+    decoder = EventStreamDecoder()
+    decoder.feed(b'id: 1\nretry: 5\ndata: "a"\n\nid: a\x00b\nretry: soon\ndata: "b"\n\n')
+    assert (decoder.last_event_id, decoder.retry) == ("1", 5)
 
 
 def test_600_000_byte_event_parses_with_the_default_limit() -> None:
