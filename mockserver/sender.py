@@ -87,6 +87,13 @@ async def send_plan(
         entry.client_disconnected = True
         entry.finish("client_disconnected")
         return response
+    except asyncio.CancelledError:  # aiohttp cancels the handler when the client goes away
+        if streams.closing:
+            entry.finish("shutdown")
+        else:
+            entry.client_disconnected = True
+            entry.finish("client_disconnected")
+        raise
     finally:
         streams.count -= 1
 

@@ -32,7 +32,10 @@ from koala import (
     UnexpectedContentTypeError,
     build_payload,
 )
+from koala.sse import EventStreamDecoder
 from mockserver import FAULTS, MockConfig, create_app, journal, parse_fault_spec, queue_fault
+from mockserver.cassettes import Cassette, load_cassette_dir
+from mockserver.config import DEFAULT_CASSETTE_DIR
 from mockserver.state import CONFIG
 from mockserver.synthetic import synthetic_tokens
 
@@ -247,6 +250,26 @@ async def test_fuzz_mode_picks_a_seed_per_request_and_echoes_it(fuzz_server: Tes
         assert exc is None and received == ANSWER
     seeds = [e.seed for e in journal(fuzz_server.app).api_requests()]
     assert None not in seeds and len(set(seeds)) == 3
+
+
+SHIPPED_STREAMS = [
+    c for c in load_cassette_dir(DEFAULT_CASSETTE_DIR)[0] if c.interactions[0].status == 200
+]
+
+
+@pytest.mark.parametrize("cassette", SHIPPED_STREAMS, ids=lambda c: c.name)
+async def test_fuzzed_replays_of_shipped_cassettes_keep_their_values(
+    aiohttp_server: ServerFactory, cassette: Cassette
+) -> None:
+    config = MockConfig(cassette_dir=DEFAULT_CASSETTE_DIR, mode="fuzz")
+    server = await aiohttp_server(create_app(config))
+    decoder = EventStreamDecoder()
+    recorded = decoder.feed(cassette.interactions[0].body) + decoder.close()
+    for seed in range(4):
+        config.seed = seed
+        received, exc = await ask(server, messages=cassette.provenance["messages"])
+        assert exc is None and received == recorded
+        assert journal(server.app).last().served_by["cassette"] == cassette.name
 
 
 # ----------------------------------------------------------------------------- end to end

@@ -371,3 +371,22 @@ async def test_faults_apply_to_replayed_answers(
     status, values, _ = await post(client, **{"X-Koala-Mock-Fault": "crlf"})
     assert status == 200 and values == RECORDED
     assert journal(client.app).last().served_by["answer"] == "cassette"
+
+
+async def test_a_client_that_leaves_mid_stream_is_journaled(aiohttp_server: Any) -> None:
+    server: TestServer = await aiohttp_server(create_app(MockConfig(cassette_dir=None)))
+    headers = {**HEADERS, "X-Koala-Mock-Fault": "split_writes;size=4;delay=0.02"}
+    async with ClientSession() as session:
+        response = await session.post(
+            server.make_url("/api/gpt/"), data=encode_payload(PAYLOAD), headers=headers
+        )
+        await response.content.readuntil(b"\n\n")
+        response.close()  # drops the connection
+    entry = journal(server.app).last()
+    for _ in range(500):  # the server notices at its next write
+        if entry.ending is not None:
+            break
+        await asyncio.sleep(0.01)
+    assert entry.client_disconnected is True
+    assert entry.ending == "client_disconnected"
+    assert 0 < entry.bytes_sent < len(encode_stream(synthetic_tokens(PAYLOAD)))
