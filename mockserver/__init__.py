@@ -6,12 +6,15 @@
 
 from .app import create_app
 from .config import MockConfig
+from .endpoint import FAULT_HEADER, SEED_HEADER
 from .faults import FAULTS, FaultScenario, FaultSpec, FaultSpecError, parse_fault_spec
 from .journal import Journal, JournalEntry
 from .state import journal, queue_fault, reset
 
 __all__ = [
     "FAULTS",
+    "FAULT_HEADER",
+    "SEED_HEADER",
     "FaultScenario",
     "FaultSpec",
     "FaultSpecError",

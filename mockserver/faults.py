@@ -321,7 +321,9 @@ def _split_writes(ctx: FaultContext) -> ResponsePlan:
     body = plan.body
     size = ctx.params["size"]
     pieces = [body[i : i + size] for i in range(0, len(body), size)]
-    return rechunk(plan, pieces, ctx.params["delay"])
+    # Many tiny writes times a delay could take hours: keep the whole stream within the bound.
+    delay = min(ctx.params["delay"], MAX_WAIT_SECONDS / max(1, len(pieces)))
+    return rechunk(plan, pieces, delay)
 
 
 _EVENTS_BEFORE = "events sent before the fault"
@@ -393,7 +395,7 @@ FAULTS: dict[str, FaultScenario] = {
             _stall,
             (
                 Param("after", int, 1, _EVENTS_BEFORE, 0, 1_000_000),
-                Param("seconds", float, 30.0, "how long to stall", 0, MAX_WAIT_SECONDS),
+                Param("seconds", float, 30.0, "how long to stall (max 60)", 0, MAX_WAIT_SECONDS),
             ),
         ),
         FaultScenario(
@@ -401,7 +403,16 @@ FAULTS: dict[str, FaultScenario] = {
             "Waits `delay` seconds before the status line, then answers normally.",
             "the full answer, or KoalaTimeoutError when a timeout is shorter than delay",
             _slow_first_byte,
-            (Param("delay", float, 5.0, "seconds before the first byte", 0, MAX_WAIT_SECONDS),),
+            (
+                Param(
+                    "delay",
+                    float,
+                    5.0,
+                    "seconds before the first byte (max 60)",
+                    0,
+                    MAX_WAIT_SECONDS,
+                ),
+            ),
         ),
         FaultScenario(
             "malformed_json",
@@ -471,7 +482,7 @@ FAULTS: dict[str, FaultScenario] = {
         FaultScenario(
             "split_writes",
             "The body in writes of `size` bytes (splitting lines and UTF-8 characters), "
-            "`delay` seconds apart.",
+            "`delay` seconds apart (at most 60 s in all).",
             "the full answer",
             _split_writes,
             (
