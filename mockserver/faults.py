@@ -293,6 +293,15 @@ def _wrong_content_type(ctx: FaultContext) -> ResponsePlan:
     return replace(plan, headers=[("Content-Type", ctx.params["content_type"])], values=None)
 
 
+def _json_reply(ctx: FaultContext) -> ResponsePlan:
+    text = "".join(v if isinstance(v, str) else json.dumps(v) for v in ctx.values)
+    return ResponsePlan(
+        headers=[("Content-Type", "application/json; charset=utf-8")],
+        writes=[Write(json.dumps({"output": text}).encode())],
+        values=[text],
+    )
+
+
 def _bom(ctx: FaultContext) -> ResponsePlan:
     return _answer(ctx, WireFormat(bom=True))
 
@@ -439,6 +448,13 @@ FAULTS: dict[str, FaultScenario] = {
             "UnexpectedContentTypeError",
             _wrong_content_type,
             (Param("content_type", str, "text/plain; charset=utf-8", "the Content-Type sent"),),
+        ),
+        FaultScenario(
+            "json_reply",
+            'The whole answer as one JSON object `{"output": "..."}` (the reply third-party '
+            "clients see with `Accept: application/json`), not a stream.",
+            "the whole answer as one chunk",
+            _json_reply,
         ),
         FaultScenario(
             "invalid_utf8",

@@ -135,6 +135,12 @@ async def test_recoverable_faults_yield_the_full_answer(server: TestServer, faul
         assert received == ANSWER
 
 
+async def test_json_reply_is_the_whole_answer_in_one_chunk(server: TestServer) -> None:
+    received, exc = await ask(server, "json_reply")
+    assert exc is None
+    assert received == ["".join(ANSWER)]
+
+
 async def test_huge_event_of_600000_characters_parses(server: TestServer) -> None:
     received, exc = await ask(server, "huge_event")
     assert exc is None
@@ -210,7 +216,14 @@ async def test_slow_first_byte_beyond_the_timeout_is_a_timeout(server: TestServe
 def test_every_fault_in_the_catalogue_is_tested_here() -> None:
     tested = {f for f, _, _ in STATUS_FAULTS}
     tested |= {f.split(";")[0] for f in RECOVERING_FAULTS}
-    tested |= {"huge_event", "malformed_json", "invalid_utf8", "html_200", "wrong_content_type"}
+    tested |= {
+        "json_reply",
+        "huge_event",
+        "malformed_json",
+        "invalid_utf8",
+        "html_200",
+        "wrong_content_type",
+    }
     tested |= {"truncate", "disconnect", "stall", "slow_first_byte"}
     assert tested == set(FAULTS)
 
