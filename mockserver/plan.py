@@ -51,6 +51,9 @@ class ResponsePlan:
     def body(self) -> bytes:
         return b"".join(w.data for w in self.writes)
 
+    def size(self) -> int:
+        return sum(len(w.data) for w in self.writes)
+
     def coalescible(self) -> bool:
         """True when the plan may go out as one write: nothing in it asks for pacing."""
         return (

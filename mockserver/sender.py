@@ -19,6 +19,8 @@ from multidict import CIMultiDict
 from .journal import JournalEntry
 from .plan import ResponsePlan
 
+#: Larger bodies are streamed (and tracked), so shutdown can close them if the client stalls.
+INLINE_BODY_LIMIT = 1 << 20
 #: How long an aborting stream waits for already written bytes to leave before the reset.
 _DRAIN_BEFORE_ABORT = 1.0
 
@@ -28,7 +30,11 @@ class OpenStreams:
 
     def __init__(self) -> None:
         self._closing: asyncio.Event | None = None
-        self.count = 0
+        self._transports: set[asyncio.BaseTransport] = set()
+
+    @property
+    def count(self) -> int:
+        return len(self._transports)
 
     @property
     def closing(self) -> bool:
@@ -52,8 +58,20 @@ class OpenStreams:
             return True
         return False
 
+    def opened(self, transport: asyncio.BaseTransport | None) -> None:
+        if transport is not None:
+            self._transports.add(transport)
+
+    def ended(self, transport: asyncio.BaseTransport | None) -> None:
+        if transport is not None:
+            self._transports.discard(transport)
+
     def close_all(self) -> None:
+        """End every wait; close connections stuck behind a client that stopped reading."""
         self._event().set()
+        for transport in list(self._transports):
+            if isinstance(transport, asyncio.WriteTransport) and transport.get_write_buffer_size():
+                transport.abort()  # close() would wait for the buffer to drain
 
 
 def _headers(plan: ResponsePlan) -> CIMultiDict[str]:
@@ -72,7 +90,7 @@ async def send_plan(
     entry.expect_events(plan.event_ends)
     if plan.first_byte_delay and not await streams.sleep(plan.first_byte_delay):
         return _closed(request, entry, "shutdown")
-    if plan.coalescible():
+    if plan.coalescible() and plan.size() <= INLINE_BODY_LIMIT:
         body = plan.body
         entry.sent(len(body))
         entry.finish("eof")
@@ -80,7 +98,8 @@ async def send_plan(
             status=plan.status, reason=plan.reason, headers=_headers(plan), body=body
         )
     response = web.StreamResponse(status=plan.status, reason=plan.reason, headers=_headers(plan))
-    streams.count += 1
+    transport = request.transport  # captured: it reads as None once the connection is lost
+    streams.opened(transport)
     try:
         return await _stream(request, response, plan, streams, entry)
     except ConnectionError:
@@ -95,7 +114,7 @@ async def send_plan(
             entry.finish("client_disconnected")
         raise
     finally:
-        streams.count -= 1
+        streams.ended(transport)
 
 
 async def _stream(

@@ -390,3 +390,22 @@ async def test_a_client_that_leaves_mid_stream_is_journaled(aiohttp_server: Any)
     assert entry.client_disconnected is True
     assert entry.ending == "client_disconnected"
     assert 0 < entry.bytes_sent < len(encode_stream(synthetic_tokens(PAYLOAD)))
+
+
+async def test_shutdown_closes_a_stream_the_client_stopped_reading(aiohttp_server: Any) -> None:
+    server: TestServer = await aiohttp_server(create_app(MockConfig(cassette_dir=None)))
+    headers = {**HEADERS, "X-Koala-Mock-Fault": "huge_event;size=40000000"}
+    async with ClientSession() as session:
+        response = await session.post(
+            server.make_url("/api/gpt/"), data=encode_payload(PAYLOAD), headers=headers
+        )
+        await response.content.readexactly(1000)  # then stop reading: the server is blocked
+        for _ in range(500):
+            if journal(server.app).last().bytes_sent:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.wait_for(server.close(), 20)  # a bound against a hang
+        response.close()
+    entry = journal(server.app).last()
+    assert entry.bytes_sent < 40_000_000
+    assert entry.client_disconnected or entry.ending in ("shutdown", "client_disconnected")
