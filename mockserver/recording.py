@@ -366,6 +366,35 @@ def save_numbered(directory: Path, base: str, cassette: Cassette) -> Path:
         number += 1
 
 
+async def _save(
+    request: web.Request, config: MockConfig, url: str, body: bytes, capture: Capture
+) -> None:
+    """Save a proxied interaction as ``<slug>-NNN.yaml``; a failure is logged, not raised."""
+    cassette = Cassette(
+        name=_slug_for(body),
+        path=None,
+        interactions=[capture.interaction()],
+        provenance=provenance(url, config.scrub),
+        description=f"recorded by the koala-mock recording proxy from {scrub_uri(url)}",
+    )
+    cassette.provenance["recorder"] = "koala-mock serve --record 0.1.0"
+    cassette.provenance["client"] = request.headers.get("User-Agent", "unknown")
+    if config.scrub:
+        cassette = scrub_cassette(cassette)
+    directory = config.record_dir or config.cassette_dir or Path("cassettes")
+    saving = asyncio.get_running_loop().run_in_executor(
+        None, save_numbered, directory, cassette.name, cassette
+    )
+    try:
+        # Shielded: a client that goes away now must not cost the recording (the write itself
+        # is atomic, in its thread, whatever happens here).
+        path = await asyncio.shield(saving)
+    except (CassetteError, OSError) as exc:
+        request.app.logger.error("recording proxy: could not save the cassette: %s", exc)
+    else:
+        request.app.logger.info("recording proxy: saved %s", path)
+
+
 async def proxy_and_record(request: web.Request, config: MockConfig) -> web.StreamResponse:
     """Forward ``request`` to ``config.record_upstream``, stream the answer back as it arrives,
     and save the interaction as a cassette in ``config.record_dir`` once it is complete.
@@ -416,25 +445,8 @@ async def proxy_and_record(request: web.Request, config: MockConfig) -> web.Stre
         return client_response
     if not client_response.prepared:
         await start(capture)
+    await _save(request, config, url, body, capture)
+    # The end of the stream goes out after the save, so a client that has read the whole answer
+    # can rely on the cassette being there. Every byte of the answer was forwarded already.
     await client_response.write_eof()
-    cassette = Cassette(
-        name=_slug_for(body),
-        path=None,
-        interactions=[capture.interaction()],
-        provenance=provenance(url, config.scrub),
-        description=f"recorded by the koala-mock recording proxy from {scrub_uri(url)}",
-    )
-    cassette.provenance["recorder"] = "koala-mock serve --record 0.1.0"
-    cassette.provenance["client"] = request.headers.get("User-Agent", "unknown")
-    if config.scrub:
-        cassette = scrub_cassette(cassette)
-    directory = config.record_dir or config.cassette_dir or Path("cassettes")
-    try:
-        path = await asyncio.get_running_loop().run_in_executor(
-            None, save_numbered, directory, cassette.name, cassette
-        )
-    except (CassetteError, OSError) as exc:
-        request.app.logger.error("recording proxy: could not save the cassette: %s", exc)
-    else:
-        request.app.logger.info("recording proxy: saved %s", path)
     return client_response
