@@ -2,7 +2,7 @@
 
 Exit codes of ``record``: 0 recorded; 1 nothing recorded (the stream broke off, the file exists
 without ``--force``, the file could not be written); 2 the upstream did not answer; 4 bad input
-(``--messages`` file). Ctrl-C: 130, nothing written.
+(``--messages`` file, ``--upstream`` URL). Ctrl-C: 130, nothing written.
 
 Exit codes of ``verify``: 0 no drift; 1 drift; 2 the upstream did not answer; 3 no drift, but
 some cassettes could not be verified (a situational answer such as a 429); 4 no cassette to check
@@ -28,6 +28,7 @@ from .recording import (
     LIVE_ENDPOINT,
     RecordingError,
     UpstreamUnreachableError,
+    check_upstream_url,
     describe,
     record_conversation,
 )
@@ -121,6 +122,7 @@ def _messages(args: argparse.Namespace) -> list[Any]:
 
 def run_record(args: argparse.Namespace) -> int:
     try:
+        check_upstream_url(args.upstream)
         messages = _messages(args)
     except ValueError as exc:
         _error(str(exc))
@@ -218,6 +220,11 @@ def _load(paths: list[Path]) -> tuple[list[Cassette], list[CassetteError]]:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    try:
+        check_upstream_url(args.upstream)
+    except ValueError as exc:
+        _error(f"verify: {exc}")
+        return EXIT_BAD_INPUT
     cassettes, errors = _load(list(args.cassettes))
     for error in errors:
         _error(f"verify: {error}")

@@ -83,6 +83,14 @@ class _ClientGone(Exception):
 ChunkSink = Callable[[bytes], Awaitable[None]]
 
 
+def check_upstream_url(url: str) -> str:
+    """``url`` if it is an absolute http(s) URL, else ValueError naming the problem."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"--upstream {url!r}: expected an http:// or https:// URL with a host")
+    return url
+
+
 class RecordingError(Exception):
     """Recording failed; nothing was written."""
 
@@ -173,7 +181,8 @@ async def send_and_capture(
     try:
         response_cm = session.request(method, url, headers=headers, data=body)
         response = await response_cm.__aenter__()
-    except (aiohttp.ClientConnectionError, asyncio.TimeoutError, OSError) as exc:
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        # Refused, DNS, TLS, timeout, or an answer that is not HTTP: no usable answer at all.
         raise UpstreamUnreachableError(url, exc) from exc
     received = 0
     try:
@@ -195,7 +204,7 @@ async def send_and_capture(
                 received += len(data)
                 if on_chunk is not None:
                     await on_chunk(data)
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
+        except aiohttp.ClientError as exc:  # payload errors, resets, bad encodings
             raise StreamInterruptedError(url, received, exc) from exc
         except asyncio.TimeoutError as exc:
             raise StreamInterruptedError(url, received, exc) from exc

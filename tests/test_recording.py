@@ -414,6 +414,15 @@ def test_cli_record_reads_messages_from_a_file(
     assert load_cassette(out).interactions[0].request_json()["input"] == "Hi Be brief."
 
 
+def test_cli_record_refuses_a_bad_upstream_url(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "x.yaml"
+    assert cli_main(["record", "--out", str(out), "--prompt", "Hi", "--upstream", "ftp://x"]) == 4
+    assert "expected an http:// or https:// URL" in capsys.readouterr().err
+    assert files(tmp_path) == []
+
+
 def test_slugs_are_file_name_safe() -> None:
     assert slug("Hello, World! ¿Qué?") == "hello-world-qu"
     assert slug("!!!") == "interaction"
