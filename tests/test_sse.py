@@ -82,15 +82,18 @@ ANY_ENDING = st.sampled_from(["\n", "\r", "\r\n"])
 
 @st.composite
 def mixed_ending_streams(draw: st.DrawFn) -> tuple[list[Any], bytes]:
-    """Events whose every line ending is drawn on its own (CR never directly before LF)."""
+    """Events whose every line ending is drawn on its own (a CR never directly before a LF,
+    which would make them one CRLF); containers are sometimes spread over several data lines."""
     values = draw(ANY_VALUES)
     body = []
     previous = ""
     for value in values:
-        for line in (f"data: {encode_value(value)}", ""):
-            ending = draw(AFTER_CR if previous == "\r" else ANY_ENDING)
+        spread = isinstance(value, (list, dict)) and draw(st.booleans())
+        text = json.dumps(value, indent=1, ensure_ascii=False) if spread else encode_value(value)
+        for line in [*(f"data: {part}" for part in text.split("\n")), ""]:
+            ending = draw(AFTER_CR if previous == "\r" and not line else ANY_ENDING)
             body.append(line + ending)
-            previous = ending if not line else ""
+            previous = ending
     return values, "".join(body).encode()
 
 
