@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -135,8 +136,12 @@ async def test_records_every_chunk_with_its_bytes_and_offsets(
     interaction = load_cassette(out).interactions[0]
     assert interaction.body == b"".join(PIECES)
     assert [c.data for c in interaction.chunks] == [c.data for c in capture.chunks]
-    # 30 ms between writes on loopback: each write arrives as its own chunk.
-    assert [c.data for c in interaction.chunks] == PIECES
+    # 30 ms between small writes on loopback: the chunks are the upstream's writes (a very busy
+    # machine may join two, but a chunk never ends anywhere else).
+    assert len(interaction.chunks) >= 2
+    assert set(itertools.accumulate(len(c.data) for c in interaction.chunks)) <= set(
+        itertools.accumulate(len(p) for p in PIECES)
+    )
     offsets = [c.at for c in interaction.chunks]
     assert offsets == sorted(offsets)
     assert offsets[-1] >= 0.03 * (len(PIECES) - 1) * 0.5
@@ -148,7 +153,7 @@ async def test_records_every_chunk_with_its_bytes_and_offsets(
     assert cassette.provenance["upstream"] == url
     summary = describe(capture, out)
     assert "events:   4" in summary
-    assert f"bytes:    {len(b''.join(PIECES))} in 4 chunks" in summary
+    assert f"bytes:    {len(b''.join(PIECES))} in {len(capture.chunks)} chunks" in summary
 
 
 async def test_record_sends_exactly_what_the_provider_sends(
