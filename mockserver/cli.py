@@ -17,18 +17,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from koala import Koala
+
+from .config import CASSETTES_ENV_VAR, MODES, MockConfig
 from .embedded import ServerAddress, is_loopback, start_server
 
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from .config import MockConfig
-
 PROG = "koala-mock"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
-MODES = ("auto", "replay", "synthetic", "fuzz")
-LIVE_ENDPOINT = "https://koala.sh/api/gpt/"
+LIVE_ENDPOINT = Koala.api_endpoint
 SERVE_SHUTDOWN_TIMEOUT = 2.0
 _WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
@@ -134,8 +134,6 @@ def _check_cassette_dir(given_as: str, directory: Path) -> None:
 
 def _config_from_args(args: argparse.Namespace) -> MockConfig:
     """A ``MockConfig`` from the flags given; flags left out keep the config's defaults."""
-    from .config import CASSETTES_ENV_VAR, MockConfig
-
     options: dict[str, Any] = {}
     cassettes: Path | None = getattr(args, "cassettes", None)
     if cassettes is not None:
