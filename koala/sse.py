@@ -96,8 +96,14 @@ class EventStreamDecoder:
         out: list[Any] = []
         block = buffer[:end]
         try:
-            start = self._read_simple_events(block, out)
-            self._read_lines(block[start:].splitlines(), out)
+            start = 0
+            if self._data_lines and block[:1] == b"\n":
+                # The blank line of an event whose data line came in the previous read.
+                self._read_lines([b""], out)
+                start = 1
+            if not self.done:
+                start += self._read_simple_events(block[start:] if start else block, out)
+                self._read_lines(block[start:].splitlines(), out)
             if self._pending and not self.done:
                 self._check_size(self._pending)
         except StreamError as error:
