@@ -39,6 +39,10 @@ class ModelNotSupportedError(KoalaError, ValueError):
         super().__init__(f"model {model!r} is not supported; known models: {', '.join(known)}")
 
 
+class InvalidOptionError(KoalaError, ValueError):
+    """Keyword arguments that cannot be used together or have a bad value."""
+
+
 class MissingDependencyError(KoalaError, ImportError):
     """An optional dependency is needed for what was asked (e.g. a SOCKS proxy)."""
 

@@ -16,6 +16,7 @@ from .base import AsyncGeneratorProvider, ProviderModelMixin
 from .errors import (
     BotDetectedError,
     CloudflareError,
+    InvalidOptionError,
     KoalaConnectionError,
     KoalaTimeoutError,
     MissingDependencyError,
@@ -189,7 +190,7 @@ def _connector_for(
     if not proxy or not proxy.lower().startswith("socks"):
         return connector, proxy
     if connector is not None:
-        raise ValueError("pass either a connector or a SOCKS proxy, not both")
+        raise InvalidOptionError("pass either a connector or a SOCKS proxy, not both")
     try:
         from aiohttp_socks import ProxyConnector
     except ImportError as exc:
