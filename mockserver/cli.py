@@ -124,6 +124,12 @@ def _add_response_options(parser: argparse.ArgumentParser) -> None:
         metavar="FACTOR",
         help="scale the timing: 2 = twice as fast, 0 = as fast as possible",
     )
+    parser.add_argument(
+        "--fault",
+        metavar="NAME[;k=v]",
+        help="answer every request with this fault (e.g. rate_limit, truncate;events=3) unless "
+        "a request asks for another",
+    )
 
 
 def _check_cassette_dir(given_as: str, directory: Path) -> None:
@@ -193,11 +199,6 @@ def _add_serve_command(subparsers: Any) -> None:
         "--strict",
         action="store_true",
         help="reject requests whose headers deviate from the browser headers (422)",
-    )
-    serve.add_argument(
-        "--fault",
-        metavar="NAME[;k=v]",
-        help="answer every request with this fault unless a request asks for another",
     )
     serve.add_argument(
         "--max-body-size",

@@ -124,3 +124,10 @@ def test_summary_line_reads_the_journal_entry() -> None:
         summary_line(entry, 0.5) == "-- 12 events, 345 bytes, served by cassette greeting, 0.50 s"
     )
     assert "served by unknown" in summary_line({}, 0.5)
+
+
+def test_demo_with_a_fault_shows_the_typed_error() -> None:
+    result = _demo("--fault", "rate_limit")
+    assert result.returncode == 1
+    assert "RateLimitError" in result.stderr
+    assert "Traceback" not in result.stderr
