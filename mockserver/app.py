@@ -39,9 +39,8 @@ async def _end_open_streams(app: web.Application) -> None:
 def create_app(config: MockConfig | None = None) -> web.Application:
     """The mock server. ``config`` defaults to :class:`MockConfig` ()."""
     config = config if config is not None else MockConfig()
-    # The middleware reads bodies itself (a JSON 413 instead of aiohttp's text one).
     app = web.Application(
-        middlewares=[journal_and_json_errors], client_max_size=config.max_body_size + 1
+        middlewares=[journal_and_json_errors], client_max_size=config.max_body_size
     )
     app[CONFIG] = config
     app[JOURNAL] = Journal()

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from multidict import CIMultiDict, CIMultiDictProxy
+
 from koala.request import VISITOR_ID_LENGTH, build_headers, is_visitor_id
 
 #: Headers whose values are per call (checked on their own) or set by the HTTP client.
@@ -28,6 +30,8 @@ _BODY_FIELDS: dict[str, str] = {
     "model": "a string",
 }
 _OPTIONAL_BODY_FIELDS = {"realTimeData": "a boolean"}
+_KNOWN_BODY_FIELDS = frozenset(_BODY_FIELDS) | frozenset(_OPTIONAL_BODY_FIELDS)
+_CASE_INSENSITIVE = (CIMultiDict, CIMultiDictProxy)
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,7 @@ def check_payload(body: Any) -> tuple[list[Problem], list[Problem]]:
                 describe(body["realTimeData"]),
             )
         )
-    known = _BODY_FIELDS.keys() | _OPTIONAL_BODY_FIELDS.keys()
+    known = _KNOWN_BODY_FIELDS
     warnings = [
         Problem(str(name), "no such field", describe(body[name]))
         for name in body
@@ -150,10 +154,11 @@ def check_payload(body: Any) -> tuple[list[Problem], list[Problem]]:
 
 def check_headers(headers: Mapping[str, str], payload: Any = None) -> list[Problem]:
     """Deviations of ``headers`` from the browser headers the provider sends."""
-    lowered = {name.lower(): value for name, value in headers.items()}
+    # Header names are case-insensitive; aiohttp's request headers already are.
+    lowered = headers if isinstance(headers, _CASE_INSENSITIVE) else CIMultiDict(headers)
     problems: list[Problem] = []
     for name, expected in _EXPECTED_HEADERS.items():
-        got = lowered.get(name.lower())
+        got = lowered.get(name)
         if got is None:
             problems.append(Problem(f"header {name}", repr(expected), "nothing (missing)"))
         elif got != expected:

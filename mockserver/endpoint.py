@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .config import MockConfig
 from .contract import check_request
 from .errors import CURRENT_ENTRY, json_error
 from .faults import FaultSpec, FaultSpecError, known_names, parse_fault_spec
@@ -52,7 +53,8 @@ async def chat_api(request: web.Request) -> web.StreamResponse:
 
 
 async def _answer(request: web.Request, entry: JournalEntry) -> web.StreamResponse:
-    config = request.app[CONFIG]
+    app = request.app
+    config = app[CONFIG]
     raw = await read_body(request, config.max_body_size)
     entry.raw_body = raw
     verdict = check_request(request.headers, raw, strict=config.strict)
@@ -68,13 +70,15 @@ async def _answer(request: web.Request, entry: JournalEntry) -> web.StreamRespon
             )
         )
     payload = verdict.payload
-    fault = _fault_for(request)
-    seed = _seed_for(request)
+    fault = _fault_for(request, app)
+    seed = _seed_for(request, config)
     delay = config.scaled(config.latency)
 
     found: Recorded | None = None
     if config.mode != "synthetic":
-        found, miss = cassettes(request.app).lookup(request.method, request.path, payload)
+        found, miss = cassettes(app).lookup(
+            request.method, request.path, payload, raw, nearest=config.mode == "replay"
+        )
         if found is None and config.mode == "replay" and fault is None:
             raise RequestRejected(
                 json_error(
@@ -86,13 +90,11 @@ async def _answer(request: web.Request, entry: JournalEntry) -> web.StreamRespon
             )
     values = found.plan.values if found is not None else None
     served: dict[str, Any] = found.served_by() if found is not None else {"source": "synthetic"}
-    if values is None:
-        values_for_faults: list[Any] = synthetic_tokens(payload)
-    else:
-        values_for_faults = values
 
     if fault is not None:
-        plan = fault.plan(values_for_faults, delay)
+        # Stream faults break the answer the server would send, or the synthetic one when
+        # the cassette holds no stream (a recorded 429, say).
+        plan = fault.plan(values if values is not None else synthetic_tokens(payload), delay)
         served = {**served, "source": "fault", "fault": str(fault), "answer": served["source"]}
         entry.fault = str(fault)
     elif found is not None:
@@ -102,15 +104,17 @@ async def _answer(request: web.Request, entry: JournalEntry) -> web.StreamRespon
                 fuzzed_plan(seed, values, delay), status=plan.status, headers=plan.headers
             )
     else:
-        plan = event_stream_plan(values_for_faults, delay=delay)
+        tokens = synthetic_tokens(payload)
         if seed is not None:
-            plan = fuzzed_plan(seed, values_for_faults, delay)
+            plan = fuzzed_plan(seed, tokens, delay)
+        else:
+            plan = event_stream_plan(tokens, delay=delay)
     if seed is not None:
         plan = plan.with_header(SEED_HEADER, str(seed))
         entry.seed = seed
         served["seed"] = seed
     entry.served_by = served
-    return await send_plan(request, plan, request.app[STREAMS], entry)
+    return await send_plan(request, plan, app[STREAMS], entry)
 
 
 def _replay_plan(found: Recorded, speed: float, delay: float) -> ResponsePlan:
@@ -123,31 +127,26 @@ def _replay_plan(found: Recorded, speed: float, delay: float) -> ResponsePlan:
 
 async def read_body(request: web.Request, limit: int) -> bytes:
     """The request body, or a JSON 413 as soon as it is known to exceed ``limit`` bytes."""
-    too_large = RequestRejected(
-        json_error(413, f"request body larger than {limit} bytes", limit=limit)
-    )
     if request.content_length is not None and request.content_length > limit:
-        raise too_large
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        part = await request.content.read(65536)
-        if not part:
-            return b"".join(parts)
-        size += len(part)
-        if size > limit:
-            raise too_large
-        parts.append(part)
+        raise _too_large(limit)
+    try:
+        return await request.read()  # the app's client_max_size is the same limit
+    except web.HTTPRequestEntityTooLarge:
+        raise _too_large(limit) from None
 
 
-def _fault_for(request: web.Request) -> FaultSpec | None:
+def _too_large(limit: int) -> RequestRejected:
+    return RequestRejected(json_error(413, f"request body larger than {limit} bytes", limit=limit))
+
+
+def _fault_for(request: web.Request, app: web.Application) -> FaultSpec | None:
     """The header's fault, else the next queued one, else the server default."""
     text = request.headers.get(FAULT_HEADER)
     if text is None:
-        queued = request.app[FAULT_QUEUE].take()
+        queued = app[FAULT_QUEUE].take()
         if queued is not None:
             return queued
-        text = request.app[CONFIG].default_fault
+        text = app[CONFIG].default_fault
         if text is None:
             return None
     try:
@@ -158,7 +157,7 @@ def _fault_for(request: web.Request) -> FaultSpec | None:
         ) from None
 
 
-def _seed_for(request: web.Request) -> int | None:
+def _seed_for(request: web.Request, config: MockConfig) -> int | None:
     """The header's seed, else in fuzz mode the configured seed or a new random one."""
     text = request.headers.get(SEED_HEADER)
     if text is not None:
@@ -171,7 +170,6 @@ def _seed_for(request: web.Request) -> int | None:
                 json_error(400, f"{SEED_HEADER}: expected an integer 0..{MAX_SEED}, got {text!r}")
             )
         return seed
-    config = request.app[CONFIG]
     if config.mode != "fuzz":
         return None
     return config.seed if config.seed is not None else new_seed()

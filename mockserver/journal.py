@@ -27,7 +27,8 @@ class JournalEntry:
     time: float
     method: str
     path: str
-    headers: dict[str, str]
+    #: The request headers as received (case-insensitive for aiohttp requests).
+    headers: Mapping[str, str]
     raw_body: bytes = b""
     body: Any = None
     #: The contract's verdict (see :meth:`mockserver.contract.Verdict.to_json`).
@@ -65,7 +66,7 @@ class JournalEntry:
             "time": self.time,
             "method": self.method,
             "path": self.path,
-            "headers": self.headers,
+            "headers": header_dict(self.headers),
             "body": _storable(self.body, self.raw_body),
             "verdict": self.verdict,
             "served_by": self.served_by,
@@ -98,7 +99,7 @@ def _storable_values(values: list[Any] | None) -> Any:
     return values
 
 
-def header_dict(headers: Mapping[str, str] | Any) -> dict[str, str]:
+def header_dict(headers: Mapping[str, str]) -> dict[str, str]:
     """Headers as a plain dict; repeated headers are joined with ``", "``."""
     out: dict[str, str] = {}
     for name, value in headers.items():
@@ -124,11 +125,11 @@ class Journal:
         self._count = 0
 
     def start(
-        self, method: str, path: str, headers: Mapping[str, str] | Any, raw_body: bytes = b""
+        self, method: str, path: str, headers: Mapping[str, str], raw_body: bytes = b""
     ) -> JournalEntry:
         """A new entry for a request that just arrived."""
         self._count += 1
-        entry = JournalEntry(self._count, time.time(), method, path, header_dict(headers), raw_body)
+        entry = JournalEntry(self._count, time.time(), method, path, headers, raw_body)
         self._entries.append(entry)
         return entry
 

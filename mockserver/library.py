@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,7 @@ class Recorded:
     def name(self) -> str:
         return interaction_name(self.cassette, self.index)
 
-    @property
+    @cached_property
     def has_timing(self) -> bool:
         return any(at > 0 for at in self.offsets)
 
@@ -142,8 +143,27 @@ def decoded_values(
     return values, ends
 
 
-def _index_key(method: str, path: str, body: Any) -> str:
-    return json.dumps([method.upper(), path, body], sort_keys=True)
+def _index_key(method: str, path: str, body: Any) -> str | None:
+    """A key equal for requests that ``find_match`` calls equal (None: leave it to find_match).
+
+    Like ``find_match``: object key order is ignored, ``1 == 1.0``, ``true != 1``.
+    """
+    try:
+        return json.dumps([method.upper(), path, _canonical(body)], sort_keys=True)
+    except ValueError:  # NaN never equals itself
+        return None
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, float):
+        if value != value:
+            raise ValueError("NaN")
+        return int(value) if value.is_integer() else value
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    return value
 
 
 def api_path(path: str) -> str:
@@ -159,6 +179,7 @@ class CassetteLibrary:
         self.cassettes: list[Cassette] = []
         self.errors: list[CassetteError] = []
         self._index: dict[str, Recorded] = {}
+        self._raw_index: dict[tuple[str, str, bytes], Recorded] = {}
         self._recorded: dict[int, Recorded] = {}
         self.loaded = False
 
@@ -180,28 +201,47 @@ class CassetteLibrary:
         self, cassettes: Sequence[Cassette], errors: Sequence[CassetteError] = ()
     ) -> None:
         index: dict[str, Recorded] = {}
+        raw_index: dict[tuple[str, str, bytes], Recorded] = {}
         by_id: dict[int, Recorded] = {}
         for cassette in cassettes:
             for number, interaction in enumerate(cassette.interactions):
                 item = recorded(cassette, number, interaction)
                 by_id[id(interaction)] = item
                 body = interaction.request_json()
-                if body is not None:
-                    key = _index_key(interaction.method, interaction.path, body)
-                    index.setdefault(key, item)  # the first recording of a request wins
+                key = _index_key(interaction.method, interaction.path, body)
+                if body is not None and key is not None:
+                    winner = index.setdefault(key, item)  # the first recording of a request wins
+                    raw_key = (
+                        interaction.method.upper(),
+                        interaction.path,
+                        interaction.request_body,
+                    )
+                    raw_index.setdefault(raw_key, winner)
         self.cassettes, self.errors = list(cassettes), list(errors)
-        self._index, self._recorded = index, by_id
+        self._index, self._raw_index, self._recorded = index, raw_index, by_id
         self.loaded = True
 
     def lookup(
-        self, method: str, path: str, body: Any
+        self, method: str, path: str, body: Any, raw: bytes | None = None, *, nearest: bool = True
     ) -> tuple[Recorded | None, MatchResult | None]:
-        """The interaction answering the request, else the nearest miss (for a 404's detail)."""
+        """The interaction answering the request, else (with ``nearest``) the nearest miss.
+
+        ``raw``, the body's bytes, allows a dict lookup without re-encoding (the provider's
+        bytes equal the recorded ones). The dict lookups answer as ``find_match`` would; the
+        scan runs only for a miss whose nearest cassette is wanted (a 404's detail).
+        """
         path = api_path(path)
-        if body is not None:
-            hit = self._index.get(_index_key(method, path, body))
+        if raw is not None:
+            hit = self._raw_index.get((method.upper(), path, raw))
             if hit is not None:
                 return hit, None
+        key = _index_key(method, path, body) if body is not None else None
+        if key is not None:
+            hit = self._index.get(key)
+            if hit is not None:
+                return hit, None
+            if not nearest:
+                return None, None
         result = find_match(self.cassettes, method, path, body)
         if result.interaction is None:
             return None, result

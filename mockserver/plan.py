@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from itertools import accumulate
 from typing import Any, Literal
+
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from .streams import KOALA_FORMAT, WireFormat, encode_events
 
@@ -47,12 +50,26 @@ class ResponsePlan:
     #: False when the write boundaries are the point (split_writes, fuzz): never coalesce them.
     keep_writes: bool = False
 
-    @property
+    # Cached: a replayed plan is built once and served many times. Plans are not mutated once
+    # built (``dataclasses.replace`` makes a new one, with an empty cache).
+    @cached_property
     def body(self) -> bytes:
         return b"".join(w.data for w in self.writes)
 
+    @cached_property
+    def header_dict(self) -> CIMultiDictProxy[str]:
+        """The headers as aiohttp takes them (repeated names kept)."""
+        headers: CIMultiDict[str] = CIMultiDict()
+        for name, value in self.headers:
+            headers.add(name, value)
+        return CIMultiDictProxy(headers)
+
     def size(self) -> int:
-        return sum(len(w.data) for w in self.writes)
+        return len(self.body)
+
+    @cached_property
+    def _paced(self) -> bool:
+        return any(w.delay for w in self.writes)
 
     def coalescible(self) -> bool:
         """True when the plan may go out as one write: nothing in it asks for pacing."""
@@ -60,7 +77,7 @@ class ResponsePlan:
             self.ending == "eof"
             and self.first_byte_delay == 0
             and not self.keep_writes
-            and all(w.delay == 0 for w in self.writes)
+            and not self._paced
         )
 
     def with_header(self, name: str, value: str) -> ResponsePlan:

@@ -14,7 +14,6 @@ import socket
 import struct
 
 from aiohttp import web
-from multidict import CIMultiDict
 
 from .journal import JournalEntry
 from .plan import ResponsePlan
@@ -74,13 +73,6 @@ class OpenStreams:
                 transport.abort()  # close() would wait for the buffer to drain
 
 
-def _headers(plan: ResponsePlan) -> CIMultiDict[str]:
-    headers: CIMultiDict[str] = CIMultiDict()
-    for name, value in plan.headers:
-        headers.add(name, value)
-    return headers
-
-
 async def send_plan(
     request: web.Request, plan: ResponsePlan, streams: OpenStreams, entry: JournalEntry
 ) -> web.StreamResponse:
@@ -95,9 +87,9 @@ async def send_plan(
         entry.sent(len(body))
         entry.finish("eof")
         return web.Response(
-            status=plan.status, reason=plan.reason, headers=_headers(plan), body=body
+            status=plan.status, reason=plan.reason, headers=plan.header_dict, body=body
         )
-    response = web.StreamResponse(status=plan.status, reason=plan.reason, headers=_headers(plan))
+    response = web.StreamResponse(status=plan.status, reason=plan.reason, headers=plan.header_dict)
     transport = request.transport  # captured: it reads as None once the connection is lost
     streams.opened(transport)
     try:
