@@ -56,10 +56,12 @@ async def _answer(request: web.Request, entry: JournalEntry) -> web.StreamRespon
     app = request.app
     config = app[CONFIG]
     raw = await read_body(request, config.max_body_size)
-    entry.raw_body = raw
+    entry.body_size = len(raw)
     verdict = check_request(request.headers, raw, strict=config.strict)
     entry.verdict = verdict.to_json()
     entry.body = verdict.payload if verdict.payload is not None else decode_json_body(raw)
+    if entry.body is None:
+        entry.raw_body = raw
     if not verdict.ok or verdict.payload is None:
         raise RequestRejected(
             json_error(

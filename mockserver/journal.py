@@ -19,7 +19,7 @@ DEFAULT_CAPACITY = 10_000
 MAX_STORED_BYTES = 64 * 1024
 
 
-@dataclass
+@dataclass(slots=True)
 class JournalEntry:
     """One request. Fields about the response are filled in while it is sent."""
 
@@ -29,8 +29,10 @@ class JournalEntry:
     path: str
     #: The request headers as received (case-insensitive for aiohttp requests).
     headers: Mapping[str, str]
+    #: The body's bytes when it is not JSON (a JSON body is kept decoded, in ``body``).
     raw_body: bytes = b""
     body: Any = None
+    body_size: int = 0
     #: The contract's verdict (see :meth:`mockserver.contract.Verdict.to_json`).
     verdict: dict[str, Any] | None = None
     #: What answered: ``{"source": "cassette"|"synthetic"|"fault"|"error"|"admin"|..., ...}``.
@@ -67,7 +69,7 @@ class JournalEntry:
             "method": self.method,
             "path": self.path,
             "headers": header_dict(self.headers),
-            "body": _storable(self.body, self.raw_body),
+            "body": _storable(self.body, self.raw_body, self.body_size),
             "verdict": self.verdict,
             "served_by": self.served_by,
             "status": self.status,
@@ -82,9 +84,10 @@ class JournalEntry:
         }
 
 
-def _storable(body: Any, raw: bytes) -> Any:
-    if len(raw) > MAX_STORED_BYTES:
-        return {"omitted": f"{len(raw)} bytes (more than {MAX_STORED_BYTES})"}
+def _storable(body: Any, raw: bytes, size: int) -> Any:
+    size = max(size, len(raw))
+    if size > MAX_STORED_BYTES:
+        return {"omitted": f"{size} bytes (more than {MAX_STORED_BYTES})"}
     if body is not None:
         return body
     return raw.decode("utf-8", errors="replace") if raw else None
@@ -129,7 +132,9 @@ class Journal:
     ) -> JournalEntry:
         """A new entry for a request that just arrived."""
         self._count += 1
-        entry = JournalEntry(self._count, time.time(), method, path, headers, raw_body)
+        entry = JournalEntry(
+            self._count, time.time(), method, path, headers, raw_body, body_size=len(raw_body)
+        )
         self._entries.append(entry)
         return entry
 
