@@ -72,9 +72,8 @@ async def _answer(request: web.Request, entry: JournalEntry) -> web.StreamRespon
             )
         )
     payload = verdict.payload
-    fault = _fault_for(request, app)
     seed = _seed_for(request, config)
-    delay = config.scaled(config.latency)
+    fault = _fault_for(request, app)  # after the seed: a rejected request uses no queued fault
 
     found: Recorded | None = None
     if config.mode != "synthetic":
@@ -90,33 +89,43 @@ async def _answer(request: web.Request, entry: JournalEntry) -> web.StreamRespon
                     differences=miss.differences if miss else [],
                 )
             )
-    values = found.plan.values if found is not None else None
-    served: dict[str, Any] = found.served_by() if found is not None else {"source": "synthetic"}
-
+    plan, entry.served_by = _plan(payload, found, fault, seed, config)
     if fault is not None:
-        # Stream faults break the answer the server would send, or the synthetic one when
-        # the cassette holds no stream (a recorded 429, say).
-        plan = fault.plan(values if values is not None else synthetic_tokens(payload), delay)
-        served = {**served, "source": "fault", "fault": str(fault), "answer": served["source"]}
         entry.fault = str(fault)
-    elif found is not None:
-        plan = _replay_plan(found, config.speed, delay)
-        if seed is not None and values is not None:
-            plan = replace(
-                fuzzed_plan(seed, values, delay), status=plan.status, headers=plan.headers
-            )
-    else:
-        tokens = synthetic_tokens(payload)
-        if seed is not None:
-            plan = fuzzed_plan(seed, tokens, delay)
-        else:
-            plan = event_stream_plan(tokens, delay=delay)
     if seed is not None:
         plan = plan.with_header(SEED_HEADER, str(seed))
         entry.seed = seed
-        served["seed"] = seed
-    entry.served_by = served
     return await send_plan(request, plan, app[STREAMS], entry)
+
+
+def _plan(
+    payload: dict[str, Any],
+    found: Recorded | None,
+    fault: FaultSpec | None,
+    seed: int | None,
+    config: MockConfig,
+) -> tuple[ResponsePlan, dict[str, Any]]:
+    """What to send, and what the journal says served it."""
+    delay = config.scaled(config.latency)
+    values = found.plan.values if found is not None else None
+    served: dict[str, Any] = found.served_by() if found is not None else {"source": "synthetic"}
+    if seed is not None:
+        served["seed"] = seed
+    if fault is not None:
+        # A stream fault breaks the answer the server would send, or the synthetic one when
+        # the cassette holds no stream (a recorded 429, say).
+        plan = fault.plan(values if values is not None else synthetic_tokens(payload), delay)
+        return plan, {**served, "source": "fault", "fault": str(fault), "answer": served["source"]}
+    if found is not None:
+        plan = _replay_plan(found, config.speed, delay)
+        if seed is not None and values is not None:  # fuzzing drops the recorded timing
+            fuzzed = fuzzed_plan(seed, values, delay)
+            plan = replace(fuzzed, status=plan.status, headers=plan.headers)
+        return plan, served
+    tokens = synthetic_tokens(payload)
+    if seed is not None:
+        return fuzzed_plan(seed, tokens, delay), served
+    return event_stream_plan(tokens, delay=delay), served
 
 
 def _replay_plan(found: Recorded, speed: float, delay: float) -> ResponsePlan:
