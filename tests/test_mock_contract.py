@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from koala import build_headers, build_payload, encode_payload
+from koala.request import VISITOR_ID_ALPHABET, is_visitor_id
 from mockserver.contract import check_headers, check_payload, check_request
 
 texts = st.text(max_size=30)
@@ -109,3 +110,14 @@ def test_a_list_item_of_the_wrong_type_is_named_by_index() -> None:
         {"input": "", "inputHistory": ["a", 2], "outputHistory": [], "model": ""}
     )
     assert [(e.field, e.got) for e in errors] == [("inputHistory[1]", "number 2")]
+
+
+@given(
+    value=st.text(alphabet=VISITOR_ID_ALPHABET, min_size=19, max_size=21)
+    | st.text(alphabet="abcxyz019AZ-_ \n", max_size=22)
+    | st.text(max_size=22)
+)
+def test_visitor_id_check_is_the_clients(value: str) -> None:
+    headers = {**VALID_HEADERS, "Visitor-ID": value}
+    flagged = any(p.field == "header Visitor-ID" for p in check_headers(headers))
+    assert flagged == (not is_visitor_id(value))
