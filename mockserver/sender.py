@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import struct
 
@@ -18,6 +19,7 @@ from aiohttp import web
 from .journal import JournalEntry
 from .plan import ResponsePlan
 
+log = logging.getLogger("mockserver")
 #: Larger bodies are streamed (and tracked), so shutdown can close them if the client stalls.
 INLINE_BODY_LIMIT = 1 << 20
 #: How long an aborting stream waits for already written bytes to leave before the reset.
@@ -97,6 +99,11 @@ async def send_plan(
     except ConnectionError:
         entry.client_disconnected = True
         entry.finish("client_disconnected")
+        return response
+    except Exception:  # a bug: the headers are out, so no JSON 500 can follow; cut the stream
+        log.exception("mock server bug while streaming %s %s", request.method, request.path)
+        _close_transport(request)
+        entry.finish("server_bug")
         return response
     except asyncio.CancelledError:  # aiohttp cancels the handler when the client goes away
         if streams.closing:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import ClientSession
+from aiohttp import ClientPayloadError, ClientSession
 from aiohttp.test_utils import TestClient, TestServer
 
 from koala import build_headers, build_payload, encode_payload
@@ -409,3 +409,17 @@ async def test_shutdown_closes_a_stream_the_client_stopped_reading(aiohttp_serve
     entry = journal(server.app).last()
     assert entry.bytes_sent < 40_000_000
     assert entry.client_disconnected or entry.ending in ("shutdown", "client_disconnected")
+
+
+async def test_a_bug_after_the_headers_cuts_the_stream_and_the_server_lives_on(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(request: Any) -> None:
+        raise RuntimeError("reset exploded")
+
+    monkeypatch.setattr("mockserver.sender._reset_connection", broken)
+    with pytest.raises(ClientPayloadError):
+        await post(client, **{"X-Koala-Mock-Fault": "disconnect"})
+    assert journal(client.app).last().ending == "server_bug"
+    status, values, _ = await post(client)
+    assert status == 200 and values == synthetic_tokens(PAYLOAD)
