@@ -129,7 +129,9 @@ class KoalaMock:
         *,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
     ) -> None:
-        self.config = config
+        from .config import MockConfig
+
+        self.config = config if config is not None else MockConfig()
         self._host = host
         self._port = port
         self._shutdown_timeout = shutdown_timeout
@@ -151,9 +153,11 @@ class KoalaMock:
         if not self._ready.wait(_THREAD_START_TIMEOUT):
             raise RuntimeError("the mock server thread did not start")
         if self._startup_error is not None:
+            error, self._startup_error = self._startup_error, None
             self._thread.join()
-            self._thread = None
-            raise self._startup_error
+            self._thread = self._loop = None
+            self._ready.clear()
+            raise error
         return self
 
     def stop(self) -> None:
@@ -166,8 +170,8 @@ class KoalaMock:
                 future.result(self._shutdown_timeout + 10.0)
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
-        self._thread = None
-        self._runner = None
+        self._thread = self._runner = self._loop = self._address = None
+        self._ready.clear()
 
     def __enter__(self) -> KoalaMock:
         return self.start()

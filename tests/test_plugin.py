@@ -184,3 +184,21 @@ def test_a_stopped_mock_has_no_address() -> None:
     with mock:
         assert mock.port > 0
     mock.stop()  # a second stop is harmless
+    with pytest.raises(RuntimeError, match="not running"):
+        _ = mock.url
+    with mock:  # and it can start again
+        assert mock.requests == []
+
+
+def test_a_taken_port_fails_start_with_the_os_error() -> None:
+    with KoalaMock(MockConfig(mode="synthetic")) as first:
+        second = KoalaMock(MockConfig(mode="synthetic"), port=first.port)
+        with pytest.raises(OSError):
+            second.start()
+        with pytest.raises(RuntimeError, match="not running"):
+            _ = second.api_endpoint
+
+
+def test_the_default_config_is_visible() -> None:
+    with KoalaMock() as mock:
+        assert mock.config.mode == "auto"
