@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 from koala.errors import InvalidMessagesError
 
 from .cassettes import CASSETTE_SUFFIXES, Cassette, CassetteError, load_cassette, load_cassette_dir
+from .messages_file import load_messages
 from .recording import (
     DEFAULT_READ_TIMEOUT,
     DEFAULT_TIMEOUT,
@@ -106,18 +106,7 @@ def add_record_command(subparsers: Any) -> None:
 def _messages(args: argparse.Namespace) -> list[Any]:
     if args.prompt is not None:
         return [{"role": "user", "content": args.prompt}]
-    path: Path = args.messages
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ValueError(f"--messages {path}: cannot read: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise ValueError(f"--messages {path}: not valid JSON: {exc}") from None
-    if isinstance(data, dict) and "messages" in data:
-        data = data["messages"]
-    if not isinstance(data, list):
-        raise ValueError(f"--messages {path}: expected a JSON list of messages")
-    return data
+    return load_messages(args.messages)
 
 
 def run_record(args: argparse.Namespace) -> int:

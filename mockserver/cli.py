@@ -362,12 +362,13 @@ def _add_demo_command(subparsers: Any) -> None:
 
 
 def run_demo_command(args: argparse.Namespace) -> int:
-    from .demo import DEFAULT_PROMPT, DEMO_LATENCY, DemoError, load_messages, run_demo
+    from .demo import DEFAULT_PROMPT, DEMO_LATENCY, run_demo
+    from .messages_file import MessagesFileError, load_messages
 
     if args.messages is not None:
         try:
             messages = load_messages(args.messages)
-        except DemoError as exc:
+        except MessagesFileError as exc:
             raise UsageError(str(exc)) from None
     else:
         messages = [{"role": "user", "content": args.prompt or DEFAULT_PROMPT}]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import aiohttp
@@ -18,30 +17,6 @@ if TYPE_CHECKING:
 DEFAULT_PROMPT = "Hello"
 #: Seconds between synthetic events in the demo, so the answer visibly streams.
 DEMO_LATENCY = 0.03
-
-
-class DemoError(Exception):
-    """Input the demo cannot use (the message says which file and what is wrong)."""
-
-
-def load_messages(path: Path) -> list[Any]:
-    """A JSON list of chat messages from ``path`` (the provider checks each message)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DemoError(f"--messages {path}: cannot read it ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise DemoError(f"--messages {path}: not UTF-8 text") from None
-    try:
-        messages = json.loads(text)
-    except ValueError as exc:
-        raise DemoError(f"--messages {path}: not valid JSON ({exc})") from None
-    if not isinstance(messages, list) or not messages:
-        raise DemoError(
-            f'--messages {path}: expected a non-empty JSON list like [{{"role": "user", '
-            f'"content": "Hi"}}], got {type(messages).__name__}'
-        )
-    return messages
 
 
 async def run_demo(

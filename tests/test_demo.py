@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from mockserver.config import MockConfig
-from mockserver.demo import DemoError, load_messages, run_demo, summary_line
+from mockserver.demo import run_demo, summary_line
 from mockserver.embedded import KoalaMock
+from mockserver.messages_file import MessagesFileError, load_messages
 
 REPO = Path(__file__).resolve().parent.parent
 MESSAGES = [{"role": "user", "content": "Tell me about koalas"}]
@@ -108,12 +109,12 @@ def test_demo_with_an_unreadable_messages_file_exits_2(tmp_path: Path) -> None:
 def test_load_messages_names_the_problem(tmp_path: Path, text: str, problem: str) -> None:
     path = tmp_path / "m.json"
     path.write_text(text)
-    with pytest.raises(DemoError, match=problem):
+    with pytest.raises(MessagesFileError, match=problem):
         load_messages(path)
 
 
 def test_load_messages_of_a_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(DemoError, match="cannot read"):
+    with pytest.raises(MessagesFileError, match="cannot read"):
         load_messages(tmp_path / "missing.json")
 
 
