@@ -40,8 +40,17 @@ KOALA_FORMAT = WireFormat()
 
 
 def encode_value(value: Any) -> str:
-    """One value as the text of a data line: compact-ish JSON, UTF-8 kept as is (one line)."""
-    return json.dumps(value, ensure_ascii=False)
+    """One value as the text of a data line: JSON on one line, non-ASCII kept as UTF-8.
+
+    Text with lone surrogates (valid in a JSON string, not in UTF-8) is written with ``\\u``
+    escapes instead, the only form that carries it.
+    """
+    text = json.dumps(value, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value)
+    return text
 
 
 def encode_event(value: Any, fmt: WireFormat = KOALA_FORMAT, number: int = 1) -> bytes:
