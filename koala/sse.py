@@ -12,7 +12,8 @@ provider (which parsed each ``data: `` line on its own as JSON):
 - Each ``data`` line of an event that is a JSON value on its own is yielded separately, in order.
   Only when they are not, but their WHATWG join (with ``\\n``) is, the joined value is yielded once.
 - An event still open when the stream ends is dispatched, not discarded.
-- ``data: [DONE]`` ends the stream; data that is empty or only white space is skipped.
+- ``data: [DONE]`` ends the stream; ``data:[DONE]`` (no space: a line the original never read)
+  is skipped; data that is empty or only white space is skipped.
 
 Anything else that is not JSON, invalid UTF-8, or a line or event above ``max_event_size``
 raises a :class:`StreamError` naming the event number (1-based) and the line.
@@ -30,6 +31,7 @@ from .errors import EventTooLargeError, InvalidEncodingError, MalformedEventErro
 
 BOM = b"\xef\xbb\xbf"
 DONE_MARKER = "[DONE]"
+_DONE_BYTES = DONE_MARKER.encode()
 DEFAULT_MAX_EVENT_SIZE = 4 * 1024 * 1024
 
 
@@ -172,7 +174,12 @@ class EventStreamDecoder:
                     data_lines = self._data_lines
                 continue
             if line.startswith(b"data:"):
-                value = line[6:] if line.startswith(b"data: ") else line[5:]
+                if line.startswith(b"data: "):
+                    value = line[6:]
+                else:
+                    value = line[5:]
+                    if value.strip() == _DONE_BYTES:
+                        continue  # the original never saw this form, so it must not end the stream
                 data_lines.append(value)
                 self._data_size += len(value)
                 if self._data_size > self.max_event_size:

@@ -326,3 +326,36 @@ def test_bad_event_is_numbered_and_the_good_ones_before_it_are_yielded(
     assert yielded == values[:position]
     assert raised.value.event_number == position + 1
     assert str(raised.value).startswith(f"event {position + 1}: ")
+
+
+def test_done_marker_without_the_space_is_skipped_not_the_end() -> None:
+    # The original only read "data: " lines, so it went on past "data:[DONE]"; so do we.
+    body = b'data: "a"\n\ndata:[DONE]\ndata: "b c"\n\ndata: "d"\n\n'
+    assert decode([body]) == ["a", "b c", "d"]
+
+
+def original_parser(body: bytes) -> list[Any]:
+    """PROTOCOL.md's original parser: aiohttp's LF lines; json.loads of each "data: " line."""
+    lines = body.split(b"\n")
+    complete = [line + b"\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
+    return [json.loads(line[6:]) for line in complete if line.startswith(b"data: ")]
+
+
+# Lines of the kinds the original reads without failing, or skips: data lines holding JSON (also
+# with extra spaces), comments, other fields, blank lines, the no-space [DONE], and non-SSE noise.
+# Not "data:<json>" nor a BOM: there the project yields on purpose what the original dropped.
+original_lines = st.one_of(
+    json_values().map(lambda v: b"data: " + encode_value(v).encode()),
+    json_values().map(lambda v: b"data:  " + encode_value(v).encode() + b" "),
+    st.sampled_from(
+        [b"", b"", b": ping", b"event: message", b"id: 7", b"retry: 10", b"data:[DONE]", b"x"]
+    ),
+)
+
+
+@given(st.lists(original_lines, max_size=12), st.sampled_from([b"\n", b"\r\n"]), st.booleans())
+def test_same_values_as_the_original_wherever_it_succeeds(
+    lines: list[bytes], newline: bytes, final_newline: bool
+) -> None:
+    body = newline.join(lines) + (newline if final_newline else b"")
+    assert as_json(decode([body])) == as_json(original_parser(body))
