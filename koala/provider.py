@@ -7,7 +7,7 @@ import json
 import os
 import re
 from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import aiohttp
 from aiohttp import BaseConnector, ClientResponse, ClientSession, ClientTimeout
@@ -25,7 +25,7 @@ from .errors import (
     UnexpectedContentTypeError,
     excerpt,
 )
-from .request import DEFAULT_MODEL, build_headers, build_payload
+from .request import DEFAULT_MODEL, build_headers, build_payload, is_visitor_id
 from .sse import DEFAULT_MAX_EVENT_SIZE, EventStreamDecoder
 
 ENDPOINT_ENV_VAR = "KOALA_API_ENDPOINT"
@@ -79,12 +79,14 @@ class Koala(AsyncGeneratorProvider, ProviderModelMixin):
         (``None`` for no limit); past either, :class:`KoalaTimeoutError`. Bad ``messages`` raise
         :class:`InvalidMessagesError` before any network I/O.
         """
+        url = cls.endpoint(api_endpoint)
+        check_options(url, timeout, read_timeout, visitor_id, real_time_data, max_event_size)
         payload = build_payload(cls.get_model(model), messages)
         headers = build_headers(visitor_id, real_time_data)
-        url = cls.endpoint(api_endpoint)
         client_timeout = ClientTimeout(total=timeout, sock_read=read_timeout)
         owns_connector = connector is None
-        connector, proxy = _connector_for(connector, proxy)
+        route = _route_for(connector, proxy)
+        connector, proxy = route.connector, route.proxy
         try:
             async with (
                 ClientSession(
@@ -105,8 +107,14 @@ class Koala(AsyncGeneratorProvider, ProviderModelMixin):
             ) from exc
         except aiohttp.ClientPayloadError as exc:
             raise KoalaConnectionError(f"the stream from {url} broke off: {exc}") from exc
+        except aiohttp.ClientProxyConnectionError as exc:
+            raise KoalaConnectionError(f"could not reach the proxy {proxy}: {exc}") from exc
         except aiohttp.ClientError as exc:
             raise KoalaConnectionError(f"could not talk to {url}: {exc}") from exc
+        except route.timeout_errors as exc:
+            raise KoalaTimeoutError(f"the SOCKS proxy timed out: {exc}") from exc
+        except route.connection_errors as exc:
+            raise KoalaConnectionError(f"the SOCKS proxy failed: {exc}") from exc
 
     @staticmethod
     async def _parse_event_stream(
@@ -183,19 +191,70 @@ def _retry_after(value: str | None) -> float | None:
     return float(value)
 
 
-def _connector_for(
-    connector: BaseConnector | None, proxy: str | None
-) -> tuple[BaseConnector | None, str | None]:
+def check_options(
+    url: str,
+    timeout: float | None,
+    read_timeout: float | None,
+    visitor_id: str | None,
+    real_time_data: bool,
+    max_event_size: int,
+) -> None:
+    """Raise :class:`InvalidOptionError` naming the first keyword argument that cannot work."""
+    if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
+        raise InvalidOptionError(
+            f"the endpoint must be an http:// or https:// URL, got {url!r} (from api_endpoint=, "
+            f"${ENDPOINT_ENV_VAR} or Koala.api_endpoint, in that order)"
+        )
+    for name, value in (("timeout", timeout), ("read_timeout", read_timeout)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0
+        ):
+            raise InvalidOptionError(
+                f"{name} must be a number of seconds > 0 or None, got {value!r}"
+            )
+    if visitor_id is not None and not (isinstance(visitor_id, str) and is_visitor_id(visitor_id)):
+        raise InvalidOptionError(
+            f"visitor_id must be 20 characters from a-z and 0-9, got {visitor_id!r}"
+        )
+    if not isinstance(real_time_data, bool):
+        raise InvalidOptionError(f"real_time_data must be True or False, got {real_time_data!r}")
+    if (
+        isinstance(max_event_size, bool)
+        or not isinstance(max_event_size, int)
+        or max_event_size < 1
+    ):
+        raise InvalidOptionError(f"max_event_size must be a positive int, got {max_event_size!r}")
+
+
+class _Route(NamedTuple):
+    """How a request reaches the endpoint, and the errors the route raises outside aiohttp's."""
+
+    connector: BaseConnector | None
+    proxy: str | None
+    connection_errors: tuple[type[BaseException], ...] = ()
+    timeout_errors: tuple[type[BaseException], ...] = ()
+
+
+def _route_for(connector: BaseConnector | None, proxy: str | None) -> _Route:
     """aiohttp's ``proxy=`` for HTTP(S) proxies; an aiohttp-socks connector for SOCKS ones."""
     if not proxy or not proxy.lower().startswith("socks"):
-        return connector, proxy
+        return _Route(connector, proxy)
     if connector is not None:
         raise InvalidOptionError("pass either a connector or a SOCKS proxy, not both")
     try:
-        from aiohttp_socks import ProxyConnector
+        from aiohttp_socks import (
+            ProxyConnectionError,
+            ProxyConnector,
+            ProxyError,
+            ProxyTimeoutError,
+        )
     except ImportError as exc:
         raise MissingDependencyError(
             f"the SOCKS proxy {excerpt(proxy, 40)!r} needs aiohttp-socks: "
             "pip install 'koala-harness[socks]'"
         ) from exc
-    return ProxyConnector.from_url(proxy), None
+    try:
+        socks_connector = ProxyConnector.from_url(proxy)
+    except ValueError as exc:
+        raise InvalidOptionError(f"bad SOCKS proxy URL {excerpt(proxy, 40)!r}: {exc}") from None
+    return _Route(socks_connector, None, (ProxyError, ProxyConnectionError), (ProxyTimeoutError,))

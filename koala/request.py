@@ -87,13 +87,13 @@ def content_text(content: Any, index: int) -> str:
                 texts.append(text)
             else:
                 raise InvalidMessagesError(
-                    f"content part {part_number} is a {type(part).__name__}; "
+                    f"content part {part_number} has type {type(part).__name__}; "
                     "expected a string or a mapping",
                     index,
                 )
         return "".join(texts)
     raise InvalidMessagesError(
-        f"'content' is a {type(content).__name__}; expected a string or a list of parts", index
+        f"'content' has type {type(content).__name__}; expected a string or a list of parts", index
     )
 
 
@@ -107,7 +107,7 @@ def _checked_messages(messages: Any) -> list[tuple[str, str]]:
     for index, message in enumerate(messages):
         if not isinstance(message, Mapping):
             raise InvalidMessagesError(
-                f"is a {type(message).__name__}; expected a mapping with 'role' and 'content'",
+                f"has type {type(message).__name__}; expected a mapping with 'role' and 'content'",
                 index,
             )
         if "role" not in message:
@@ -115,7 +115,7 @@ def _checked_messages(messages: Any) -> list[tuple[str, str]]:
         role = message["role"]
         if not isinstance(role, str):
             raise InvalidMessagesError(
-                f"'role' is a {type(role).__name__}; expected a string", index
+                f"'role' has type {type(role).__name__}; expected a string", index
             )
         if "content" not in message:
             raise InvalidMessagesError("has no 'content'", index)

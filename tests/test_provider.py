@@ -21,6 +21,7 @@ from koala import (
     CloudflareError,
     EventTooLargeError,
     InvalidMessagesError,
+    InvalidOptionError,
     Koala,
     KoalaConnectionError,
     KoalaError,
@@ -407,3 +408,66 @@ async def test_http_proxy_is_used(serve: Serve) -> None:
     chunks = await collect("http://koala.invalid/api/gpt/", proxy=proxy_root)
     assert chunks == ["via proxy"]
     assert request_targets == ["POST http://koala.invalid/api/gpt/"]
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("proxy", "error"),
+    [
+        ("socks5://127.0.0.1:{port}", KoalaConnectionError),  # nothing listens there
+        ("http://127.0.0.1:{port}", KoalaConnectionError),
+        ("socks5://", InvalidOptionError),
+        ("socks9://x", InvalidOptionError),
+    ],
+)
+async def test_proxy_failures_are_typed_and_name_the_proxy(
+    proxy: str, error: type[KoalaError]
+) -> None:
+    proxy = proxy.format(port=closed_port())
+    _, raised = await collect_until_error("http://127.0.0.1:9/api/gpt/", proxy=proxy)
+    assert type(raised) is error
+    assert "proxy" in str(raised).lower()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"timeout": "10"},
+        {"timeout": -1},
+        {"timeout": 0},
+        {"timeout": True},
+        {"read_timeout": -1},
+        {"visitor_id": 123},
+        {"visitor_id": "BAD"},
+        {"visitor_id": "a" * 21},
+        {"real_time_data": "yes"},
+        {"max_event_size": 0},
+        {"api_endpoint": "127.0.0.1:8765/api/gpt/"},
+    ],
+)
+async def test_bad_options_fail_before_any_request(serve: Serve, options: dict[str, Any]) -> None:
+    requests: list[bytes] = []
+
+    async def count(request: web.Request) -> web.StreamResponse:
+        requests.append(await request.read())
+        return web.Response(text="unexpected")
+
+    options = dict(options)
+    name = next(iter(options))
+    url = options.pop("api_endpoint", await serve(count))
+    with pytest.raises(InvalidOptionError) as raised:
+        await collect(url, **options)
+    assert (name if name != "api_endpoint" else "endpoint") in str(raised.value)
+    assert isinstance(raised.value, ValueError)
+    assert requests == []
+
+
+async def test_a_bad_endpoint_in_the_environment_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENDPOINT_ENV_VAR, "localhost:8765")
+    with pytest.raises(InvalidOptionError, match=ENDPOINT_ENV_VAR):
+        await Koala.create_async("", MESSAGES)
