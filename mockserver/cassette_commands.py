@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 from koala.errors import InvalidMessagesError
 
 from .cassettes import CASSETTE_SUFFIXES, Cassette, CassetteError, load_cassette, load_cassette_dir
+from .config import default_cassette_dir
 from .messages_file import load_messages
 from .recording import (
     DEFAULT_READ_TIMEOUT,
@@ -36,8 +36,6 @@ from .scrub import warn_no_scrub
 from .verify import exit_code, report, verify_cassettes
 
 PROG = "koala-mock"
-BUNDLED_CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
-CASSETTES_ENV_VAR = "KOALA_MOCK_CASSETTES"
 EXIT_FAILED, EXIT_UNREACHABLE, EXIT_UNVERIFIED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
 
 
@@ -189,8 +187,7 @@ def add_verify_command(subparsers: Any) -> None:
 
 def _load(paths: list[Path]) -> tuple[list[Cassette], list[CassetteError]]:
     if not paths:
-        from_env = os.environ.get(CASSETTES_ENV_VAR)
-        paths = [Path(from_env) if from_env else BUNDLED_CASSETTES]
+        paths = [default_cassette_dir()]
     cassettes: list[Cassette] = []
     errors: list[CassetteError] = []
     for path in paths:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from koala import Koala
 
-from .config import CASSETTES_ENV_VAR, MODES, MockConfig
+from .config import CASSETTES_ENV_VAR, DEFAULT_RECORD_DIR, MODES, MockConfig
 from .embedded import ServerAddress, is_loopback, start_server
 
 if TYPE_CHECKING:
@@ -138,6 +138,17 @@ def _check_cassette_dir(given_as: str, directory: Path) -> None:
         raise UsageError(f"{given_as}: {what}")
 
 
+def _record_dir(directory: Path) -> Path:
+    """``directory``, created if missing (a UsageError when it cannot be)."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"--record-dir {directory}: cannot create it ({exc.strerror or exc})"
+        ) from None
+    return directory
+
+
 def _config_from_args(args: argparse.Namespace) -> MockConfig:
     """A ``MockConfig`` from the flags given; flags left out keep the config's defaults."""
     options: dict[str, Any] = {}
@@ -158,8 +169,7 @@ def _config_from_args(args: argparse.Namespace) -> MockConfig:
         options["default_fault"] = args.fault
     if getattr(args, "record", False):
         options["record_upstream"] = args.upstream or LIVE_ENDPOINT
-        if args.record_dir is not None:
-            options["record_dir"] = args.record_dir
+        options["record_dir"] = _record_dir(args.record_dir or DEFAULT_RECORD_DIR.resolve())
         options["scrub"] = not args.no_scrub
     elif getattr(args, "upstream", None) or getattr(args, "record_dir", None):
         raise UsageError("--upstream and --record-dir only apply with --record")
@@ -223,7 +233,11 @@ def _add_serve_command(subparsers: Any) -> None:
         "--upstream", metavar="URL", help=f"upstream to record from (default: {LIVE_ENDPOINT})"
     )
     record.add_argument(
-        "--record-dir", type=Path, metavar="DIR", help="where recorded cassettes go"
+        "--record-dir",
+        type=Path,
+        metavar="DIR",
+        help="where recorded cassettes go, created if missing (default: ./cassettes in the "
+        "current directory)",
     )
     record.add_argument(
         "--no-scrub",

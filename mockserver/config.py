@@ -7,13 +7,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CASSETTES_ENV_VAR = "KOALA_MOCK_CASSETTES"
-#: The repository's bundled ``cassettes/`` directory.
-DEFAULT_CASSETTE_DIR = Path(__file__).resolve().parent.parent / "cassettes"
+_PACKAGE_DIR = Path(__file__).resolve().parent
+#: The source checkout's ``cassettes/`` (the single source of the bundled cassettes).
+SOURCE_CASSETTE_DIR = _PACKAGE_DIR.parent / "cassettes"
+#: The same files as installed package data (pyproject maps ``cassettes/`` to this package).
+INSTALLED_CASSETTE_DIR = _PACKAGE_DIR / "bundled_cassettes"
 MODES = ("auto", "replay", "synthetic", "fuzz")
+#: Where the recording proxy saves cassettes without a ``record_dir``: ``./cassettes`` in the
+#: working directory (never the installed package's directory).
+DEFAULT_RECORD_DIR = Path("cassettes")
+
+
+def bundled_cassette_dir(package_dir: Path = _PACKAGE_DIR) -> Path:
+    """The cassettes shipped with koala-harness: the source checkout's ``cassettes/`` when the
+    ``mockserver`` package at ``package_dir`` runs from a checkout (an editable install), else
+    the installed package data ``mockserver/bundled_cassettes``."""
+    root = package_dir.parent
+    if (root / "pyproject.toml").is_file() and (root / "cassettes").is_dir():
+        return root / "cassettes"
+    return package_dir / "bundled_cassettes"
+
+
+#: Where the bundled cassettes are in this installation.
+DEFAULT_CASSETTE_DIR = bundled_cassette_dir()
 
 
 def default_cassette_dir() -> Path:
-    """``$KOALA_MOCK_CASSETTES`` when set (read when a config is made), else the bundled dir."""
+    """``$KOALA_MOCK_CASSETTES`` when set (read on every call), else the bundled cassettes."""
     from_env = os.environ.get(CASSETTES_ENV_VAR)
     return Path(from_env) if from_env else DEFAULT_CASSETTE_DIR
 
@@ -34,7 +54,8 @@ class MockConfig:
       waiting at all.
     - ``default_fault``: ``"NAME;param=value;..."`` applied to every request without its own.
     - ``max_body_size``: larger request bodies get a 413.
-    - ``record_upstream``, ``record_dir``, ``scrub``: recording proxy (see ``recording.py``).
+    - ``record_upstream``, ``record_dir``, ``scrub``: recording proxy (see ``recording.py``);
+      ``record_dir`` ``None`` means ``./cassettes`` in the working directory.
     """
 
     cassette_dir: Path | None = field(default_factory=default_cassette_dir)

@@ -26,9 +26,10 @@ from koala.request import DEFAULT_MODEL, build_headers, build_payload, encode_pa
 from koala.testing import VISITOR_ID_PLACEHOLDER
 
 from .cassettes import Cassette, Chunk, Interaction, dump_cassette, write_cassette
+from .config import SOURCE_CASSETTE_DIR
 from .streams import encode_events
 
-CASSETTE_DIR = Path(__file__).resolve().parent.parent / "cassettes"
+CASSETTE_DIR = SOURCE_CASSETTE_DIR
 API_URI = "https://koala.sh/api/gpt/"
 PROVENANCE: dict[str, Any] = {
     "source": "hand-made from the documented wire format (shared/PROTOCOL.md); not a recording",

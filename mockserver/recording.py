@@ -48,6 +48,7 @@ from .cassettes import (
     parse_json,
     write_cassette,
 )
+from .config import DEFAULT_RECORD_DIR
 from .scrub import scrub_cassette, scrub_uri
 
 if TYPE_CHECKING:
@@ -390,7 +391,7 @@ async def _save(
     cassette.provenance["client"] = request.headers.get("User-Agent", "unknown")
     if config.scrub:
         cassette = scrub_cassette(cassette)
-    directory = config.record_dir or config.cassette_dir or Path("cassettes")
+    directory = config.record_dir or DEFAULT_RECORD_DIR
     saving = asyncio.get_running_loop().run_in_executor(
         None, save_numbered, directory, cassette.name, cassette
     )

@@ -88,7 +88,10 @@ def test_record_flags_configure_the_recording_proxy(tmp_path: Path) -> None:
     assert config.scrub is False
 
 
-def test_record_without_upstream_records_from_the_live_api() -> None:
+def test_record_without_upstream_records_from_the_live_api(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # --record creates ./cassettes
     config = _config_from_args(build_parser().parse_args(["serve", "--record"]))
     assert config.record_upstream == Koala.api_endpoint
     assert config.scrub is True

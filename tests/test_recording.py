@@ -338,6 +338,25 @@ async def test_proxy_never_overwrites_and_numbers_cassettes(
     assert await saved(tmp_path, 2) == ["hi-001.yaml", "hi-002.yaml"]
 
 
+async def test_proxy_without_a_record_dir_saves_in_the_working_directory(
+    tmp_path: Path,
+    serve: Callable[[web.Application], Awaitable[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Not into the cassettes it serves: in a plain install those are in site-packages.
+    served = tmp_path / "served"
+    served.mkdir()
+    monkeypatch.chdir(tmp_path)
+    upstream_url = await serve(Upstream(gap=0).app())
+    config = MockConfig(cassette_dir=served, record_upstream=upstream_url)
+    proxy_url = await serve(create_app(config))
+    body = b'{"input": "Hi", "inputHistory": [], "outputHistory": [], "model": "m"}'
+    async with aiohttp.ClientSession() as session, session.post(proxy_url, data=body) as response:
+        await response.read()
+    assert await saved(tmp_path / "cassettes", 1) == ["hi-001.yaml"]
+    assert files(served) == []
+
+
 async def test_proxy_answers_502_when_the_upstream_does_not_answer(
     tmp_path: Path, serve: Callable[[web.Application], Awaitable[str]], unused_tcp_port: int
 ) -> None:
