@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from koala.errors import InvalidMessagesError
+from koala.errors import InvalidMessagesError, KoalaError
 
 from .cassettes import CASSETTE_SUFFIXES, Cassette, CassetteError, load_cassette, load_cassette_dir
 from .config import default_cassette_dir
@@ -31,6 +31,7 @@ from .recording import (
     check_upstream_url,
     describe,
     record_conversation,
+    resolve_model,
 )
 from .scrub import warn_no_scrub
 from .verify import exit_code, report, verify_cassettes
@@ -63,7 +64,8 @@ def add_record_command(subparsers: Any) -> None:
         description="Send the request the Koala provider sends, stream the answer, and save it "
         "with every chunk's bytes and arrival time as a vcrpy cassette. Secrets are scrubbed.",
         epilog="exit codes: 0 recorded, 1 nothing recorded (stream broke off, file exists, write "
-        "failed), 2 the upstream did not answer, 4 bad --messages file, 130 interrupted",
+        "failed), 2 the upstream did not answer, 4 bad input (--messages file, --upstream URL), "
+        "130 interrupted",
     )
     parser.add_argument("--out", type=Path, required=True, metavar="FILE.yaml")
     what = parser.add_mutually_exclusive_group(required=True)
@@ -74,7 +76,12 @@ def add_record_command(subparsers: Any) -> None:
         metavar="FILE.json",
         help='a JSON list of {"role": ..., "content": ...} messages',
     )
-    parser.add_argument("--model", default=None, help="model (default: the provider's default)")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="model (default: the provider's default); aliases resolve as the provider resolves "
+        "them, a name the provider does not list is sent as given, with a warning",
+    )
     parser.add_argument(
         "--upstream",
         default=LIVE_ENDPOINT,
@@ -114,6 +121,9 @@ def run_record(args: argparse.Namespace) -> int:
     except ValueError as exc:
         _error(str(exc))
         return EXIT_BAD_INPUT
+    model, known = resolve_model(args.model)
+    if not known:
+        _error(f"warning: the provider does not list the model {model!r}; sending it as given")
     scrub = not args.no_scrub
     if not scrub:
         warn_no_scrub()
@@ -125,7 +135,7 @@ def run_record(args: argparse.Namespace) -> int:
             record_conversation(
                 messages,
                 args.out,
-                model=args.model,
+                model=model,
                 upstream=args.upstream,
                 force=args.force,
                 scrub=scrub,
@@ -136,6 +146,9 @@ def run_record(args: argparse.Namespace) -> int:
         )
     except InvalidMessagesError as exc:
         _error(f"bad messages: {exc}")
+        return EXIT_BAD_INPUT
+    except KoalaError as exc:  # any other input the provider refuses
+        _error(f"record: {exc}")
         return EXIT_BAD_INPUT
     except UpstreamUnreachableError as exc:
         _error(f"record: {exc}")

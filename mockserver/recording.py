@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
-from koala.errors import StreamError
+from koala.errors import ModelNotSupportedError, StreamError
 from koala.request import build_headers, build_payload, encode_payload
 from koala.sse import EventStreamDecoder
 
@@ -285,6 +285,20 @@ def provenance(upstream: str, scrubbed: bool) -> dict[str, Any]:
     }
 
 
+def resolve_model(model: str | None) -> tuple[str, bool]:
+    """The model name to send and whether the provider knows it.
+
+    Aliases resolve as the provider resolves them (``Koala.get_model``); a name the provider
+    does not list is sent as given (the original sent any model), with ``False``.
+    """
+    from koala import Koala  # late: koala.provider imports aiohttp's client machinery
+
+    try:
+        return Koala.get_model(model), True
+    except ModelNotSupportedError:
+        return str(model), False
+
+
 def provider_request(
     model: str | None, messages: Sequence[Mapping[str, Any]], visitor_id: str | None = None
 ) -> tuple[dict[str, str], bytes]:
@@ -293,9 +307,7 @@ def provider_request(
     The provider posts with ``json=``, which makes aiohttp add ``Content-Type: application/json``;
     posting bytes needs that header explicitly.
     """
-    from koala import Koala  # late: koala.provider imports aiohttp's client machinery
-
-    body = encode_payload(build_payload(Koala.get_model(model or Koala.default_model), messages))
+    body = encode_payload(build_payload(resolve_model(model)[0], messages))
     headers = build_headers(visitor_id)
     headers["Content-Type"] = "application/json"
     return headers, body

@@ -438,6 +438,39 @@ def test_cli_record_reads_messages_from_a_file(
     assert load_cassette(out).interactions[0].request_json()["input"] == "Hi Be brief."
 
 
+def test_cli_record_sends_a_model_the_provider_does_not_list_with_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with KoalaMock(MockConfig(cassette_dir=None, mode="synthetic")) as mock:
+        base = ["record", "--prompt", "Hi", "--upstream", mock.api_endpoint]
+        assert cli_main([*base, "--out", str(tmp_path / "a.yaml"), "--model", "gpt-4"]) == 0
+        assert "does not list the model 'gpt-4'" in capsys.readouterr().err
+        alias = "gpt-4o-mini-2024-07-18"
+        assert cli_main([*base, "--out", str(tmp_path / "b.yaml"), "--model", alias]) == 0
+        assert "warning" not in capsys.readouterr().err
+    assert load_cassette(tmp_path / "a.yaml").interactions[0].request_json()["model"] == "gpt-4"
+    assert load_cassette(tmp_path / "b.yaml").interactions[0].request_json()["model"] == (
+        Koala.get_model(alias)
+    )
+
+
+def test_cli_record_turns_any_provider_error_into_exit_4(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from koala.errors import InvalidOptionError
+    from mockserver import cassette_commands
+
+    async def refuse(*args: object, **kwargs: object) -> None:
+        raise InvalidOptionError("no such option")
+
+    monkeypatch.setattr(cassette_commands, "record_conversation", refuse)
+    out = tmp_path / "x.yaml"
+    upstream = "http://127.0.0.1:9/api/gpt/"
+    assert cli_main(["record", "--out", str(out), "--prompt", "Hi", "--upstream", upstream]) == 4
+    err = capsys.readouterr().err
+    assert err.strip() == "koala-mock: record: no such option"
+
+
 def test_cli_record_refuses_a_bad_upstream_url(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
