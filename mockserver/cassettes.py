@@ -164,6 +164,15 @@ def parse_cassette(
     """Parse cassette YAML text (see :func:`load_cassette`)."""
     where: Path | str = path if path is not None else name
     try:
+        return _parse_cassette(text, name, path, where)
+    except RecursionError:  # PyYAML's constructor and json.dumps recurse per nesting level
+        raise CassetteError(where, "nested too deeply to load") from None
+    except MemoryError:
+        raise CassetteError(where, "too large to load (out of memory)") from None
+
+
+def _parse_cassette(text: bytes | str, name: str, path: Path | None, where: Path | str) -> Cassette:
+    try:
         data = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

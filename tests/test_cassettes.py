@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -281,3 +282,45 @@ def test_chunks_that_do_not_make_the_body_are_refused(tmp_path: Path) -> None:
     with pytest.raises(CassetteError, match="chunk data does not add up"):
         write_cassette(tmp_path / "bad.yaml", cassette(bad))
     assert leftovers(tmp_path) == []
+
+
+#: Nested block sequences: deep enough for PyYAML's recursive constructor, quick to scan.
+DEEPLY_NESTED = "x:\n" + "- " * 3000 + "y\n"
+#: The reported case (PyYAML scans deep flow nesting in quadratic time: about a second).
+DEEPLY_NESTED_FLOW = "x: " + "[" * 5000 + "]" * 5000 + "\n"
+
+
+@pytest.mark.parametrize("text", [DEEPLY_NESTED, DEEPLY_NESTED_FLOW], ids=["block", "flow"])
+def test_a_deeply_nested_cassette_is_a_cassette_error_naming_the_file(
+    tmp_path: Path, text: str
+) -> None:
+    path = tmp_path / "deep.yaml"
+    path.write_text(text)
+    with pytest.raises(CassetteError, match=r"deep\.yaml: nested too deeply"):
+        load_cassette(path)
+    found, errors = load_cassette_dir(tmp_path)
+    assert found == [] and [e.path for e in errors] == [path]
+
+
+async def test_reloading_a_deeply_nested_cassette_reports_it(
+    tmp_path: Path, aiohttp_client: Any
+) -> None:
+    from mockserver.app import create_app
+    from mockserver.config import MockConfig
+
+    client = await aiohttp_client(create_app(MockConfig(cassette_dir=tmp_path)))
+    (tmp_path / "deep.yaml").write_text(DEEPLY_NESTED)
+    response = await client.post("/__admin/cassettes/reload")
+    assert response.status == 200
+    assert "nested too deeply" in await response.text()
+
+
+def test_verify_reports_a_deeply_nested_cassette_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mockserver.cli import main
+
+    (tmp_path / "deep.yaml").write_text(DEEPLY_NESTED)
+    assert main(["verify", "--upstream", "http://127.0.0.1:9/api/gpt/", str(tmp_path)]) == 4
+    err = capsys.readouterr().err
+    assert "deep.yaml: nested too deeply" in err and "Traceback" not in err
