@@ -6,8 +6,10 @@ Installing koala-harness is enough; no conftest needed:
   (:class:`mockserver.embedded.KoalaMock`: ``.api_endpoint``, ``.url``, ``.requests``,
   ``.fault(name, times=1, **params)``, ``.reset()``, ``.config``).
 - ``koala_provider``: the ``Koala`` provider with ``api_endpoint`` preset to that server.
-- ``koala_mock_config``: the ``MockConfig`` the server is made from; override it in a
-  conftest or test module to change the mode, cassettes, seed, faults...
+- ``koala_mock_config``: the ``MockConfig`` the server is made from: the defaults, except
+  ``speed=0``, so recorded timing is not waited for (a test matching ``long_answer`` would
+  otherwise take about 10 s). Override it in a conftest or test module to change the mode,
+  cassettes, seed, faults... or to replay with the recorded timing (``speed=1``) in a timing test.
 - ``--live`` and the ``live`` marker: tests marked ``@pytest.mark.live`` talk to the real
   koala.sh and are skipped unless pytest runs with ``--live``.
 
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
     from .embedded import KoalaMock
 
 LIVE_OPTION = "--live"
+#: Tests replay as fast as possible (no waiting for recorded timing or latency).
+TEST_SPEED = 0.0
 _LIVE_HELP = "run tests marked 'live' (they talk to the real koala.sh service)"
 
 
@@ -81,10 +85,11 @@ class MockedKoala:
 
 @pytest.fixture
 def koala_mock_config() -> MockConfig:
-    """The server's settings; override this fixture to customise ``koala_mock``."""
+    """The server's settings (as fast as possible: ``speed=0``); override this fixture to
+    customise ``koala_mock``."""
     from .config import MockConfig
 
-    return MockConfig()
+    return MockConfig(speed=TEST_SPEED)
 
 
 @pytest.fixture

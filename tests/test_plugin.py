@@ -132,6 +132,14 @@ def test_every_request_fails(koala_mock, koala_provider):
 # -- the fixtures in this very run (the plugin is loaded by its entry point) ----------------------
 
 
+def test_the_default_config_does_not_wait_for_recorded_timing(
+    koala_mock_config: MockConfig,
+) -> None:
+    assert koala_mock_config.speed == 0
+    assert koala_mock_config.scaled(10.0) == 0.0
+    assert koala_mock_config == MockConfig(speed=0)  # otherwise the usual defaults
+
+
 def test_reset_clears_the_journal_and_queued_faults(
     koala_mock: KoalaMock, koala_provider: MockedKoala
 ) -> None:
