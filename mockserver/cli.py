@@ -21,6 +21,7 @@ from koala import Koala
 
 from .config import CASSETTES_ENV_VAR, DEFAULT_RECORD_DIR, MODES, MockConfig
 from .embedded import ServerAddress, is_loopback, start_server
+from .parser_errors import parser_errors_as_one_line
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -222,7 +223,11 @@ def _add_serve_command(subparsers: Any) -> None:
         default="text",
         help="one log line per request on stderr (default: %(default)s)",
     )
-    serve.add_argument("--quiet", action="store_true", help="no per-request log lines on stderr")
+    serve.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no per-request log lines on stderr (nor the one-line notes on malformed HTTP)",
+    )
     record = serve.add_argument_group("recording proxy")
     record.add_argument(
         "--record",
@@ -261,7 +266,8 @@ def run_serve(args: argparse.Namespace) -> int:
         _warn("--no-scrub: recorded cassettes will keep cookies, tokens and the Visitor-ID")
     loop = asyncio.new_event_loop()
     try:
-        return loop.run_until_complete(_serve(config, host, args.port, args))
+        with parser_errors_as_one_line(f"{PROG}: ", quiet=args.quiet):
+            return loop.run_until_complete(_serve(config, host, args.port, args))
     except KeyboardInterrupt:  # where the loop cannot install signal handlers (Windows)
         return 0
     finally:

@@ -390,3 +390,71 @@ def test_recording_without_scrubbing_warns(serve_process: list[ServeProcess]) ->
     _, err = server.stop_output()
     assert server.process.returncode == 0
     assert "warning: --no-scrub" in err
+
+
+MALFORMED_HTTP = [
+    b"POST /api/gpt/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /\x00 HTTP/1.1\r\n\r\n",
+]
+
+
+def _send_raw(base_url: str, data: bytes) -> bytes:
+    host, port = base_url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(data)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    return received
+
+
+@pytest.mark.parametrize("quiet", [False, True], ids=["logged", "quiet"])
+def test_malformed_http_is_a_400_and_one_line_not_a_traceback(
+    quiet: bool, serve_process: list[ServeProcess]
+) -> None:
+    flags = ["--port", "0", "--mode", "synthetic", *(["--quiet"] if quiet else [])]
+    server = _start(serve_process, *flags)
+    server.wait_for_endpoint()
+    for data in MALFORMED_HTTP:
+        assert b" 400 Bad Request\r\n" in _send_raw(server.base_url, data)
+    server.process.send_signal(signal.SIGTERM)
+    _, err = server.stop_output()
+    assert server.process.returncode == 0
+    assert "Traceback" not in err
+    notes = [line for line in err.splitlines() if "malformed HTTP request" in line]
+    if quiet:
+        assert notes == []
+    else:
+        assert len(notes) == len(MALFORMED_HTTP), err
+        assert "chunk size" in notes[0] and "answered 400" in notes[0]
+
+
+def test_the_parser_error_filter_lets_other_errors_through() -> None:
+    import logging
+
+    from aiohttp.http_exceptions import BadHttpMessage
+
+    from mockserver.parser_errors import ParserErrorFilter
+
+    def record(error: BaseException) -> logging.LogRecord:
+        return logging.LogRecord(
+            "aiohttp.server",
+            logging.ERROR,
+            __file__,
+            1,
+            "Error handling request from %s",
+            ("127.0.0.1",),
+            (type(error), error, None),
+        )
+
+    other = record(ValueError("a real bug"))
+    assert ParserErrorFilter("koala-mock: ").filter(other)
+    assert other.exc_info is not None and other.getMessage().startswith("Error handling")
+    bad = record(BadHttpMessage("Invalid header value char:\n\n  b'x'"))
+    assert ParserErrorFilter("koala-mock: ").filter(bad)
+    assert bad.exc_info is None
+    assert bad.getMessage() == (
+        "koala-mock: malformed HTTP request from 127.0.0.1, answered 400 Invalid header value char"
+    )
+    assert not ParserErrorFilter("koala-mock: ", quiet=True).filter(record(BadHttpMessage("x")))
