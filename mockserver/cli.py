@@ -19,8 +19,16 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from koala import Koala
 
-from .config import CASSETTES_ENV_VAR, DEFAULT_RECORD_DIR, MODES, MockConfig
+from .cli_numbers import bounded
+from .config import (
+    CASSETTES_ENV_VAR,
+    DEFAULT_RECORD_DIR,
+    MAX_LATENCY_SECONDS,
+    MODES,
+    MockConfig,
+)
 from .embedded import ServerAddress, is_loopback, start_server
+from .fuzz import MAX_SEED
 from .parser_errors import parser_errors_as_one_line
 
 if TYPE_CHECKING:
@@ -67,34 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
 # -- shared server flags --------------------------------------------------------------------------
 
 
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0:  # also rejects NaN
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port in 0..65535, got {value}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
-    return value
+non_negative_float = bounded(float, "a number", minimum=0.0)
+port_number = bounded(int, "a port number", minimum=0, maximum=65535)
+positive_int = bounded(int, "a whole number", minimum=1)
+#: The range the server accepts in the X-Koala-Mock-Seed header, so a run can be reproduced.
+fuzz_seed = bounded(int, "a whole number", minimum=0, maximum=MAX_SEED)
+latency_seconds = bounded(float, "seconds", minimum=0.0, maximum=MAX_LATENCY_SECONDS)
 
 
 def _add_response_options(parser: argparse.ArgumentParser) -> None:
@@ -112,16 +98,25 @@ def _add_response_options(parser: argparse.ArgumentParser) -> None:
         help="auto: a matching cassette, else a synthetic answer (default); replay: cassettes "
         "only, 404 on no match; synthetic: never replay; fuzz: auto plus seeded stream fuzzing",
     )
-    parser.add_argument("--seed", type=int, help="seed for fuzzing and synthetic answers")
+    parser.add_argument(
+        "--seed",
+        type=fuzz_seed,
+        metavar="N",
+        help=f"fuzz mode only: the seed (0..{MAX_SEED}) of the stream rewriting, the same "
+        "for every request (default: a new random seed per request; each answer names its seed "
+        "in the "
+        "X-Koala-Mock-Seed header, which a request can send back to reproduce it)",
+    )
     parser.add_argument(
         "--latency",
-        type=_non_negative_float,
+        type=latency_seconds,
         metavar="SECONDS",
-        help="delay between events when a cassette has no recorded timing",
+        help="delay between events when a cassette has no recorded timing "
+        f"(at most {MAX_LATENCY_SECONDS:g})",
     )
     parser.add_argument(
         "--speed",
-        type=_non_negative_float,
+        type=non_negative_float,
         metavar="FACTOR",
         help="scale the timing: 2 = twice as fast, 0 = as fast as possible",
     )
@@ -196,7 +191,7 @@ def _add_serve_command(subparsers: Any) -> None:
     )
     serve.add_argument(
         "--port",
-        type=_port,
+        type=port_number,
         default=DEFAULT_PORT,
         help="port to bind; 0 picks a free one (default: %(default)s)",
     )
@@ -213,7 +208,7 @@ def _add_serve_command(subparsers: Any) -> None:
     )
     serve.add_argument(
         "--max-body-size",
-        type=_positive_int,
+        type=positive_int,
         metavar="BYTES",
         help="larger request bodies get a 413",
     )

@@ -13,6 +13,8 @@ SOURCE_CASSETTE_DIR = _PACKAGE_DIR.parent / "cassettes"
 #: The same files as installed package data (pyproject maps ``cassettes/`` to this package).
 INSTALLED_CASSETTE_DIR = _PACKAGE_DIR / "bundled_cassettes"
 MODES = ("auto", "replay", "synthetic", "fuzz")
+#: The longest pause between events ``latency`` may ask for (a larger one only hangs clients).
+MAX_LATENCY_SECONDS = 60.0
 #: Where the recording proxy saves cassettes without a ``record_dir``: ``./cassettes`` in the
 #: working directory (never the installed package's directory).
 DEFAULT_RECORD_DIR = Path("cassettes")
@@ -47,9 +49,11 @@ class MockConfig:
     - ``mode``: ``auto`` (a matching cassette, else a synthetic answer), ``replay`` (cassettes
       only; no match is a 404 naming the nearest cassette), ``synthetic`` (never cassettes),
       ``fuzz`` (``auto`` plus meaning-preserving rewriting of the stream from a seed).
-    - ``seed``: the fuzz seed (``None``: a new random seed per request, echoed in the reply).
+    - ``seed``: the fuzz seed, 0..``fuzz.MAX_SEED``, used in ``fuzz`` mode only (``None``: a new
+      random seed per request, echoed in the reply).
     - ``strict``: header deviations are 422 errors instead of journal warnings.
-    - ``latency``: seconds between events of streams that have no recorded timing.
+    - ``latency``: seconds between events of streams that have no recorded timing (at most
+      ``MAX_LATENCY_SECONDS``).
     - ``speed``: time scale for recorded timing and ``latency`` (2.0 = twice as fast); 0 = no
       waiting at all.
     - ``default_fault``: ``"NAME;param=value;..."`` applied to every request without its own.
@@ -73,8 +77,15 @@ class MockConfig:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode {self.mode!r} is not one of {', '.join(MODES)}")
-        if not self.latency >= 0:
-            raise ValueError(f"latency must be >= 0 seconds, got {self.latency!r}")
+        if not 0 <= self.latency <= MAX_LATENCY_SECONDS:
+            raise ValueError(
+                f"latency must be 0..{MAX_LATENCY_SECONDS:g} seconds, got {self.latency!r}"
+            )
+        if self.seed is not None:
+            from .fuzz import MAX_SEED  # late, as for faults below
+
+            if isinstance(self.seed, bool) or not 0 <= self.seed <= MAX_SEED:
+                raise ValueError(f"seed must be an integer 0..{MAX_SEED}, got {self.seed!r}")
         if not self.speed >= 0:
             raise ValueError(f"speed must be >= 0 (0 = as fast as possible), got {self.speed!r}")
         if self.max_body_size < 1:

@@ -107,6 +107,11 @@ def test_record_without_upstream_records_from_the_live_api(
         ["serve", "--mode", "chaos"],
         ["serve", "--max-body-size", "0"],
         ["serve", "--log-format", "xml"],
+        ["serve", "--seed", "-5"],
+        ["serve", "--seed", str(2**63)],
+        ["serve", "--latency", "1e308"],
+        ["serve", "--latency", "60.5"],
+        ["demo", "--seed", "-1"],
         ["demo", "--prompt", "a", "--messages", "m.json"],
     ],
 )
@@ -115,6 +120,33 @@ def test_bad_flags_are_usage_errors(argv: list[str], capsys: pytest.CaptureFixtu
         build_parser().parse_args(argv)
     assert exit_info.value.code == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_flag_range_errors_name_the_range(capsys: pytest.CaptureFixture[str]) -> None:
+    from mockserver.config import MAX_LATENCY_SECONDS
+    from mockserver.fuzz import MAX_SEED
+
+    for argv, expected in [
+        (["serve", "--seed", "-5"], f"--seed: expected a whole number in 0..{MAX_SEED}, got '-5'"),
+        (["serve", "--latency", "1e308"], f"in 0..{MAX_LATENCY_SECONDS:g}, got '1e308'"),
+    ]:
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(argv)
+        assert expected in capsys.readouterr().err
+
+
+def test_the_largest_seed_the_server_accepts_is_accepted() -> None:
+    from mockserver.fuzz import MAX_SEED
+
+    args = build_parser().parse_args(["serve", "--mode", "fuzz", "--seed", str(MAX_SEED)])
+    assert _config_from_args(args).seed == MAX_SEED
+
+
+def test_the_seed_help_says_it_is_for_fuzz_mode(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--seed N fuzz mode only" in text and "synthetic answers" not in text
 
 
 @pytest.mark.parametrize(
@@ -458,3 +490,19 @@ def test_the_parser_error_filter_lets_other_errors_through() -> None:
         "koala-mock: malformed HTTP request from 127.0.0.1, answered 400 Invalid header value char"
     )
     assert not ParserErrorFilter("koala-mock: ", quiet=True).filter(record(BadHttpMessage("x")))
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"seed": -5}, "seed must be an integer 0.."),
+        ({"seed": 2**63}, "seed must be an integer 0.."),
+        ({"seed": True}, "seed must be an integer 0.."),
+        ({"latency": 1e308}, "latency must be 0..60 seconds"),
+    ],
+)
+def test_the_config_refuses_what_the_flags_refuse(options: dict[str, object], message: str) -> None:
+    from mockserver.config import MockConfig
+
+    with pytest.raises(ValueError, match=message):
+        MockConfig(**options)  # type: ignore[arg-type]
