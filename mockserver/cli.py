@@ -134,6 +134,16 @@ def _check_cassette_dir(given_as: str, directory: Path) -> None:
         raise UsageError(f"{given_as}: {what}")
 
 
+def _upstream(url: str) -> str:
+    """``url`` if the recording proxy can forward to it (checked now, not on every request)."""
+    from .recording import check_upstream_url  # late: recording loads aiohttp's client
+
+    try:
+        return check_upstream_url(url)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _record_dir(directory: Path) -> Path:
     """``directory``, created if missing (a UsageError when it cannot be)."""
     try:
@@ -164,7 +174,7 @@ def _config_from_args(args: argparse.Namespace) -> MockConfig:
     if getattr(args, "fault", None) is not None:
         options["default_fault"] = args.fault
     if getattr(args, "record", False):
-        options["record_upstream"] = args.upstream or LIVE_ENDPOINT
+        options["record_upstream"] = _upstream(args.upstream or LIVE_ENDPOINT)
         options["record_dir"] = _record_dir(args.record_dir or DEFAULT_RECORD_DIR.resolve())
         options["scrub"] = not args.no_scrub
     elif getattr(args, "upstream", None) or getattr(args, "record_dir", None):

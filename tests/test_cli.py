@@ -154,6 +154,8 @@ def test_the_seed_help_says_it_is_for_fuzz_mode(capsys: pytest.CaptureFixture[st
     [
         (["serve", "--upstream", "http://127.0.0.1:9/"], "only apply with --record"),
         (["serve", "--no-scrub"], "only applies with --record"),
+        (["serve", "--record", "--upstream", "notaurl"], "expected an http:// or https:// URL"),
+        (["serve", "--record", "--upstream", "ftp://x/"], "expected an http:// or https:// URL"),
         (["serve", "--cassettes", "/nonexistent/koala-cassettes"], "does not exist"),
         (["serve", "--fault", "no_such_fault"], "no_such_fault"),
         (["serve", "--host", "0.0.0.0"], "--allow-remote"),
