@@ -34,7 +34,7 @@ from .recording import (
     resolve_model,
 )
 from .scrub import warn_no_scrub
-from .verify import exit_code, report, verify_cassettes
+from .verify import VerifyUnreachableError, exit_code, report, verify_cassettes
 
 PROG = "koala-mock"
 EXIT_FAILED, EXIT_UNREACHABLE, EXIT_UNVERIFIED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
@@ -235,7 +235,7 @@ def run_verify(args: argparse.Namespace) -> int:
     print(f"verifying {len(cassettes)} cassettes against {args.upstream}", flush=True)
     try:
         verdicts = asyncio.run(verify_cassettes(cassettes, args.upstream, timeout=args.timeout))
-    except UpstreamUnreachableError as exc:
+    except VerifyUnreachableError as exc:
         _error(f"verify: {exc}")
         return EXIT_UNREACHABLE
     except KeyboardInterrupt:

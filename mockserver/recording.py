@@ -99,13 +99,15 @@ class RecordingError(Exception):
 class UpstreamUnreachableError(RecordingError):
     """The upstream did not answer at all (refused, DNS failure, timeout before the headers)."""
 
+    #: What it means for the command, after the problem in the message.
+    consequence = "nothing was recorded"
+
     def __init__(self, url: str, cause: BaseException) -> None:
         self.url = url
+        self.cause = cause
         detail = str(cause) or type(cause).__name__
-        super().__init__(
-            f"the upstream {url} did not answer ({type(cause).__name__}: {detail}); "
-            "nothing was recorded"
-        )
+        self.problem = f"the upstream {url} did not answer ({type(cause).__name__}: {detail})"
+        super().__init__(f"{self.problem}; {self.consequence}")
 
 
 class StreamInterruptedError(RecordingError):
@@ -115,10 +117,11 @@ class StreamInterruptedError(RecordingError):
         self.url = url
         self.received = received
         detail = str(cause) or type(cause).__name__
-        super().__init__(
+        self.problem = (
             f"the answer from {url} broke off after {received} bytes "
-            f"({type(cause).__name__}: {detail}); nothing was recorded"
+            f"({type(cause).__name__}: {detail})"
         )
+        super().__init__(f"{self.problem}; nothing was recorded")
 
 
 @dataclass

@@ -21,14 +21,13 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 
 from koala.request import new_visitor_id
 
 from .cassettes import Cassette, Interaction, json_kind
-from .recording import Capture, StreamInterruptedError, send_and_capture
+from .recording import Capture, StreamInterruptedError, UpstreamUnreachableError, send_and_capture
 
 OK, DRIFT, UNVERIFIED = "ok", "drift", "unverified"
 #: Answers that depend on the moment (load, the client's IP), not on the API's contract.
@@ -38,6 +37,19 @@ _LINE = re.compile(rb"([^\r\n]*)(\r\n|\n|\r|$)")
 _ENDING_NAMES = {b"\n": "LF", b"\r\n": "CRLF", b"\r": "CR"}
 _CLOUDFLARE_MARKERS = (b"<title>Just a moment...</title>", b'<div id="cf-please-wait">')
 _BOT_MARKER = b"<p>Unable to load site</p>"
+
+
+class VerifyUnreachableError(UpstreamUnreachableError):
+    """The upstream did not answer a cassette's request; the check stopped there."""
+
+    def __init__(self, url: str, cause: BaseException, checked: int) -> None:
+        self.checked = checked
+        self.consequence = (
+            "no cassette was verified"
+            if not checked
+            else f"verification stopped after {checked} interactions"
+        )
+        super().__init__(url, cause)
 
 
 @dataclass
@@ -138,11 +150,15 @@ def framing_differences(recorded: bytes, live: bytes) -> list[str]:
     before, after = stream_shape(recorded), stream_shape(live)
     out = []
 
-    def compare(what: str, a: Any, b: Any) -> None:
+    def compare(what: str, a: set[str], b: set[str]) -> None:
         if a != b:
-            shown_a = _names(a) if isinstance(a, set) else a
-            shown_b = _names(b) if isinstance(b, set) else b
-            out.append(f"{what}: recorded {shown_a}, upstream {shown_b}")
+            out.append(f"{what}: recorded {_names(a)}, upstream {_names(b)}")
+
+    def compare_flag(what: str, a: bool, b: bool, absent: str, present: str) -> None:
+        if a != b:
+            out.append(
+                f"{what}: recorded {present if a else absent}, upstream {present if b else absent}"
+            )
 
     compare("line endings", before.line_endings, after.line_endings)
     compare("data line form", before.data_forms, after.data_forms)
@@ -151,11 +167,15 @@ def framing_differences(recorded: bytes, live: bytes) -> list[str]:
         {str(n) for n in before.data_lines_per_event},
         {str(n) for n in after.data_lines_per_event},
     )
-    compare(
-        "blank line after the last event", before.ends_with_blank_line, after.ends_with_blank_line
+    compare_flag(
+        "blank line after the last event",
+        before.ends_with_blank_line,
+        after.ends_with_blank_line,
+        "none",
+        "one",
     )
-    compare("byte order mark", before.bom, after.bom)
-    compare("[DONE] marker", before.done_marker, after.done_marker)
+    compare_flag("byte order mark", before.bom, after.bom, "no BOM", "a BOM")
+    compare_flag("[DONE] marker", before.done_marker, after.done_marker, "none", "one")
     compare("other fields", before.other_fields, after.other_fields)
     new_kinds = after.value_kinds - before.value_kinds
     if new_kinds:
@@ -242,8 +262,8 @@ async def verify_cassettes(
 ) -> list[Verdict]:
     """Send every interaction's request to ``upstream`` and compare the answers.
 
-    Raises :class:`~mockserver.recording.UpstreamUnreachableError` as soon as the upstream does
-    not answer.
+    Raises :class:`VerifyUnreachableError` (an ``UpstreamUnreachableError``) as soon as the
+    upstream does not answer.
     """
     verdicts = []
     client_timeout = aiohttp.ClientTimeout(total=timeout)
@@ -260,8 +280,10 @@ async def verify_cassettes(
                         interaction.request_body,
                     )
                 except StreamInterruptedError as exc:  # a finding about this cassette
-                    verdicts.append(Verdict(name, DRIFT, [f"the answer broke off: {exc}"]))
+                    verdicts.append(Verdict(name, DRIFT, [exc.problem]))
                     continue
+                except UpstreamUnreachableError as exc:
+                    raise VerifyUnreachableError(upstream, exc.cause, len(verdicts)) from exc
                 verdicts.append(compare(name, interaction, live))
     return verdicts
 

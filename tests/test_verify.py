@@ -103,14 +103,17 @@ def test_text_changes_are_not_drift() -> None:
         (encode_stream(["a", 1, None]), "data values: upstream sends null, number"),
         (
             encode_stream(["a"]) + b"data: [DONE]\n\n",
-            "[DONE] marker: recorded False, upstream True",
+            "[DONE] marker: recorded none, upstream one",
         ),
         (
             encode_stream(["a"], WireFormat(final_blank_line=False)),
-            "blank line after the last event",
+            "blank line after the last event: recorded one, upstream none",
         ),
         (b'data: "a"\ndata: "b"\n\n', "data lines per event: recorded 1, upstream 2"),
-        (encode_stream(["a"], WireFormat(bom=True)), "byte order mark"),
+        (
+            encode_stream(["a"], WireFormat(bom=True)),
+            "byte order mark: recorded no BOM, upstream a BOM",
+        ),
         (
             encode_stream(["a"], WireFormat(comment_every=1)),
             "other fields: recorded none, upstream comment",
@@ -120,6 +123,14 @@ def test_text_changes_are_not_drift() -> None:
 def test_each_kind_of_framing_drift_is_named(live: bytes, expected: str) -> None:
     differences = framing_differences(encode_stream(["x", "y"]), live)
     assert any(expected in d for d in differences), differences
+
+
+def test_drift_lines_are_words_not_python_booleans() -> None:
+    plain = encode_stream(["x"])
+    odd = encode_stream(["x"], WireFormat(bom=True, final_blank_line=False)) + b"data: [DONE]"
+    for differences in (framing_differences(plain, odd), framing_differences(odd, plain)):
+        assert len(differences) >= 3
+        assert not any("True" in d or "False" in d for d in differences), differences
 
 
 # ----------------------------------------------------------------------------- against servers
@@ -177,8 +188,9 @@ async def test_the_same_situational_answer_is_compared(serve: Serve) -> None:
 
 
 async def test_unreachable_upstream_raises(recorded: Cassette, unused_tcp_port: int) -> None:
-    with pytest.raises(UpstreamUnreachableError, match="did not answer"):
+    with pytest.raises(UpstreamUnreachableError, match="did not answer") as raised:
         await verify_cassettes([recorded], f"http://127.0.0.1:{unused_tcp_port}/api/gpt/")
+    assert str(raised.value).endswith("; no cassette was verified")
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -206,7 +218,9 @@ def test_cli_verify_exit_codes(
         assert "  - line endings: recorded LF, upstream CRLF" in printed
     dead = f"http://127.0.0.1:{unused_tcp_port}/api/gpt/"
     assert cli_main(["verify", "--upstream", dead, str(out)]) == 2
-    assert "did not answer" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "did not answer" in err and "no cassette was verified" in err
+    assert "recorded" not in err
     broken = tmp_path / "broken.yaml"
     broken.write_text("version: 1\n")
     assert cli_main(["verify", "--upstream", dead, str(broken)]) == 4
