@@ -18,14 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from koala.errors import InvalidMessagesError, KoalaError
+from koala.provider import DEFAULT_READ_TIMEOUT, DEFAULT_TIMEOUT, Koala
 
 from .cassettes import CASSETTE_SUFFIXES, Cassette, CassetteError, load_cassette, load_cassette_dir
+from .cli_numbers import bounded
 from .config import default_cassette_dir
 from .messages_file import load_messages
 from .recording import (
-    DEFAULT_READ_TIMEOUT,
-    DEFAULT_TIMEOUT,
-    LIVE_ENDPOINT,
     RecordingError,
     UpstreamUnreachableError,
     check_upstream_url,
@@ -44,14 +43,7 @@ def _error(message: str) -> None:
     print(f"{PROG}: {message}", file=sys.stderr, flush=True)
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
-    return value
+positive_seconds = bounded(float, "seconds", above=0.0)
 
 
 # ----------------------------------------------------------------------------- record
@@ -84,7 +76,7 @@ def add_record_command(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--upstream",
-        default=LIVE_ENDPOINT,
+        default=Koala.api_endpoint,
         metavar="URL",
         help="API endpoint (default: %(default)s)",
     )
@@ -95,13 +87,13 @@ def add_record_command(subparsers: Any) -> None:
     parser.add_argument("--description", default="", help="what the cassette shows")
     parser.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=positive_seconds,
         default=DEFAULT_TIMEOUT,
         help="seconds for the whole answer (default: %(default)s)",
     )
     parser.add_argument(
         "--read-timeout",
-        type=_positive_float,
+        type=positive_seconds,
         default=DEFAULT_READ_TIMEOUT,
         help="seconds to wait for each chunk (default: %(default)s)",
     )
@@ -185,13 +177,13 @@ def add_verify_command(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--upstream",
-        default=LIVE_ENDPOINT,
+        default=Koala.api_endpoint,
         metavar="URL",
         help="API endpoint (default: %(default)s)",
     )
     parser.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=positive_seconds,
         default=120.0,
         help="seconds per request (default: %(default)s)",
     )

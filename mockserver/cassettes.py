@@ -93,11 +93,11 @@ class Interaction:
 
     def response_header(self, name: str) -> str | None:
         """The first value of a response header (case-insensitive), or None."""
-        return _first_header(self.response_headers, name)
+        return first_header(self.response_headers, name)
 
     def request_header(self, name: str) -> str | None:
         """The first value of a request header (case-insensitive), or None."""
-        return _first_header(self.request_headers, name)
+        return first_header(self.request_headers, name)
 
 
 @dataclass
@@ -131,7 +131,8 @@ class _Loader(yaml.SafeLoader):
     """Safe loader (``!!binary`` -> bytes; Python tags refused)."""
 
 
-def _first_header(headers: Mapping[str, list[str]], name: str) -> str | None:
+def first_header(headers: Mapping[str, list[str]], name: str) -> str | None:
+    """The first value of header ``name`` (case-insensitive) in ``{name: [values]}``, or None."""
     wanted = name.lower()
     for key, values in headers.items():
         if key.lower() == wanted and values:

@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 PROG = "koala-mock"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
-LIVE_ENDPOINT = Koala.api_endpoint
 SERVE_SHUTDOWN_TIMEOUT = 2.0
 _WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
@@ -174,7 +173,7 @@ def _config_from_args(args: argparse.Namespace) -> MockConfig:
     if getattr(args, "fault", None) is not None:
         options["default_fault"] = args.fault
     if getattr(args, "record", False):
-        options["record_upstream"] = _upstream(args.upstream or LIVE_ENDPOINT)
+        options["record_upstream"] = _upstream(args.upstream or Koala.api_endpoint)
         options["record_dir"] = _record_dir(args.record_dir or DEFAULT_RECORD_DIR.resolve())
         options["scrub"] = not args.no_scrub
     elif getattr(args, "upstream", None) or getattr(args, "record_dir", None):
@@ -240,7 +239,7 @@ def _add_serve_command(subparsers: Any) -> None:
         help="forward requests to --upstream, stream the answer through and save cassettes",
     )
     record.add_argument(
-        "--upstream", metavar="URL", help=f"upstream to record from (default: {LIVE_ENDPOINT})"
+        "--upstream", metavar="URL", help=f"upstream to record from (default: {Koala.api_endpoint})"
     )
     record.add_argument(
         "--record-dir",

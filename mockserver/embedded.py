@@ -26,12 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from .library import API_PATH
+
 if TYPE_CHECKING:
     from aiohttp.abc import AbstractAccessLogger
 
     from .config import MockConfig
 
-API_PATH = "/api/gpt/"
 #: How long shutdown waits for open streams before it closes them.
 DEFAULT_SHUTDOWN_TIMEOUT = 1.0
 _THREAD_START_TIMEOUT = 30.0

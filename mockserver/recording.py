@@ -36,6 +36,7 @@ import aiohttp
 from aiohttp import web
 
 from koala.errors import ModelNotSupportedError, StreamError
+from koala.provider import DEFAULT_READ_TIMEOUT, DEFAULT_TIMEOUT, Koala
 from koala.request import build_headers, build_payload, encode_payload
 from koala.sse import EventStreamDecoder
 
@@ -45,36 +46,22 @@ from .cassettes import (
     CassetteExistsError,
     Chunk,
     Interaction,
+    first_header,
     parse_json,
     write_cassette,
 )
 from .config import DEFAULT_RECORD_DIR
+from .http_headers import HOP_BY_HOP_HEADERS, TRANSFER_HEADERS
 from .scrub import scrub_cassette, scrub_uri
 
 if TYPE_CHECKING:
     from .config import MockConfig
 
-LIVE_ENDPOINT = "https://koala.sh/api/gpt/"
 RECORDER = "koala-mock record 0.1.0"
-DEFAULT_TIMEOUT = 300.0
-DEFAULT_READ_TIMEOUT = 60.0
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
 #: Response headers not recorded (they describe one transfer, not the answer).
-UNRECORDED_RESPONSE_HEADERS = HOP_BY_HOP | {"content-length", "content-encoding"}
+UNRECORDED_RESPONSE_HEADERS = HOP_BY_HOP_HEADERS | TRANSFER_HEADERS
 #: Request headers not forwarded by the proxy (aiohttp sets them for the upstream).
-UNFORWARDED_REQUEST_HEADERS = (HOP_BY_HOP - {"te"}) | {"host", "content-length"}
+UNFORWARDED_REQUEST_HEADERS = (HOP_BY_HOP_HEADERS - {"te"}) | {"host", "content-length"}
 
 
 class _ClientGone(Exception):
@@ -244,7 +231,7 @@ def decode_body(chunks: Sequence[Chunk]) -> StreamSummary:
 
 def describe(capture: Capture, path: Path | None) -> str:
     """The one-paragraph summary ``koala-mock record`` prints."""
-    content_type = _first(capture.response_headers, "content-type") or "no content type"
+    content_type = first_header(capture.response_headers, "content-type") or "no content type"
     lines = [f"status:   {capture.status} {capture.reason}".rstrip()]
     lines.append(f"type:     {content_type}")
     if "event-stream" in content_type:
@@ -263,13 +250,6 @@ def describe(capture: Capture, path: Path | None) -> str:
             "note:     a non-2xx answer; recorded as it is (replay raises the typed error)"
         )
     return "\n".join(lines)
-
-
-def _first(headers: Mapping[str, list[str]], name: str) -> str | None:
-    for key, values in headers.items():
-        if key.lower() == name and values:
-            return values[0]
-    return None
 
 
 # ----------------------------------------------------------------------------- koala-mock record
@@ -294,8 +274,6 @@ def resolve_model(model: str | None) -> tuple[str, bool]:
     Aliases resolve as the provider resolves them (``Koala.get_model``); a name the provider
     does not list is sent as given (the original sent any model), with ``False``.
     """
-    from koala import Koala  # late: koala.provider imports aiohttp's client machinery
-
     try:
         return Koala.get_model(model), True
     except ModelNotSupportedError:
@@ -321,20 +299,22 @@ async def record_conversation(
     out: Path,
     *,
     model: str | None = None,
-    upstream: str = LIVE_ENDPOINT,
+    upstream: str | None = None,
     force: bool = False,
     scrub: bool = True,
     description: str = "",
     timeout: float | None = DEFAULT_TIMEOUT,
     read_timeout: float | None = DEFAULT_READ_TIMEOUT,
 ) -> Capture:
-    """Record the answer to ``messages`` from ``upstream`` into the cassette ``out``.
+    """Record the answer to ``messages`` from ``upstream`` (default: ``Koala.api_endpoint``, the
+    live API) into the cassette ``out``.
 
     Raises :class:`RecordingError` (nothing written), :class:`CassetteExistsError` (checked before
     any network I/O), or :class:`koala.InvalidMessagesError` for bad messages.
     """
     if out.exists() and not force:
         raise CassetteExistsError(out, "already exists; use --force to overwrite it")
+    upstream = upstream or Koala.api_endpoint
     headers, body = provider_request(model, messages)
     client_timeout = aiohttp.ClientTimeout(total=timeout, sock_read=read_timeout)
     async with aiohttp.ClientSession(timeout=client_timeout) as session:

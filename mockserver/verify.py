@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import aiohttp
 
 from koala.request import new_visitor_id
 
-from .cassettes import Cassette, Interaction, json_kind
+from .cassettes import Cassette, Interaction, first_header, json_kind
 from .recording import Capture, StreamInterruptedError, UpstreamUnreachableError, send_and_capture
 
 OK, DRIFT, UNVERIFIED = "ok", "drift", "unverified"
@@ -138,13 +138,6 @@ def _names(values: Iterable[str]) -> str:
     return ", ".join(items) if items else "none"
 
 
-def _first(headers: Mapping[str, list[str]], name: str) -> str | None:
-    for key, values in headers.items():
-        if key.lower() == name and values:
-            return values[0]
-    return None
-
-
 def framing_differences(recorded: bytes, live: bytes) -> list[str]:
     """How the upstream's event framing differs from the recorded one."""
     before, after = stream_shape(recorded), stream_shape(live)
@@ -220,7 +213,7 @@ def compare(name: str, recorded: Interaction, live: Capture) -> Verdict:
         return Verdict(name, DRIFT, [f"status: recorded {recorded.status}, upstream {live.status}"])
     differences = []
     recorded_type = media_type(recorded.response_header("content-type"))
-    live_type = media_type(_first(live.response_headers, "content-type"))
+    live_type = media_type(first_header(live.response_headers, "content-type"))
     if recorded_type[0] != live_type[0]:
         before, after = recorded_type[0] or "none", live_type[0] or "none"
         differences.append(f"content type: recorded {before}, upstream {after}")
@@ -231,7 +224,7 @@ def compare(name: str, recorded: Interaction, live: Capture) -> Verdict:
         )
     if recorded.status in (429, 402):
         had = recorded.response_header("retry-after") is not None
-        has = _first(live.response_headers, "retry-after") is not None
+        has = first_header(live.response_headers, "retry-after") is not None
         if had != has:
             differences.append(
                 f"Retry-After header: recorded {'present' if had else 'absent'}, "

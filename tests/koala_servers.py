@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
+import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: ``await serve(app)`` starts ``app`` on a free 127.0.0.1 port and returns its API URL.
+Serve = Callable[[web.Application], Awaitable[str]]
 API_PATH = "/api/gpt/"
 
 
@@ -59,3 +63,20 @@ def server_in_thread(handler: Handler) -> Iterator[str]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.close()
+
+
+@pytest.fixture(name="serve")
+async def serve_fixture() -> AsyncIterator[Serve]:
+    """``serve``: start aiohttp applications on the test's loop (free ports), all closed after
+    the test. A test module gets it with ``from koala_servers import serve_fixture``."""
+    servers: list[TestServer] = []
+
+    async def start(app: web.Application) -> str:
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        servers.append(server)
+        return str(server.make_url(API_PATH))
+
+    yield start
+    for server in servers:
+        await server.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+from koala_servers import Serve, serve_fixture  # noqa: F401 (the serve fixture)
 
 from koala import EventStreamDecoder, Koala, RateLimitError
 from koala.request import is_visitor_id, new_visitor_id
@@ -93,21 +92,6 @@ class Upstream:
         return app
 
 
-@pytest.fixture
-async def serve() -> AsyncIterator[Callable[[web.Application], Awaitable[str]]]:
-    servers: list[TestServer] = []
-
-    async def start(app: web.Application) -> str:
-        server = TestServer(app, host="127.0.0.1")
-        await server.start_server()
-        servers.append(server)
-        return str(server.make_url("/api/gpt/"))
-
-    yield start
-    for server in servers:
-        await server.close()
-
-
 def files(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
 
@@ -126,9 +110,7 @@ async def saved(directory: Path, count: int) -> list[str]:
 # ----------------------------------------------------------------------------- exact recording
 
 
-async def test_records_every_chunk_with_its_bytes_and_offsets(
-    tmp_path: Path, serve: Callable[[web.Application], Awaitable[str]]
-) -> None:
+async def test_records_every_chunk_with_its_bytes_and_offsets(tmp_path: Path, serve: Serve) -> None:
     upstream = Upstream()
     url = await serve(upstream.app())
     out = tmp_path / "hello.yaml"
@@ -156,9 +138,7 @@ async def test_records_every_chunk_with_its_bytes_and_offsets(
     assert f"bytes:    {len(b''.join(PIECES))} in {len(capture.chunks)} chunks" in summary
 
 
-async def test_record_sends_exactly_what_the_provider_sends(
-    tmp_path: Path, serve: Callable[[web.Application], Awaitable[str]]
-) -> None:
+async def test_record_sends_exactly_what_the_provider_sends(tmp_path: Path, serve: Serve) -> None:
     upstream = Upstream()
     url = await serve(upstream.app())
     await record_conversation(MESSAGES, tmp_path / "a.yaml", upstream=url)
@@ -176,7 +156,7 @@ async def test_record_sends_exactly_what_the_provider_sends(
 
 
 async def test_round_trip_against_the_mock_server_then_replay_offline(
-    tmp_path: Path, serve: Callable[[web.Application], Awaitable[str]]
+    tmp_path: Path, serve: Serve
 ) -> None:
     """Record from the mock server (synthetic answers), replay via vcrpy and via the server."""
     source = MockConfig(cassette_dir=None, mode="synthetic", latency=0.02)
@@ -212,7 +192,7 @@ async def test_round_trip_against_the_mock_server_then_replay_offline(
 
 
 async def test_a_non_2xx_answer_is_recorded_and_replays_as_the_typed_error(
-    tmp_path: Path, serve: Callable[[web.Application], Awaitable[str]]
+    tmp_path: Path, serve: Serve
 ) -> None:
     upstream = Upstream(
         status=429,
@@ -235,7 +215,7 @@ async def test_a_non_2xx_answer_is_recorded_and_replays_as_the_typed_error(
 
 
 async def test_an_upstream_disconnect_mid_stream_writes_nothing(
-    tmp_path: Path, serve: Callable[[web.Application], Awaitable[str]]
+    tmp_path: Path, serve: Serve
 ) -> None:
     url = await serve(Upstream(break_after=2).app())
     with pytest.raises(StreamInterruptedError, match="broke off after"):
@@ -243,9 +223,7 @@ async def test_an_upstream_disconnect_mid_stream_writes_nothing(
     assert files(tmp_path) == []
 
 
-async def test_cancellation_mid_stream_writes_nothing(
-    tmp_path: Path, serve: Callable[[web.Application], Awaitable[str]]
-) -> None:
+async def test_cancellation_mid_stream_writes_nothing(tmp_path: Path, serve: Serve) -> None:
     upstream = Upstream(hold_before=1)
     url = await serve(upstream.app())
     task = asyncio.create_task(record_conversation(MESSAGES, tmp_path / "c.yaml", upstream=url))
@@ -266,7 +244,7 @@ async def test_an_unreachable_upstream_writes_nothing(tmp_path: Path, unused_tcp
 
 
 async def test_an_existing_cassette_is_refused_before_any_request(
-    tmp_path: Path, serve: Callable[[web.Application], Awaitable[str]]
+    tmp_path: Path, serve: Serve
 ) -> None:
     upstream = Upstream()
     url = await serve(upstream.app())
@@ -284,7 +262,7 @@ async def test_an_existing_cassette_is_refused_before_any_request(
 
 
 async def test_proxy_streams_through_and_records_a_scrubbed_cassette(
-    tmp_path: Path, serve: Callable[[web.Application], Awaitable[str]]
+    tmp_path: Path, serve: Serve
 ) -> None:
     upstream = Upstream(hold_before=1)
     upstream_url = await serve(upstream.app())
@@ -324,9 +302,7 @@ async def test_proxy_streams_through_and_records_a_scrubbed_cassette(
     assert interaction.request_body == body
 
 
-async def test_proxy_never_overwrites_and_numbers_cassettes(
-    tmp_path: Path, serve: Callable[[web.Application], Awaitable[str]]
-) -> None:
+async def test_proxy_never_overwrites_and_numbers_cassettes(tmp_path: Path, serve: Serve) -> None:
     upstream_url = await serve(Upstream(gap=0).app())
     config = MockConfig(cassette_dir=None, record_upstream=upstream_url, record_dir=tmp_path)
     proxy_url = await serve(create_app(config))
@@ -340,7 +316,7 @@ async def test_proxy_never_overwrites_and_numbers_cassettes(
 
 async def test_proxy_without_a_record_dir_saves_in_the_working_directory(
     tmp_path: Path,
-    serve: Callable[[web.Application], Awaitable[str]],
+    serve: Serve,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Not into the cassettes it serves: in a plain install those are in site-packages.
@@ -358,7 +334,7 @@ async def test_proxy_without_a_record_dir_saves_in_the_working_directory(
 
 
 async def test_proxy_answers_502_when_the_upstream_does_not_answer(
-    tmp_path: Path, serve: Callable[[web.Application], Awaitable[str]], unused_tcp_port: int
+    tmp_path: Path, serve: Serve, unused_tcp_port: int
 ) -> None:
     dead = f"http://127.0.0.1:{unused_tcp_port}/api/gpt/"
     config = MockConfig(cassette_dir=None, record_upstream=dead, record_dir=tmp_path)
@@ -369,9 +345,7 @@ async def test_proxy_answers_502_when_the_upstream_does_not_answer(
     assert files(tmp_path) == []
 
 
-async def test_proxy_keeps_secrets_with_no_scrub(
-    tmp_path: Path, serve: Callable[[web.Application], Awaitable[str]]
-) -> None:
+async def test_proxy_keeps_secrets_with_no_scrub(tmp_path: Path, serve: Serve) -> None:
     upstream_url = await serve(Upstream(gap=0).app())
     config = MockConfig(
         cassette_dir=None, record_upstream=upstream_url, record_dir=tmp_path, scrub=False
@@ -469,6 +443,15 @@ def test_cli_record_turns_any_provider_error_into_exit_4(
     assert cli_main(["record", "--out", str(out), "--prompt", "Hi", "--upstream", upstream]) == 4
     err = capsys.readouterr().err
     assert err.strip() == "koala-mock: record: no such option"
+
+
+async def test_the_default_upstream_is_the_providers_endpoint(
+    tmp_path: Path, serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upstream = Upstream(gap=0)
+    monkeypatch.setattr(Koala, "api_endpoint", await serve(upstream.app()))
+    await record_conversation(MESSAGES, tmp_path / "x.yaml")
+    assert len(upstream.received) == 1
 
 
 def test_cli_record_refuses_a_bad_upstream_url(

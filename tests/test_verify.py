@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+from koala_servers import Serve, serve_fixture  # noqa: F401 (the serve fixture)
 
 from mockserver.app import create_app
 from mockserver.cassettes import Cassette, load_cassette, load_cassette_dir
@@ -29,22 +28,6 @@ from mockserver.verify import (
 )
 
 MESSAGES = [{"role": "user", "content": "Hello"}]
-Serve = Callable[[web.Application], Awaitable[str]]
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Serve]:
-    servers: list[TestServer] = []
-
-    async def start(app: web.Application) -> str:
-        server = TestServer(app, host="127.0.0.1")
-        await server.start_server()
-        servers.append(server)
-        return str(server.make_url("/api/gpt/"))
-
-    yield start
-    for server in servers:
-        await server.close()
 
 
 def mock(**options: object) -> web.Application:
