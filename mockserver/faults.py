@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .plan import ResponsePlan, Write, event_stream_plan, html_plan, rechunk
-from .streams import KOALA_FORMAT, WireFormat, encode_event, encode_events
+from .streams import KOALA_FORMAT, WireFormat, done_event, encode_event, encode_events
 
 #: Upper bound of every waiting fault, so that nothing hangs for ever.
 MAX_WAIT_SECONDS = 60.0
@@ -58,11 +58,13 @@ class Param:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if self.minimum is not None and value < self.minimum:
                 raise FaultSpecError(
-                    f"fault {fault!r}: {self.name}={value!r} is below the minimum {self.minimum:g}"
+                    f"fault {fault!r}: {self.name}={value!r} is below the minimum "
+                    f"{_limit(self.minimum)}"
                 )
             if self.maximum is not None and value > self.maximum:
                 raise FaultSpecError(
-                    f"fault {fault!r}: {self.name}={value!r} is above the maximum {self.maximum:g}"
+                    f"fault {fault!r}: {self.name}={value!r} is above the maximum "
+                    f"{_limit(self.maximum)}"
                 )
         return value
 
@@ -164,6 +166,11 @@ class FaultSpec:
 
     def to_json(self) -> dict[str, Any]:
         return {"fault": self.name, "params": dict(self.params), "spec": str(self)}
+
+
+def _limit(value: float) -> str:
+    """A parameter limit for people: ``67,108,864`` (not ``6.71089e+07``), ``0.5``, ``60``."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
 
 
 def _show(value: Any) -> str:
@@ -283,7 +290,7 @@ def _invalid_utf8(ctx: FaultContext) -> ResponsePlan:
 def _done_marker(ctx: FaultContext) -> ResponsePlan:
     plan = _answer(ctx)
     ignored = b"".join(encode_events(["AFTER", " THE", " DONE", " MARKER"]))
-    return replace(plan, writes=[*plan.writes, Write(b"data: [DONE]\n\n" + ignored, ctx.delay)])
+    return replace(plan, writes=[*plan.writes, Write(done_event() + ignored, ctx.delay)])
 
 
 def _html_200(ctx: FaultContext) -> ResponsePlan:

@@ -508,3 +508,10 @@ def test_the_config_refuses_what_the_flags_refuse(options: dict[str, object], me
 
     with pytest.raises(ValueError, match=message):
         MockConfig(**options)  # type: ignore[arg-type]
+
+
+def test_fault_limits_are_whole_numbers_with_separators(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["serve", "--fault", "huge_event;size=67108865"]) == 2
+    assert "is above the maximum 67,108,864" in capsys.readouterr().err
