@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .cassettes import json_kind
+
 
 class MessagesFileError(ValueError):
     """A ``--messages`` file that cannot be used; the message names the file and the problem."""
@@ -31,8 +33,9 @@ def load_messages(path: Path) -> list[Any]:
     if isinstance(messages, dict) and "messages" in messages:
         messages = messages["messages"]
     if not isinstance(messages, list) or not messages:
+        got = "an empty list" if messages == [] else f"a JSON {json_kind(messages)}"
         raise MessagesFileError(
             f'--messages {path}: expected a non-empty JSON list like [{{"role": "user", '
-            f'"content": "Hi"}}], got {type(messages).__name__}'
+            f'"content": "Hi"}}], got {got}'
         )
     return messages

@@ -104,7 +104,13 @@ def test_demo_with_an_unreadable_messages_file_exits_2(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "problem"),
-    [("{}", "non-empty JSON list"), ("[]", "non-empty JSON list"), ("nope", "not valid JSON")],
+    [
+        ("{}", "non-empty JSON list .*, got a JSON object$"),
+        ("[]", "non-empty JSON list .*, got an empty list$"),
+        ('{"messages": []}', "got an empty list$"),
+        ('"hi"', "got a JSON string$"),
+        ("nope", "not valid JSON"),
+    ],
 )
 def test_load_messages_names_the_problem(tmp_path: Path, text: str, problem: str) -> None:
     path = tmp_path / "m.json"
