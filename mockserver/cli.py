@@ -327,7 +327,11 @@ def _print_banner(address: ServerAddress, config: MockConfig, out: TextIO) -> No
     if config.record_upstream:
         print(f"{PROG}: recording from {config.record_upstream}", file=out)
     print(f"export KOALA_API_ENDPOINT={reachable.api_endpoint}", file=out)
-    print(f"{PROG}: admin API at {reachable.url}/__admin/ ; press Ctrl-C to stop", file=out)
+    print(
+        f"{PROG}: admin API: {reachable.url}/__admin/requests (the journal), "
+        f"{reachable.url}/__admin/health ; press Ctrl-C to stop",
+        file=out,
+    )
     out.flush()
 
 
