@@ -15,6 +15,8 @@ INSTALLED_CASSETTE_DIR = _PACKAGE_DIR / "bundled_cassettes"
 MODES = ("auto", "replay", "synthetic", "fuzz")
 #: The longest pause between events ``latency`` may ask for (a larger one only hangs clients).
 MAX_LATENCY_SECONDS = 60.0
+#: The slowest replay: a hundred times slower than recorded.
+MIN_SPEED = 0.01
 #: Where the recording proxy saves cassettes without a ``record_dir``: ``./cassettes`` in the
 #: working directory (never the installed package's directory).
 DEFAULT_RECORD_DIR = Path("cassettes")
@@ -55,7 +57,7 @@ class MockConfig:
     - ``latency``: seconds between events of streams that have no recorded timing (at most
       ``MAX_LATENCY_SECONDS``).
     - ``speed``: time scale for recorded timing and ``latency`` (2.0 = twice as fast); 0 = no
-      waiting at all.
+      waiting at all; otherwise at least ``MIN_SPEED``, so that no delay grows without bound.
     - ``default_fault``: ``"NAME;param=value;..."`` applied to every request without its own.
     - ``max_body_size``: larger request bodies get a 413.
     - ``record_upstream``, ``record_dir``, ``scrub``: recording proxy (see ``recording.py``);
@@ -86,8 +88,11 @@ class MockConfig:
 
             if isinstance(self.seed, bool) or not 0 <= self.seed <= MAX_SEED:
                 raise ValueError(f"seed must be an integer 0..{MAX_SEED}, got {self.seed!r}")
-        if not self.speed >= 0:
-            raise ValueError(f"speed must be >= 0 (0 = as fast as possible), got {self.speed!r}")
+        if not (self.speed == 0 or MIN_SPEED <= self.speed < float("inf")):
+            raise ValueError(
+                f"speed must be 0 (as fast as possible) or at least {MIN_SPEED:g}, "
+                f"got {self.speed!r}"
+            )
         if self.max_body_size < 1:
             raise ValueError(f"max_body_size must be >= 1 byte, got {self.max_body_size!r}")
         if self.cassette_dir is not None and not isinstance(self.cassette_dir, Path):

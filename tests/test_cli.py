@@ -507,6 +507,8 @@ def test_the_parser_error_filter_lets_other_errors_through() -> None:
         ({"seed": 2**63}, "seed must be an integer 0.."),
         ({"seed": True}, "seed must be an integer 0.."),
         ({"latency": 1e308}, "latency must be 0..60 seconds"),
+        ({"speed": 1e-300}, "speed must be 0 .* or at least 0.01"),
+        ({"speed": float("inf")}, "speed must be 0 .* or at least 0.01"),
     ],
 )
 def test_the_config_refuses_what_the_flags_refuse(options: dict[str, object], message: str) -> None:
