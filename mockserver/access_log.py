@@ -8,34 +8,21 @@ from __future__ import annotations
 
 import json
 import sys
-from contextvars import ContextVar
 from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
-from .errors import CURRENT_ENTRY, Handler
-from .journal import JournalEntry
-
-# aiohttp calls the access logger in the request's own task after the middlewares are done, so
-# a context variable set (and deliberately never reset) inside them is still visible there.
-_LOGGED_ENTRY: ContextVar[JournalEntry | None] = ContextVar("koala_mock_logged_entry", default=None)
-
-
-@web.middleware
-async def _remember_journal_entry(request: web.Request, handler: Handler) -> web.StreamResponse:
-    _LOGGED_ENTRY.set(CURRENT_ENTRY.get())
-    return await handler(request)
+from .errors import CURRENT_ENTRY
 
 
 def install_access_log(app: web.Application, log_format: str) -> type[AbstractAccessLogger]:
-    """Prepare ``app`` for per-request log lines; returns the runner's ``access_log_class``.
+    """The runner's ``access_log_class`` for per-request log lines in ``log_format``.
 
-    Call before the app starts: it adds an innermost middleware that hands the request's
-    journal entry to the logger.
+    The logger reads the request's journal entry from :data:`mockserver.errors.CURRENT_ENTRY`,
+    which the route wrappers set; ``app`` needs no change.
     """
-    app.middlewares.append(_remember_journal_entry)
     return _JsonAccessLogger if log_format == "json" else _TextAccessLogger
 
 
@@ -55,7 +42,7 @@ def describe_source(served_by: dict[str, Any]) -> str:
 
 def log_record(request: BaseRequest, response: StreamResponse, seconds: float) -> dict[str, Any]:
     """What a log line says about one request (admin requests have no journal entry)."""
-    entry = _LOGGED_ENTRY.get()
+    entry = CURRENT_ENTRY.get()
     record: dict[str, Any] = {
         "method": request.method,
         "path": request.path,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
-from .errors import json_error
+from .errors import Handler, json_error
 from .faults import FAULTS, FaultSpecError, make_fault_spec, parse_fault_spec
 from .state import CASSETTES, CONFIG, FAULT_QUEUE, JOURNAL, STARTED, STREAMS, cassettes
 
@@ -150,15 +151,17 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, default=repr)
 
 
-def add_admin_routes(app: web.Application) -> None:
-    app.router.add_get("/__admin/requests", list_requests)
-    app.router.add_delete("/__admin/requests", clear_requests)
-    app.router.add_get("/__admin/faults", list_faults)
-    app.router.add_post("/__admin/faults", queue_fault_handler)
-    app.router.add_delete("/__admin/faults", clear_faults)
-    app.router.add_get("/__admin/cassettes", list_cassettes)
-    app.router.add_post("/__admin/cassettes/reload", reload_cassettes)
-    app.router.add_get("/__admin/health", health)
+def add_admin_routes(app: web.Application, wrap: Callable[[Handler], Handler]) -> None:
+    """The admin routes, each handler passed through ``wrap`` (the JSON error wrapper)."""
+    router = app.router
+    router.add_get("/__admin/requests", wrap(list_requests))
+    router.add_delete("/__admin/requests", wrap(clear_requests))
+    router.add_get("/__admin/faults", wrap(list_faults))
+    router.add_post("/__admin/faults", wrap(queue_fault_handler))
+    router.add_delete("/__admin/faults", wrap(clear_faults))
+    router.add_get("/__admin/cassettes", wrap(list_cassettes))
+    router.add_post("/__admin/cassettes/reload", wrap(reload_cassettes))
+    router.add_get("/__admin/health", wrap(health))
 
 
 def admin_table() -> str:

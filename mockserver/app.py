@@ -12,8 +12,8 @@ from aiohttp import web
 from .admin import add_admin_routes
 from .config import MockConfig
 from .endpoint import chat_api
-from .errors import journal_and_json_errors
-from .journal import Journal
+from .errors import add_fallback_route, journaled, json_errors
+from .journal import Journal, JournalEntry
 from .library import CassetteLibrary
 from .sender import OpenStreams
 from .state import CASSETTES, CONFIG, FAULT_QUEUE, JOURNAL, STARTED, STREAMS, FaultQueue
@@ -28,7 +28,7 @@ names as its Referer. The API is <code>POST /api/gpt/</code>; the admin API is u
 """
 
 
-async def chat_page(request: web.Request) -> web.Response:
+async def chat_page(request: web.Request, entry: JournalEntry) -> web.Response:
     return web.Response(text=CHAT_PAGE, content_type="text/html")
 
 
@@ -39,19 +39,21 @@ async def _end_open_streams(app: web.Application) -> None:
 def create_app(config: MockConfig | None = None) -> web.Application:
     """The mock server. ``config`` defaults to :class:`MockConfig` ()."""
     config = config if config is not None else MockConfig()
-    app = web.Application(
-        middlewares=[journal_and_json_errors], client_max_size=config.max_body_size
-    )
+    app = web.Application(client_max_size=config.max_body_size)
+    journal = Journal()
     app[CONFIG] = config
-    app[JOURNAL] = Journal()
+    app[JOURNAL] = journal
     app[FAULT_QUEUE] = FaultQueue()
     app[CASSETTES] = CassetteLibrary(config.cassette_dir)
     app[STREAMS] = OpenStreams()
     app[STARTED] = time.time()
-    app.router.add_post("/api/gpt/", chat_api)
-    app.router.add_post("/api/gpt", chat_api)
-    app.router.add_get("/chat", chat_page)
-    app.router.add_get("/", chat_page)
-    add_admin_routes(app)
+    api = journaled(journal, chat_api)
+    page = journaled(journal, chat_page)
+    app.router.add_post("/api/gpt/", api)
+    app.router.add_post("/api/gpt", api)
+    app.router.add_get("/chat", page)
+    app.router.add_get("/", page)
+    add_admin_routes(app, json_errors)
+    add_fallback_route(app, journal)  # last: it answers what no other route does
     app.on_shutdown.append(_end_open_streams)
     return app

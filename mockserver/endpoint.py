@@ -15,14 +15,14 @@ from aiohttp import web
 
 from .config import MockConfig
 from .contract import check_request
-from .errors import CURRENT_ENTRY, json_error
+from .errors import json_error
 from .faults import FaultSpec, FaultSpecError, known_names, parse_fault_spec
 from .fuzz import MAX_SEED, fuzzed_plan, new_seed
 from .journal import JournalEntry, decode_json_body
 from .library import Recorded
 from .plan import ResponsePlan, event_stream_plan
 from .sender import send_plan
-from .state import CONFIG, FAULT_QUEUE, JOURNAL, STREAMS, cassettes
+from .state import CONFIG, FAULT_QUEUE, STREAMS, cassettes
 from .synthetic import synthetic_tokens
 
 FAULT_HEADER = "X-Koala-Mock-Fault"
@@ -36,15 +36,12 @@ class RequestRejected(Exception):
         self.response = response
 
 
-async def chat_api(request: web.Request) -> web.StreamResponse:
+async def chat_api(request: web.Request, entry: JournalEntry) -> web.StreamResponse:
     config = request.app[CONFIG]
     if config.record_upstream:
         from .recording import proxy_and_record  # only the recording proxy needs it
 
         return await proxy_and_record(request, config)
-    entry = CURRENT_ENTRY.get()
-    if entry is None:  # the app was built without its middleware
-        entry = request.app[JOURNAL].start(request.method, request.path, request.headers)
     try:
         return await _answer(request, entry)
     except RequestRejected as rejected:

@@ -91,6 +91,20 @@ async def test_unknown_path_is_a_json_404(client: Client) -> None:
         assert "/api/chat" in (await response.json())["error"]
 
 
+async def test_unrouted_requests_are_journaled_outside_the_admin_api(client: Client) -> None:
+    for method, path in [("POST", "/api/chat"), ("POST", "/chat"), ("GET", "/__admin/nope")]:
+        async with client.request(method, path) as response:
+            assert response.content_type == "application/json"
+    entries = journal(client.app).entries()
+    assert [(e.method, e.path, e.status) for e in entries] == [
+        ("POST", "/api/chat", 404),
+        ("POST", "/chat", 405),
+    ]
+    assert all(e.served_by == {"source": "error"} and e.ending == "eof" for e in entries)
+    async with client.head("/chat") as response:
+        assert response.status == 200  # GET routes answer HEAD too
+
+
 async def test_malformed_json_is_a_400_naming_the_position(client: Client) -> None:
     status, error, _ = await post(client, b'{"input": "x",')
     assert status == 400
