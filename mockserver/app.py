@@ -11,7 +11,7 @@ from aiohttp import web
 
 from .admin import add_admin_routes
 from .config import MockConfig
-from .endpoint import chat_api
+from .endpoint import ChatEndpoint
 from .errors import add_fallback_route, journaled, json_errors
 from .journal import Journal, JournalEntry
 from .library import CassetteLibrary
@@ -47,7 +47,7 @@ def create_app(config: MockConfig | None = None) -> web.Application:
     app[CASSETTES] = CassetteLibrary(config.cassette_dir)
     app[STREAMS] = OpenStreams()
     app[STARTED] = time.time()
-    api = journaled(journal, chat_api)
+    api = journaled(journal, ChatEndpoint(app))
     page = journaled(journal, chat_page)
     app.router.add_post("/api/gpt/", api)
     app.router.add_post("/api/gpt", api)

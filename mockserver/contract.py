@@ -25,6 +25,8 @@ _EXPECTED_HEADERS = {
     if name.lower() not in _PER_CALL_HEADERS
 }
 _EXPECTED_HEADER_ITEMS = tuple(_EXPECTED_HEADERS.items())
+_EXPECTED_HEADER_NAMES = tuple(_EXPECTED_HEADERS)
+_EXPECTED_HEADER_VALUES = tuple(_EXPECTED_HEADERS.values())
 #: koala.request.is_visitor_id as a pattern (the same constants; a regex is faster per request).
 _VISITOR_ID = re.compile(f"[{re.escape(VISITOR_ID_ALPHABET)}]{{{VISITOR_ID_LENGTH}}}")
 _BODY_FIELDS: dict[str, str] = {
@@ -197,6 +199,9 @@ def check_headers(headers: Mapping[str, str], payload: Any = None) -> list[Probl
 
 def check_request(headers: Mapping[str, str], raw_body: bytes, *, strict: bool = False) -> Verdict:
     """The full verdict: 400 for a body that is not JSON, 422 for a wrong shape, else 200."""
+    payload = _provider_payload(headers, raw_body)
+    if payload is not None:
+        return Verdict(200, None, [], [], payload)
     body, not_json = parse_body(raw_body)
     if not_json is not None:
         return Verdict(400, "the request body is not valid JSON", errors=[not_json])
@@ -207,3 +212,51 @@ def check_request(headers: Mapping[str, str], raw_body: bytes, *, strict: bool =
     if errors:
         return Verdict(422, "the request does not match the Koala API contract", errors, warnings)
     return Verdict(200, None, [], warnings, body)
+
+
+def _provider_payload(headers: Mapping[str, str], raw_body: bytes) -> dict[str, Any] | None:
+    """Fast path: the payload of a request exactly as the provider sends it, else None.
+
+    None is no verdict: the full checks then run (and find the problem). Everything accepted
+    here passes them without a warning, so both paths give the same verdict.
+    """
+    if not isinstance(headers, _CASE_INSENSITIVE):
+        return None
+    get = headers.get
+    if tuple(map(get, _EXPECTED_HEADER_NAMES)) != _EXPECTED_HEADER_VALUES:
+        return None
+    visitor_id = get("visitor-id")
+    if visitor_id is None or _VISITOR_ID.fullmatch(visitor_id) is None:
+        return None
+    if get("content-type") != "application/json":
+        return None
+    try:
+        body = json.loads(raw_body.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError included
+        return None
+    if not _is_provider_payload(body):
+        return None
+    flag = get("flag-real-time-data")
+    in_body = body.get("realTimeData")
+    if flag == "false":
+        return body if in_body is None or in_body is False else None
+    if flag == "true":
+        return body if in_body is None or in_body is True else None
+    return None
+
+
+def _is_provider_payload(body: Any) -> bool:
+    """The body's shape is valid and has no unknown keys (exact JSON types, so no subclasses)."""
+    return (
+        type(body) is dict
+        and body.keys() <= _KNOWN_BODY_FIELDS
+        and type(body.get("input")) is str
+        and type(body.get("model")) is str
+        and _is_string_list(body.get("inputHistory"))
+        and _is_string_list(body.get("outputHistory"))
+        and type(body.get("realTimeData", False)) is bool
+    )
+
+
+def _is_string_list(value: Any) -> bool:
+    return type(value) is list and all(type(item) is str for item in value)

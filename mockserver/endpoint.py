@@ -8,6 +8,7 @@ stream without changing its values.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -22,7 +23,7 @@ from .journal import JournalEntry, decode_json_body
 from .library import Recorded
 from .plan import ResponsePlan, event_stream_plan
 from .sender import send_plan
-from .state import CONFIG, FAULT_QUEUE, STREAMS, cassettes
+from .state import CASSETTES, CONFIG, FAULT_QUEUE, STREAMS, FaultQueue
 from .synthetic import synthetic_tokens
 
 FAULT_HEADER = "X-Koala-Mock-Fault"
@@ -36,63 +37,74 @@ class RequestRejected(Exception):
         self.response = response
 
 
-async def chat_api(request: web.Request, entry: JournalEntry) -> web.StreamResponse:
-    config = request.app[CONFIG]
-    if config.record_upstream:
-        from .recording import proxy_and_record  # only the recording proxy needs it
+class ChatEndpoint:
+    """The chat API of one app; the app's state is looked up once, not per request."""
 
-        return await proxy_and_record(request, config)
-    try:
-        return await _answer(request, entry)
-    except RequestRejected as rejected:
-        entry.served_by = entry.served_by or {"source": "error"}
-        return rejected.response
+    def __init__(self, app: web.Application) -> None:
+        self.config = app[CONFIG]
+        self.fault_queue = app[FAULT_QUEUE]
+        self.streams = app[STREAMS]
+        self.library = app[CASSETTES]
 
+    async def __call__(self, request: web.Request, entry: JournalEntry) -> web.StreamResponse:
+        if self.config.record_upstream:
+            from .recording import proxy_and_record  # only the recording proxy needs it
 
-async def _answer(request: web.Request, entry: JournalEntry) -> web.StreamResponse:
-    app = request.app
-    config = app[CONFIG]
-    raw = await read_body(request, config.max_body_size)
-    entry.body_size = len(raw)
-    verdict = check_request(request.headers, raw, strict=config.strict)
-    entry.verdict = verdict.to_json()
-    entry.body = verdict.payload if verdict.payload is not None else decode_json_body(raw)
-    if entry.body is None:
-        entry.raw_body = raw
-    if not verdict.ok or verdict.payload is None:
-        raise RequestRejected(
-            json_error(
-                verdict.status,
-                verdict.error or "bad request",
-                problems=[p.to_json() for p in verdict.errors],
-                warnings=[p.to_json() for p in verdict.warnings],
-            )
-        )
-    payload = verdict.payload
-    seed = _seed_for(request, config)
-    fault = _fault_for(request, app)  # after the seed: a rejected request uses no queued fault
+            return await proxy_and_record(request, self.config)
+        try:
+            return await self._answer(request, entry)
+        except RequestRejected as rejected:
+            entry.served_by = entry.served_by or {"source": "error"}
+            return rejected.response
 
-    found: Recorded | None = None
-    if config.mode != "synthetic":
-        found, miss = cassettes(app).lookup(
-            request.method, request.path, payload, raw, nearest=config.mode == "replay"
-        )
-        if found is None and config.mode == "replay" and fault is None:
+    async def _answer(self, request: web.Request, entry: JournalEntry) -> web.StreamResponse:
+        config = self.config
+        raw = await read_body(request, config.max_body_size)
+        entry.body_size = len(raw)
+        headers = request.headers
+        verdict = check_request(headers, raw, strict=config.strict)
+        entry.verdict = verdict.to_json()
+        payload = verdict.payload
+        if payload is None or not verdict.ok:
+            entry.body = payload if payload is not None else decode_json_body(raw)
+            if entry.body is None:
+                entry.raw_body = raw
             raise RequestRejected(
                 json_error(
-                    404,
-                    "no cassette matches this request (mode: replay)",
-                    nearest=miss.nearest_name if miss else None,
-                    differences=miss.differences if miss else [],
+                    verdict.status,
+                    verdict.error or "bad request",
+                    problems=[p.to_json() for p in verdict.errors],
+                    warnings=[p.to_json() for p in verdict.warnings],
                 )
             )
-    plan, entry.served_by = _plan(payload, found, fault, seed, config)
-    if fault is not None:
-        entry.fault = str(fault)
-    if seed is not None:
-        plan = plan.with_header(SEED_HEADER, str(seed))
-        entry.seed = seed
-    return await send_plan(request, plan, app[STREAMS], entry)
+        entry.body = payload
+        seed = _seed_for(headers, config)
+        # After the seed: a rejected request uses no queued fault.
+        fault = _fault_for(headers, self.fault_queue, config)
+
+        found: Recorded | None = None
+        mode = config.mode
+        if mode != "synthetic":
+            self.library.ensure_loaded()
+            found, miss = self.library.lookup(
+                request.method, request.path, payload, raw, nearest=mode == "replay"
+            )
+            if found is None and mode == "replay" and fault is None:
+                raise RequestRejected(
+                    json_error(
+                        404,
+                        "no cassette matches this request (mode: replay)",
+                        nearest=miss.nearest_name if miss else None,
+                        differences=miss.differences if miss else [],
+                    )
+                )
+        plan, entry.served_by = _plan(payload, found, fault, seed, config)
+        if fault is not None:
+            entry.fault = str(fault)
+        if seed is not None:
+            plan = plan.with_header(SEED_HEADER, str(seed))
+            entry.seed = seed
+        return await send_plan(request, plan, self.streams, entry)
 
 
 def _plan(
@@ -147,14 +159,16 @@ def _too_large(limit: int) -> RequestRejected:
     return RequestRejected(json_error(413, f"request body larger than {limit} bytes", limit=limit))
 
 
-def _fault_for(request: web.Request, app: web.Application) -> FaultSpec | None:
+def _fault_for(
+    headers: Mapping[str, str], queue: FaultQueue, config: MockConfig
+) -> FaultSpec | None:
     """The header's fault, else the next queued one, else the server default."""
-    text = request.headers.get(FAULT_HEADER)
+    text = headers.get(FAULT_HEADER)
     if text is None:
-        queued = app[FAULT_QUEUE].take()
+        queued = queue.take()
         if queued is not None:
             return queued
-        text = app[CONFIG].default_fault
+        text = config.default_fault
         if text is None:
             return None
     try:
@@ -165,9 +179,9 @@ def _fault_for(request: web.Request, app: web.Application) -> FaultSpec | None:
         ) from None
 
 
-def _seed_for(request: web.Request, config: MockConfig) -> int | None:
+def _seed_for(headers: Mapping[str, str], config: MockConfig) -> int | None:
     """The header's seed, else in fuzz mode the configured seed or a new random one."""
-    text = request.headers.get(SEED_HEADER)
+    text = headers.get(SEED_HEADER)
     if text is not None:
         try:
             seed = int(text.strip())

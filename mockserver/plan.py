@@ -21,6 +21,8 @@ from .streams import KOALA_FORMAT, WireFormat, encode_events
 #: ``abort`` (TCP reset), ``stall`` (stop sending, keep the connection open, then close).
 Ending = Literal["eof", "close", "abort", "stall"]
 EVENT_STREAM = "text/event-stream; charset=utf-8"
+#: Larger bodies are streamed (and tracked), so shutdown can close them if the client stalls.
+SINGLE_WRITE_LIMIT = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,13 @@ class ResponsePlan:
             and not self.keep_writes
             and not self._paced
         )
+
+    @cached_property
+    def single_write(self) -> bytes | None:
+        """The whole body when the plan goes out as one ordinary response, else None."""
+        if self.coalescible() and len(self.body) <= SINGLE_WRITE_LIMIT:
+            return self.body
+        return None
 
     def with_header(self, name: str, value: str) -> ResponsePlan:
         kept = [(n, v) for n, v in self.headers if n.lower() != name.lower()]

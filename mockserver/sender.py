@@ -20,8 +20,6 @@ from .journal import JournalEntry
 from .plan import ResponsePlan
 
 log = logging.getLogger("mockserver")
-#: Larger bodies are streamed (and tracked), so shutdown can close them if the client stalls.
-INLINE_BODY_LIMIT = 1 << 20
 #: How long an aborting stream waits for already written bytes to leave before the reset.
 _DRAIN_BEFORE_ABORT = 1.0
 
@@ -82,15 +80,15 @@ async def send_plan(
     entry.status = plan.status
     entry.values = plan.values
     entry.expect_events(plan.event_ends)
-    if plan.first_byte_delay and not await streams.sleep(plan.first_byte_delay):
-        return _closed(request, entry, "shutdown")
-    if plan.coalescible() and plan.size() <= INLINE_BODY_LIMIT:
-        body = plan.body
+    body = plan.single_write
+    if body is not None:
         entry.sent(len(body))
         entry.finish("eof")
         return web.Response(
             status=plan.status, reason=plan.reason, headers=plan.header_dict, body=body
         )
+    if plan.first_byte_delay and not await streams.sleep(plan.first_byte_delay):
+        return _closed(request, entry, "shutdown")
     response = web.StreamResponse(status=plan.status, reason=plan.reason, headers=plan.header_dict)
     transport = request.transport  # captured: it reads as None once the connection is lost
     streams.opened(transport)

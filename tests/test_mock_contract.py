@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from koala import build_headers, build_payload, encode_payload
 from koala.request import VISITOR_ID_ALPHABET, is_visitor_id
@@ -121,3 +122,47 @@ def test_visitor_id_check_is_the_clients(value: str) -> None:
     headers = {**VALID_HEADERS, "Visitor-ID": value}
     flagged = any(p.field == "header Visitor-ID" for p in check_headers(headers))
     assert flagged == (not is_visitor_id(value))
+
+
+def _verdict_json(headers: Any, raw: bytes) -> dict[str, Any]:
+    verdict = check_request(headers, raw)
+    return {**verdict.to_json(), "payload": verdict.payload}
+
+
+#: Ways a request can differ from the provider's: (where, name, value); None removes it.
+DEVIATIONS = [
+    ("header", "Flag-Real-Time-Data", "true"),
+    ("header", "Flag-Real-Time-Data", "True"),
+    ("header", "Flag-Real-Time-Data", None),
+    ("header", "Visitor-ID", "ABCDEFGHIJ0123456789"),
+    ("header", "Visitor-ID", None),
+    ("header", "Content-Type", "application/json; charset=utf-8"),
+    ("header", "Content-Type", None),
+    ("header", "Accept", "*/*"),
+    ("header", "Accept", None),
+    ("body", "realTimeData", True),
+    ("body", "realTimeData", False),
+    ("body", "realTimeData", 1),
+    ("body", "input", None),
+    ("body", "model", 4),
+    ("body", "inputHistory", ["a", 1]),
+    ("body", "extra", "x"),
+]
+
+
+@given(deviations=st.lists(st.sampled_from(DEVIATIONS), max_size=3), messages=messages)
+def test_the_provider_fast_path_gives_the_full_checks_verdict(
+    deviations: list[tuple[str, str, Any]], messages: list[dict[str, str]]
+) -> None:
+    """Requests as the provider sends them and near misses: same verdict on either path."""
+    headers: dict[str, Any] = dict(VALID_HEADERS)
+    body: dict[str, Any] = build_payload("gpt-4o-mini", messages)
+    for where, name, value in deviations:
+        target = headers if where == "header" else body
+        if value is None:
+            target.pop(name, None)
+        else:
+            target[name] = value
+    raw = encode_payload(body)
+    fast = CIMultiDictProxy(CIMultiDict(headers))  # eligible for the fast path
+    assert _verdict_json(fast, raw) == _verdict_json(headers, raw)  # a dict: the full checks
