@@ -8,8 +8,9 @@ deviations and unknown body keys are warnings (errors, hence a 422, when ``stric
 from __future__ import annotations
 
 import json
+import json.scanner
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,11 @@ _BODY_FIELDS: dict[str, str] = {
 _OPTIONAL_BODY_FIELDS = {"realTimeData": "a boolean"}
 _KNOWN_BODY_FIELDS = frozenset(_BODY_FIELDS) | frozenset(_OPTIONAL_BODY_FIELDS)
 _CASE_INSENSITIVE = (CIMultiDict, CIMultiDictProxy)
+#: json.loads without its wrapper (which skips whitespace around the value): twice as fast.
+#: (typeshed types the scanner's context as a scanner; it is the decoder whose settings it uses.)
+_scan_json_value: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
+    json.JSONDecoder()  # type: ignore[arg-type]
+)
 
 
 @dataclass(frozen=True)
@@ -231,10 +237,11 @@ def _provider_payload(headers: Mapping[str, str], raw_body: bytes) -> dict[str, 
     if get("content-type") != "application/json":
         return None
     try:
-        body = json.loads(raw_body.decode("utf-8"))
-    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError included
+        text = raw_body.decode("utf-8")
+        body, end = _scan_json_value(text, 0)
+    except (ValueError, RecursionError, StopIteration):  # StopIteration: no value at 0
         return None
-    if not _is_provider_payload(body):
+    if end != len(text) or not _is_provider_payload(body):
         return None
     flag = get("flag-real-time-data")
     in_body = body.get("realTimeData")

@@ -150,9 +150,15 @@ DEVIATIONS = [
 ]
 
 
-@given(deviations=st.lists(st.sampled_from(DEVIATIONS), max_size=3), messages=messages)
+@given(
+    deviations=st.lists(st.sampled_from(DEVIATIONS), max_size=3),
+    messages=messages,
+    padding=st.sampled_from([(b"", b""), (b" ", b""), (b"", b"\n"), (b"", b"x")]),
+)
 def test_the_provider_fast_path_gives_the_full_checks_verdict(
-    deviations: list[tuple[str, str, Any]], messages: list[dict[str, str]]
+    deviations: list[tuple[str, str, Any]],
+    messages: list[dict[str, str]],
+    padding: tuple[bytes, bytes],
 ) -> None:
     """Requests as the provider sends them and near misses: same verdict on either path."""
     headers: dict[str, Any] = dict(VALID_HEADERS)
@@ -163,6 +169,6 @@ def test_the_provider_fast_path_gives_the_full_checks_verdict(
             target.pop(name, None)
         else:
             target[name] = value
-    raw = encode_payload(body)
+    raw = padding[0] + encode_payload(body) + padding[1]
     fast = CIMultiDictProxy(CIMultiDict(headers))  # eligible for the fast path
     assert _verdict_json(fast, raw) == _verdict_json(headers, raw)  # a dict: the full checks
