@@ -90,6 +90,10 @@ class Verdict:
         }
 
 
+#: The verdict about a request the contract has nothing to say about (never mutated).
+PASSED = Verdict()
+
+
 def describe(value: Any) -> str:
     """A short name of a JSON value's type and, for scalars, the value."""
     if value is None:

@@ -10,9 +10,11 @@ import json
 import time
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from .contract import Verdict
 
 DEFAULT_CAPACITY = 10_000
 #: Bodies and value lists larger than this are summarised in the journal, not stored.
@@ -33,8 +35,8 @@ class JournalEntry:
     raw_body: bytes = b""
     body: Any = None
     body_size: int = 0
-    #: The contract's verdict (see :meth:`mockserver.contract.Verdict.to_json`).
-    verdict: dict[str, Any] | None = None
+    #: The contract's verdict (None: not checked); :attr:`verdict` is its JSON.
+    contract_verdict: Verdict | None = None
     #: What answered: ``{"source": "cassette"|"synthetic"|"fault"|"error"|"admin"|..., ...}``.
     served_by: dict[str, Any] = field(default_factory=dict)
     status: int | None = None
@@ -48,9 +50,14 @@ class JournalEntry:
     #: How the response ended: ``eof``, ``close``, ``abort``, ``stall``, ``shutdown``.
     ending: str | None = None
     duration: float | None = None
-    _event_ends: list[int] = field(default_factory=list, repr=False)
+    _event_ends: Sequence[int] = field(default=(), repr=False)
 
-    def expect_events(self, event_ends: list[int]) -> None:
+    @property
+    def verdict(self) -> dict[str, Any] | None:
+        """The contract's verdict as JSON (see :meth:`mockserver.contract.Verdict.to_json`)."""
+        return self.contract_verdict.to_json() if self.contract_verdict is not None else None
+
+    def expect_events(self, event_ends: Sequence[int]) -> None:
         self._event_ends = event_ends
 
     def sent(self, total_bytes: int) -> None:

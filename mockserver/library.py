@@ -68,7 +68,9 @@ class Recorded:
     def has_timing(self) -> bool:
         return any(at > 0 for at in self.offsets)
 
+    @cached_property
     def served_by(self) -> dict[str, Any]:
+        """What the journal says served a replay (shared by its entries: never mutate it)."""
         return {"source": "cassette", "cassette": self.cassette.name, "interaction": self.index}
 
     def timed_plan(self, scale: float) -> ResponsePlan:
