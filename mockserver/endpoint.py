@@ -19,7 +19,7 @@ from .contract import PASSED, check_request
 from .errors import json_error
 from .faults import FaultSpec, FaultSpecError, known_names, parse_fault_spec
 from .fuzz import MAX_SEED, fuzzed_plan, new_seed
-from .journal import JournalEntry, decode_json_body
+from .journal import MAX_STORED_BYTES, JournalEntry, decode_json_body
 from .library import Recorded
 from .plan import ResponsePlan, event_stream_plan
 from .sender import send_plan
@@ -66,10 +66,11 @@ class ChatEndpoint:
         # A verdict without problems is journaled as the shared PASSED (keeps entries small).
         entry.contract_verdict = verdict if verdict.errors or verdict.warnings else PASSED
         payload = verdict.payload
+        keep_body = len(raw) <= MAX_STORED_BYTES  # a larger one is only summarised (memory)
         if payload is None or not verdict.ok:
-            entry.body = payload if payload is not None else decode_json_body(raw)
-            if entry.body is None:
-                entry.raw_body = raw
+            if keep_body:
+                entry.body = payload if payload is not None else decode_json_body(raw)
+                entry.raw_body = raw if entry.body is None else b""
             raise RequestRejected(
                 json_error(
                     verdict.status,
@@ -78,7 +79,7 @@ class ChatEndpoint:
                     warnings=[p.to_json() for p in verdict.warnings],
                 )
             )
-        entry.body = payload
+        entry.body = payload if keep_body else None
         seed = _seed_for(headers, config)
         # After the seed: a rejected request uses no queued fault.
         fault = _fault_for(headers, self.fault_queue, config)

@@ -17,7 +17,7 @@ from typing import Any
 from .contract import Verdict
 
 DEFAULT_CAPACITY = 10_000
-#: Bodies and value lists larger than this are summarised in the journal, not stored.
+#: Bodies and answers larger than this are summarised in the journal, not kept.
 MAX_STORED_BYTES = 64 * 1024
 
 
@@ -44,6 +44,8 @@ class JournalEntry:
     fault: str | None = None
     #: The values a correct client yields from the response (None: not an answer stream).
     values: list[Any] | None = None
+    #: How many values an answer too large to keep had (``values`` is None then).
+    omitted_values: int = 0
     events_sent: int = 0
     bytes_sent: int = 0
     client_disconnected: bool = False
@@ -82,7 +84,7 @@ class JournalEntry:
             "status": self.status,
             "seed": self.seed,
             "fault": self.fault,
-            "values": _storable_values(self.values),
+            "values": _storable_values(self.values, self.omitted_values, self.bytes_sent),
             "events_sent": self.events_sent,
             "bytes_sent": self.bytes_sent,
             "client_disconnected": self.client_disconnected,
@@ -100,7 +102,9 @@ def _storable(body: Any, raw: bytes, size: int) -> Any:
     return raw.decode("utf-8", errors="replace") if raw else None
 
 
-def _storable_values(values: list[Any] | None) -> Any:
+def _storable_values(values: list[Any] | None, omitted: int, body_size: int) -> Any:
+    if omitted:
+        return {"omitted": f"{omitted} values in {body_size} bytes (more than {MAX_STORED_BYTES})"}
     if values is None:
         return None
     size = sum(len(v) if isinstance(v, str) else 8 for v in values)

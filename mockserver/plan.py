@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from .journal import MAX_STORED_BYTES
 from .streams import KOALA_FORMAT, WireFormat, encode_events
 
 #: How a stream ends: ``eof`` (complete), ``close`` (FIN before the body is complete),
@@ -57,6 +58,13 @@ class ResponsePlan:
     @cached_property
     def body(self) -> bytes:
         return b"".join(w.data for w in self.writes)
+
+    @cached_property
+    def values_for_journal(self) -> list[Any] | None:
+        """``values``, unless the answer is too large for the journal to keep (memory)."""
+        if self.values is None or len(self.body) > MAX_STORED_BYTES:
+            return None
+        return self.values
 
     @cached_property
     def header_dict(self) -> CIMultiDictProxy[str]:

@@ -78,7 +78,9 @@ async def send_plan(
 ) -> web.StreamResponse:
     """Send ``plan`` as the answer to ``request``, recording progress in ``entry``."""
     entry.status = plan.status
-    entry.values = plan.values
+    entry.values = plan.values_for_journal
+    if entry.values is None and plan.values is not None:
+        entry.omitted_values = len(plan.values)
     entry.expect_events(plan.event_ends)
     body = plan.single_write
     if body is not None:

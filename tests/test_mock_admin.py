@@ -210,6 +210,23 @@ def test_journal_is_bounded() -> None:
         bounded.last()
 
 
+async def test_the_journal_does_not_keep_huge_bodies_or_answers(
+    aiohttp_client: ClientFactory,
+) -> None:
+    app = create_app(MockConfig(cassette_dir=None, max_body_size=4_000_000))
+    client = await aiohttp_client(app)
+    assert await chat(client, **{"X-Koala-Mock-Fault": "huge_event;size=1000000"}) == 200
+    big = build_payload("gpt-4o-mini", [{"role": "user", "content": "y" * 500_000}])
+    async with client.post("/api/gpt/", data=encode_payload(big), headers=HEADERS) as response:
+        assert response.status == 200
+    huge_answer, big_request = journal(app).entries()
+    assert huge_answer.values is None and huge_answer.omitted_values > 0
+    assert big_request.body is None and big_request.raw_body == b""
+    _, listing = await admin(client, "GET", "requests")
+    assert "omitted" in listing["requests"][0]["values"]
+    assert "omitted" in listing["requests"][1]["body"]
+
+
 def test_readme_tables_name_every_fault_and_endpoint() -> None:
     faults = fault_table()
     assert all(f"`{name}`" in faults for name in FAULTS)
