@@ -50,7 +50,7 @@ class ChatEndpoint:
         if self.config.record_upstream:
             from .recording import proxy_and_record  # only the recording proxy needs it
 
-            return await proxy_and_record(request, self.config)
+            return await proxy_and_record(request, self.config, entry)
         try:
             return await self._answer(request, entry)
         except RequestRejected as rejected:

@@ -51,7 +51,9 @@ from .cassettes import (
     write_cassette,
 )
 from .config import DEFAULT_RECORD_DIR
+from .contract import check_request
 from .http_headers import HOP_BY_HOP_HEADERS, TRANSFER_HEADERS
+from .journal import MAX_STORED_BYTES, JournalEntry, decode_json_body
 from .scrub import scrub_cassette, scrub_uri
 
 if TYPE_CHECKING:
@@ -400,17 +402,22 @@ async def _save(
         request.app.logger.info("recording proxy: saved %s", path)
 
 
-async def proxy_and_record(request: web.Request, config: MockConfig) -> web.StreamResponse:
+async def proxy_and_record(
+    request: web.Request, config: MockConfig, entry: JournalEntry
+) -> web.StreamResponse:
     """Forward ``request`` to ``config.record_upstream``, stream the answer back as it arrives,
     and save the interaction as a cassette in ``config.record_dir`` once it is complete.
 
     An unreachable upstream is a 502 naming it; a stream that breaks off is passed on broken and
-    not recorded.
+    not recorded. ``entry`` journals the exchange as for any other request (the contract's
+    verdict is informative here: the proxy forwards whatever it gets).
     """
     if not config.record_upstream:
         raise web.HTTPInternalServerError(text="the recording proxy has no upstream configured\n")
     body = await request.read()
     url = upstream_url(config.record_upstream, request.path_qs)
+    _journal_request(entry, request, body, url)
+    counter = EventStreamDecoder()
     headers = [
         (name, value)
         for name, value in request.headers.items()
@@ -419,6 +426,7 @@ async def proxy_and_record(request: web.Request, config: MockConfig) -> web.Stre
     client_response = web.StreamResponse()
 
     async def start(capture: Capture) -> None:
+        entry.status = capture.status
         client_response.set_status(capture.status, capture.reason or None)
         for name, values in capture.response_headers.items():
             for value in values:
@@ -430,6 +438,7 @@ async def proxy_and_record(request: web.Request, config: MockConfig) -> web.Stre
             await client_response.write(data)
         except (ConnectionError, RuntimeError) as exc:  # the client went away
             raise _ClientGone from exc
+        _journal_progress(entry, counter, data)
 
     timeout = aiohttp.ClientTimeout(total=DEFAULT_TIMEOUT, sock_read=DEFAULT_READ_TIMEOUT)
     try:
@@ -438,11 +447,17 @@ async def proxy_and_record(request: web.Request, config: MockConfig) -> web.Stre
                 session, request.method, url, headers, body, on_chunk=forward, on_headers=start
             )
     except UpstreamUnreachableError as exc:
+        entry.status = 502
+        entry.finish("upstream_unreachable")
         return web.Response(status=502, text=f"koala-mock recording proxy: {exc}\n")
     except _ClientGone:
+        entry.client_disconnected = True
+        entry.finish("client_disconnected")
         return client_response  # nothing to record: the answer was not read to its end
     except StreamInterruptedError:
+        entry.finish("upstream_broke_off")
         if not client_response.prepared:
+            entry.status = 502
             return web.Response(status=502, text="koala-mock recording proxy: upstream broke off\n")
         # Headers are out: the only honest thing left is to break the client's stream too.
         if request.transport is not None:
@@ -450,8 +465,30 @@ async def proxy_and_record(request: web.Request, config: MockConfig) -> web.Stre
         return client_response
     if not client_response.prepared:
         await start(capture)
+    entry.finish("eof")
     await _save(request, config, url, body, capture)
     # The end of the stream goes out after the save, so a client that has read the whole answer
     # can rely on the cassette being there. Every byte of the answer was forwarded already.
     await client_response.write_eof()
     return client_response
+
+
+def _journal_request(entry: JournalEntry, request: web.Request, body: bytes, url: str) -> None:
+    entry.body_size = len(body)
+    entry.contract_verdict = check_request(request.headers, body)
+    if len(body) <= MAX_STORED_BYTES:
+        entry.body = decode_json_body(body)
+        entry.raw_body = body if entry.body is None else b""
+    entry.served_by = {"source": "upstream", "upstream": scrub_uri(url)}
+
+
+def _journal_progress(entry: JournalEntry, counter: EventStreamDecoder, data: bytes) -> None:
+    """Bytes and events forwarded so far (events as a client would count them, while it can)."""
+    entry.bytes_sent += len(data)
+    if counter.done:
+        return
+    try:
+        counter.feed(data)
+    except StreamError:
+        counter.done = True  # not an event stream we can read: the count stays where it was
+    entry.events_sent = counter.events_dispatched

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from koala_servers import Serve, serve_fixture  # noqa: F401 (the serve fixture)
+from yarl import URL
 
 from koala import EventStreamDecoder, Koala, RateLimitError
 from koala.request import is_visitor_id, new_visitor_id
@@ -482,3 +483,22 @@ def test_live_api_record(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         capsys.readouterr().err
     )
     assert load_cassette(out).provenance["source"] == "recorded"
+
+
+async def test_proxy_journals_what_it_forwarded(tmp_path: Path, serve: Serve) -> None:
+    upstream_url = await serve(Upstream(gap=0).app())
+    config = MockConfig(cassette_dir=None, record_upstream=upstream_url, record_dir=tmp_path)
+    proxy_url = await serve(create_app(config))
+    body = b'{"input": "Hi", "inputHistory": [], "outputHistory": [], "model": "m"}'
+    async with aiohttp.ClientSession() as session:
+        async with session.post(proxy_url, data=body) as response:
+            await response.read()
+        journal_url = str(URL(proxy_url).with_path("/__admin/requests"))
+        async with session.get(journal_url) as response:
+            (entry,) = (await response.json())["requests"]
+    assert entry["body"] == {"input": "Hi", "inputHistory": [], "outputHistory": [], "model": "m"}
+    assert entry["served_by"]["source"] == "upstream"
+    assert entry["verdict"] is not None
+    assert (entry["status"], entry["ending"]) == (200, "eof")
+    assert entry["bytes_sent"] == len(b"".join(PIECES))
+    assert entry["events_sent"] == 4
