@@ -28,24 +28,11 @@ from .cassettes import (
     interaction_name,
     load_cassette_dir,
 )
+from .http_headers import HOP_BY_HOP_HEADERS, TRANSFER_HEADERS
 from .plan import ResponsePlan, Write
 
 #: Response headers that describe one transfer, not the answer; the server sets its own.
-HOP_BY_HOP_HEADERS = frozenset(
-    {
-        "connection",
-        "content-encoding",
-        "content-length",
-        "date",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
+UNREPLAYED_HEADERS = HOP_BY_HOP_HEADERS | TRANSFER_HEADERS | {"date"}
 API_PATH = "/api/gpt/"
 
 
@@ -99,7 +86,7 @@ def recorded(cassette: Cassette, index: int, interaction: Interaction) -> Record
     headers = [
         (name, value)
         for name, values in interaction.response_headers.items()
-        if name.lower() not in HOP_BY_HOP_HEADERS
+        if name.lower() not in UNREPLAYED_HEADERS
         for value in values
     ]
     chunks = interaction.chunks or []

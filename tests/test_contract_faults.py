@@ -227,7 +227,8 @@ def test_every_fault_in_the_catalogue_is_tested_here() -> None:
 
 # ----------------------------------------------------------------------------- fuzzing
 
-texts = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=60)
+# Lone surrogates included: JSON carries them as \u escapes, and the server must too.
+texts = st.text(st.characters(exclude_categories=()), min_size=1, max_size=60)
 
 
 @pytest.fixture

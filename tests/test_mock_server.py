@@ -16,7 +16,7 @@ from koala import build_headers, build_payload, encode_payload
 from koala.sse import EventStreamDecoder
 from mockserver import FaultSpecError, MockConfig, create_app, journal
 from mockserver.cassettes import Cassette, Chunk, Interaction, write_cassette
-from mockserver.config import CASSETTES_ENV_VAR
+from mockserver.config import CASSETTES_ENV_VAR, DEFAULT_CASSETTE_DIR
 from mockserver.streams import encode_stream
 from mockserver.synthetic import synthetic_tokens
 
@@ -220,7 +220,7 @@ def test_cassette_dir_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv(CASSETTES_ENV_VAR, "/tmp/elsewhere")
     assert MockConfig().cassette_dir == Path("/tmp/elsewhere")
     monkeypatch.delenv(CASSETTES_ENV_VAR)
-    assert MockConfig().cassette_dir is not None and MockConfig().cassette_dir.name == "cassettes"
+    assert MockConfig().cassette_dir == DEFAULT_CASSETTE_DIR
 
 
 async def test_latency_paces_events_and_keeps_values(aiohttp_client: ClientFactory) -> None:
