@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -167,6 +168,54 @@ async def test_oversized_body_is_a_json_413(aiohttp_client: ClientFactory) -> No
     async with client.post("/api/gpt/", data=chunks(), headers=HEADERS) as response:
         assert response.status == 413
         assert (await response.json())["status"] == 413
+
+
+async def raw_post(client: Client, extra_headers: bytes, body: bytes) -> tuple[int, bytes]:
+    """One request written at once over TCP (so the whole body is buffered when it is read)."""
+    head = "".join(f"{name}: {value}\r\n" for name, value in HEADERS.items()).encode()
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(
+        b"POST /api/gpt/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        + head
+        + extra_headers
+        + b"\r\n"
+        + body
+    )
+    response = await reader.read()
+    writer.close()
+    status_line, _, rest = response.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+def _chunked(data: bytes, size: int = 7) -> bytes:
+    pieces = [data[i : i + size] for i in range(0, len(data), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+
+
+async def test_a_buffered_chunked_or_gzip_body_is_read_decoded(client: Client) -> None:
+    body = encode_payload(PAYLOAD)
+    status, _ = await raw_post(client, b"Transfer-Encoding: chunked\r\n", _chunked(body))
+    assert status == 200
+    assert journal(client.app).last().body == PAYLOAD
+    packed = gzip.compress(body)
+    extra = b"Content-Encoding: gzip\r\nContent-Length: %d\r\n" % len(packed)
+    status, _ = await raw_post(client, extra, packed)
+    assert status == 200
+    assert journal(client.app).last().body == PAYLOAD
+    assert journal(client.app).last().body_size == len(body)
+
+
+async def test_a_buffered_body_over_the_limit_is_a_json_413(aiohttp_client: ClientFactory) -> None:
+    client = await client_for(aiohttp_client, max_body_size=100)
+    big = encode_payload({**PAYLOAD, "input": "x" * 200})
+    status, answer = await raw_post(client, b"Transfer-Encoding: chunked\r\n", _chunked(big))
+    assert status == 413
+    packed = gzip.compress(big)  # small on the wire, too large once decompressed
+    assert len(packed) < 100
+    extra = b"Content-Encoding: gzip\r\nContent-Length: %d\r\n" % len(packed)
+    status, answer = await raw_post(client, extra, packed)
+    assert status == 413
+    assert json.loads(answer)["limit"] == 100
 
 
 async def test_unknown_fault_header_is_a_400_listing_the_faults(client: Client) -> None:
