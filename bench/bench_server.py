@@ -40,8 +40,8 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from koala.request import build_headers, build_payload, encode_payload
-from mockserver.cassettes import Cassette, Interaction, chunks_for, write_cassette
-from mockserver.streams import encode_stream
+from mockserver.cassettes.cassette import Cassette, Interaction, chunks_for, write_cassette
+from mockserver.wire.streams import encode_stream
 
 EVENTS = 64
 LEVELS = (1, 16, 128)
@@ -109,8 +109,8 @@ def baseline_app(body: bytes) -> web.Application:
 
 
 def mock_app(cassette_dir: Path) -> web.Application:
-    from mockserver.app import create_app
     from mockserver.config import MockConfig
+    from mockserver.server.app import create_app
 
     return create_app(MockConfig(cassette_dir=cassette_dir, mode="replay", speed=0, latency=0))
 

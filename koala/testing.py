@@ -11,8 +11,8 @@ are never written unless asked (``record_mode="none"``), and anything that is re
 through the same scrubbing as ``koala-mock record``.
 
 The scrubbing rules live here (pure, no I/O) because this package must not import the mock
-server; :mod:`mockserver.scrub` applies them to whole cassettes. vcrpy is imported lazily: it is
-only needed by :func:`koala_vcr`.
+server; :mod:`mockserver.cassettes.scrub` applies them to whole cassettes.
+vcrpy is imported lazily: it is only needed by :func:`koala_vcr`.
 """
 
 from __future__ import annotations

@@ -4,12 +4,18 @@
 >>> app = create_app(MockConfig(cassette_dir=None, mode="synthetic"))
 """
 
-from .app import create_app
-from .config import MockConfig
-from .endpoint import FAULT_HEADER, SEED_HEADER
-from .faults import FAULTS, FaultScenario, FaultSpec, FaultSpecError, parse_fault_spec
-from .journal import Journal, JournalEntry
-from .state import journal, queue_fault, reset
+from mockserver.config import MockConfig
+from mockserver.server.app import create_app
+from mockserver.server.endpoint import FAULT_HEADER, SEED_HEADER
+from mockserver.server.journal import Journal, JournalEntry
+from mockserver.server.state import journal, queue_fault, reset
+from mockserver.wire.faults import (
+    FAULTS,
+    FaultScenario,
+    FaultSpec,
+    FaultSpecError,
+    parse_fault_spec,
+)
 
 __all__ = [
     "FAULTS",

@@ -2,44 +2,36 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CASSETTES_ENV_VAR = "KOALA_MOCK_CASSETTES"
-_PACKAGE_DIR = Path(__file__).resolve().parent
-#: The source checkout's ``cassettes/`` (the single source of the bundled cassettes).
-SOURCE_CASSETTE_DIR = _PACKAGE_DIR.parent / "cassettes"
-#: The same files as installed package data (pyproject maps ``cassettes/`` to this package).
-INSTALLED_CASSETTE_DIR = _PACKAGE_DIR / "bundled_cassettes"
+from mockserver.cassettes.locations import (
+    CASSETTES_ENV_VAR,
+    DEFAULT_CASSETTE_DIR,
+    DEFAULT_RECORD_DIR,
+    SOURCE_CASSETTE_DIR,
+    bundled_cassette_dir,
+    default_cassette_dir,
+)
+
+__all__ = [
+    "CASSETTES_ENV_VAR",
+    "DEFAULT_CASSETTE_DIR",
+    "DEFAULT_RECORD_DIR",
+    "MAX_LATENCY_SECONDS",
+    "MIN_SPEED",
+    "MODES",
+    "SOURCE_CASSETTE_DIR",
+    "MockConfig",
+    "bundled_cassette_dir",
+    "default_cassette_dir",
+]
+
 MODES = ("auto", "replay", "synthetic", "fuzz")
 #: The longest pause between events ``latency`` may ask for (a larger one only hangs clients).
 MAX_LATENCY_SECONDS = 60.0
 #: The slowest replay: a hundred times slower than recorded.
 MIN_SPEED = 0.01
-#: Where the recording proxy saves cassettes without a ``record_dir``: ``./cassettes`` in the
-#: working directory (never the installed package's directory).
-DEFAULT_RECORD_DIR = Path("cassettes")
-
-
-def bundled_cassette_dir(package_dir: Path = _PACKAGE_DIR) -> Path:
-    """The cassettes shipped with koala-harness: the source checkout's ``cassettes/`` when the
-    ``mockserver`` package at ``package_dir`` runs from a checkout (an editable install), else
-    the installed package data ``mockserver/bundled_cassettes``."""
-    root = package_dir.parent
-    if (root / "pyproject.toml").is_file() and (root / "cassettes").is_dir():
-        return root / "cassettes"
-    return package_dir / "bundled_cassettes"
-
-
-#: Where the bundled cassettes are in this installation.
-DEFAULT_CASSETTE_DIR = bundled_cassette_dir()
-
-
-def default_cassette_dir() -> Path:
-    """``$KOALA_MOCK_CASSETTES`` when set (read on every call), else the bundled cassettes."""
-    from_env = os.environ.get(CASSETTES_ENV_VAR)
-    return Path(from_env) if from_env else DEFAULT_CASSETTE_DIR
 
 
 @dataclass
@@ -84,7 +76,7 @@ class MockConfig:
                 f"latency must be 0..{MAX_LATENCY_SECONDS:g} seconds, got {self.latency!r}"
             )
         if self.seed is not None:
-            from .fuzz import MAX_SEED  # late, as for faults below
+            from mockserver.wire.fuzz import MAX_SEED  # late, as for faults below
 
             if isinstance(self.seed, bool) or not 0 <= self.seed <= MAX_SEED:
                 raise ValueError(f"seed must be an integer 0..{MAX_SEED}, got {self.seed!r}")
@@ -100,7 +92,9 @@ class MockConfig:
         if self.record_dir is not None and not isinstance(self.record_dir, Path):
             self.record_dir = Path(self.record_dir)
         if self.default_fault is not None:
-            from .faults import parse_fault_spec  # late: faults imports nothing from here
+            from mockserver.wire.faults import (
+                parse_fault_spec,  # late: faults imports nothing from here
+            )
 
             parse_fault_spec(self.default_fault)  # raises FaultSpecError (a ValueError)
 

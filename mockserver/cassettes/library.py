@@ -1,0 +1,270 @@
+"""The loaded cassettes, indexed for fast matching, and each interaction's replay plan.
+
+Loading, matching and the cassette format belong to :mod:`mockserver.cassettes.cassette`; this
+module adds what serving needs on every request: an exact-match index (a dict lookup instead of a
+scan) and, per interaction, the pre-computed plan (headers, chunks, decoded values), so a replay
+costs no parsing at request time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import cached_property
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from koala.errors import StreamError
+from koala.sse import EventStreamDecoder
+from mockserver.cassettes.cassette import (
+    Cassette,
+    CassetteError,
+    Interaction,
+    MatchResult,
+    find_match,
+    interaction_name,
+    load_cassette_dir,
+)
+from mockserver.wire.http_headers import HOP_BY_HOP_HEADERS, TRANSFER_HEADERS
+from mockserver.wire.plan import ResponsePlan, Write
+
+#: Response headers that describe one transfer, not the answer; the server sets its own.
+UNREPLAYED_HEADERS = HOP_BY_HOP_HEADERS | TRANSFER_HEADERS | {"date"}
+API_PATH = "/api/gpt/"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One interaction ready to replay."""
+
+    cassette: Cassette
+    index: int
+    interaction: Interaction
+    plan: ResponsePlan
+    #: Seconds from the start of the body at which each write is due (recorded timing).
+    offsets: tuple[float, ...]
+
+    @property
+    def name(self) -> str:
+        return interaction_name(self.cassette, self.index)
+
+    @cached_property
+    def has_timing(self) -> bool:
+        return any(at > 0 for at in self.offsets)
+
+    @cached_property
+    def served_by(self) -> dict[str, Any]:
+        """What the journal says served a replay (shared by its entries: never mutate it)."""
+        return {"source": "cassette", "cassette": self.cassette.name, "interaction": self.index}
+
+    def timed_plan(self, scale: float) -> ResponsePlan:
+        """The plan with the recorded gaps between chunks divided by ``scale`` (0: none)."""
+        if scale == 0 or not self.has_timing:
+            return self.plan
+        writes = []
+        previous = 0.0
+        for write, at in zip(self.plan.writes, self.offsets, strict=True):
+            writes.append(Write(write.data, max(0.0, at - previous) / scale))
+            previous = at
+        return replace(self.plan, writes=writes)
+
+    def paced_plan(self, delay: float) -> ResponsePlan:
+        """The body cut at its event boundaries, ``delay`` seconds apart (no recorded timing)."""
+        body = self.plan.body
+        cuts = [0, *self.plan.event_ends]
+        if cuts[-1] < len(body):
+            cuts.append(len(body))
+        pieces = [body[a:b] for a, b in pairwise(cuts) if b > a]
+        writes = [Write(p, delay if n else 0.0) for n, p in enumerate(pieces)]
+        return replace(self.plan, writes=writes)
+
+
+def recorded(cassette: Cassette, index: int, interaction: Interaction) -> Recorded:
+    headers = [
+        (name, value)
+        for name, values in interaction.response_headers.items()
+        if name.lower() not in UNREPLAYED_HEADERS
+        for value in values
+    ]
+    chunks = interaction.chunks or []
+    writes = [Write(c.data) for c in chunks if c.data] or [Write(interaction.body)]
+    offsets = tuple(c.at for c in chunks if c.data) or (0.0,)
+    values, ends = decoded_values(interaction, [w.data for w in writes])
+    plan = ResponsePlan(
+        status=interaction.status,
+        headers=headers,
+        writes=writes,
+        event_ends=ends,
+        values=values,
+        reason=interaction.reason or None,
+    )
+    return Recorded(cassette, index, interaction, plan, offsets)
+
+
+def decoded_values(
+    interaction: Interaction, pieces: list[bytes]
+) -> tuple[list[Any] | None, list[int]]:
+    """The values of a 2xx event-stream answer, and where each event is complete.
+
+    None when the answer is not an event stream or does not decode (it is replayed as recorded).
+    """
+    content_type = interaction.response_header("Content-Type") or ""
+    if not 200 <= interaction.status < 300 or "text/event-stream" not in content_type.lower():
+        return None, []
+    decoder = EventStreamDecoder(max_event_size=len(interaction.body) + 1)
+    values: list[Any] = []
+    ends: list[int] = []
+    offset = 0
+    try:
+        for piece in pieces:
+            offset += len(piece)
+            new = decoder.feed(piece)
+            values += new
+            ends += [offset] * len(new)
+        tail = decoder.close()
+    except StreamError:
+        return None, []
+    values += tail
+    ends += [offset] * len(tail)
+    return values, ends
+
+
+def _index_key(method: str, path: str, body: Any) -> str | None:
+    """A key equal for requests that ``find_match`` calls equal (None: leave it to find_match).
+
+    Like ``find_match``: object key order is ignored, ``1 == 1.0``, ``true != 1``.
+    """
+    try:
+        return json.dumps([method.upper(), path, _canonical(body)], sort_keys=True)
+    except ValueError:  # NaN never equals itself
+        return None
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, float):
+        if value != value:
+            raise ValueError("NaN")
+        return int(value) if value.is_integer() else value
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    return value
+
+
+def api_path(path: str) -> str:
+    """``/api/gpt`` and ``/api/gpt/`` are one endpoint; cassettes record ``/api/gpt/``."""
+    return API_PATH if path.rstrip("/") == API_PATH.rstrip("/") else path
+
+
+class CassetteLibrary:
+    """The cassettes of one directory, with load errors kept for the admin API."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+        self.cassettes: list[Cassette] = []
+        self.errors: list[CassetteError] = []
+        self._index: dict[str, Recorded] = {}
+        self._raw_index: dict[tuple[str, str, bytes], Recorded] = {}
+        self._recorded: dict[int, Recorded] = {}
+        self.loaded = False
+
+    def ensure_loaded(self) -> None:
+        """Load the cassettes unless done already (keeps ``create_app`` cheap)."""
+        if not self.loaded:
+            self.reload()
+
+    def reload(self) -> None:
+        """(Re)read every cassette from the directory; bad files go to :attr:`errors`."""
+        if self.directory is None:
+            cassettes: list[Cassette] = []
+            errors: list[CassetteError] = []
+        else:
+            cassettes, errors = load_cassette_dir(self.directory)
+        self.set_cassettes(cassettes, errors)
+
+    def set_cassettes(
+        self, cassettes: Sequence[Cassette], errors: Sequence[CassetteError] = ()
+    ) -> None:
+        index: dict[str, Recorded] = {}
+        raw_index: dict[tuple[str, str, bytes], Recorded] = {}
+        by_id: dict[int, Recorded] = {}
+        for cassette in cassettes:
+            for number, interaction in enumerate(cassette.interactions):
+                item = recorded(cassette, number, interaction)
+                by_id[id(interaction)] = item
+                body = interaction.request_json()
+                key = _index_key(interaction.method, interaction.path, body)
+                if body is not None and key is not None:
+                    winner = index.setdefault(key, item)  # the first recording of a request wins
+                    raw_key = (
+                        interaction.method.upper(),
+                        interaction.path,
+                        interaction.request_body,
+                    )
+                    raw_index.setdefault(raw_key, winner)
+        self.cassettes, self.errors = list(cassettes), list(errors)
+        self._index, self._raw_index, self._recorded = index, raw_index, by_id
+        self.loaded = True
+
+    def lookup(
+        self, method: str, path: str, body: Any, raw: bytes | None = None, *, nearest: bool = True
+    ) -> tuple[Recorded | None, MatchResult | None]:
+        """The interaction answering the request, else (with ``nearest``) the nearest miss.
+
+        ``raw``, the body's bytes, allows a dict lookup without re-encoding (the provider's
+        bytes equal the recorded ones). The dict lookups answer as ``find_match`` would; the
+        scan runs only for a miss whose nearest cassette is wanted (a 404's detail).
+        """
+        path = api_path(path)
+        if raw is not None:
+            hit = self._raw_index.get((method.upper(), path, raw))
+            if hit is not None:
+                return hit, None
+        key = _index_key(method, path, body) if body is not None else None
+        if key is not None:
+            hit = self._index.get(key)
+            if hit is not None:
+                return hit, None
+            if not nearest:
+                return None, None
+        result = find_match(self.cassettes, method, path, body)
+        if result.interaction is None:
+            return None, result
+        return self._recorded.get(id(result.interaction)), result
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "directory": str(self.directory) if self.directory is not None else None,
+            "cassettes": [_cassette_json(c, self._recorded) for c in self.cassettes],
+            "errors": [str(e) for e in self.errors],
+        }
+
+
+def _cassette_json(cassette: Cassette, by_id: dict[int, Recorded]) -> dict[str, Any]:
+    interactions = []
+    for index, interaction in enumerate(cassette.interactions):
+        item = by_id.get(id(interaction))
+        interactions.append(
+            {
+                "name": interaction_name(cassette, index),
+                "method": interaction.method,
+                "uri": interaction.uri,
+                "request": interaction.request_json(),
+                "status": interaction.status,
+                "content_type": interaction.response_header("Content-Type"),
+                "events": len(item.plan.values) if item and item.plan.values is not None else None,
+                "bytes": len(interaction.body),
+                "chunks": len(interaction.chunks),
+                "timed": bool(item and item.has_timing),
+            }
+        )
+    return {
+        "name": cassette.name,
+        "path": str(cassette.path) if cassette.path is not None else None,
+        "description": getattr(cassette, "description", ""),
+        "provenance": cassette.provenance,
+        "interactions": interactions,
+    }

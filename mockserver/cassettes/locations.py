@@ -1,0 +1,35 @@
+"""Where cassettes live: the bundled set (a source checkout's ``cassettes/`` or the installed
+package data), the ``$KOALA_MOCK_CASSETTES`` override, and the recording proxy's default."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]
+CASSETTES_ENV_VAR = "KOALA_MOCK_CASSETTES"
+#: The source checkout's ``cassettes/`` (the single source of the bundled cassettes).
+SOURCE_CASSETTE_DIR = _PACKAGE_DIR.parent / "cassettes"
+#: Where the recording proxy saves cassettes without a ``record_dir``: ``./cassettes`` in the
+#: working directory (never the installed package's directory).
+DEFAULT_RECORD_DIR = Path("cassettes")
+
+
+def bundled_cassette_dir(package_dir: Path = _PACKAGE_DIR) -> Path:
+    """The cassettes shipped with koala-harness: the source checkout's ``cassettes/`` when the
+    ``mockserver`` package at ``package_dir`` runs from a checkout (an editable install), else
+    the installed package data ``mockserver/bundled_cassettes``."""
+    root = package_dir.parent
+    if (root / "pyproject.toml").is_file() and (root / "cassettes").is_dir():
+        return root / "cassettes"
+    return package_dir / "bundled_cassettes"
+
+
+#: Where the bundled cassettes are in this installation.
+DEFAULT_CASSETTE_DIR = bundled_cassette_dir()
+
+
+def default_cassette_dir() -> Path:
+    """``$KOALA_MOCK_CASSETTES`` when set (read on every call), else the bundled cassettes."""
+    from_env = os.environ.get(CASSETTES_ENV_VAR)
+    return Path(from_env) if from_env else DEFAULT_CASSETTE_DIR

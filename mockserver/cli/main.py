@@ -1,0 +1,444 @@
+"""``koala-mock``: serve the mock server, run the demo, and (when present) record and verify.
+
+Exit codes: 0 success, 1 a runtime failure (port taken, server could not start), 2 a usage
+error (bad flag, non-loopback host without ``--allow-remote``, missing cassette directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import errno
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from koala import Koala
+from mockserver.cli.numbers import bounded
+from mockserver.config import (
+    CASSETTES_ENV_VAR,
+    DEFAULT_RECORD_DIR,
+    MAX_LATENCY_SECONDS,
+    MODES,
+    MockConfig,
+)
+from mockserver.server.parser_errors import parser_errors_as_one_line
+from mockserver.testing.embedded import ServerAddress, is_loopback, start_server
+from mockserver.wire.fuzz import MAX_SEED
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+PROG = "koala-mock"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+SERVE_SHUTDOWN_TIMEOUT = 2.0
+_WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+
+
+class UsageError(Exception):
+    """A flag combination the CLI refuses (exit code 2)."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.func(args))
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="A local stand-in for the koala.sh chat API, for development and tests.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_serve_command(subparsers)
+    _add_demo_command(subparsers)
+    _add_cassette_commands(subparsers)
+    return parser
+
+
+# -- shared server flags --------------------------------------------------------------------------
+
+
+non_negative_float = bounded(float, "a number", minimum=0.0)
+port_number = bounded(int, "a port number", minimum=0, maximum=65535)
+positive_int = bounded(int, "a whole number", minimum=1)
+#: The range the server accepts in the X-Koala-Mock-Seed header, so a run can be reproduced.
+fuzz_seed = bounded(int, "a whole number", minimum=0, maximum=MAX_SEED)
+latency_seconds = bounded(float, "seconds", minimum=0.0, maximum=MAX_LATENCY_SECONDS)
+
+
+def _add_response_options(parser: argparse.ArgumentParser) -> None:
+    """Flags that choose how the server answers (shared by ``serve`` and ``demo``)."""
+    parser.add_argument(
+        "--cassettes",
+        metavar="DIR",
+        type=Path,
+        help="directory of vcrpy YAML cassettes to replay (default: the bundled cassettes/, "
+        "or $KOALA_MOCK_CASSETTES)",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        help="auto: a matching cassette, else a synthetic answer (default); replay: cassettes "
+        "only, 404 on no match; synthetic: never replay; fuzz: auto plus seeded stream fuzzing",
+    )
+    parser.add_argument(
+        "--seed",
+        type=fuzz_seed,
+        metavar="N",
+        help=f"fuzz mode only: the seed (0..{MAX_SEED}) of the stream rewriting, the same "
+        "for every request (default: a new random seed per request; each answer names its seed "
+        "in the "
+        "X-Koala-Mock-Seed header, which a request can send back to reproduce it)",
+    )
+    parser.add_argument(
+        "--latency",
+        type=latency_seconds,
+        metavar="SECONDS",
+        help="delay between events when a cassette has no recorded timing "
+        f"(at most {MAX_LATENCY_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--speed",
+        type=non_negative_float,
+        metavar="FACTOR",
+        help="scale the timing: 2 = twice as fast, 0 = as fast as possible",
+    )
+    parser.add_argument(
+        "--fault",
+        metavar="NAME[;k=v]",
+        help="answer every request with this fault (e.g. rate_limit, truncate;events=3) unless "
+        "a request asks for another",
+    )
+
+
+def _check_cassette_dir(given_as: str, directory: Path) -> None:
+    if not directory.is_dir():
+        what = "does not exist" if not directory.exists() else "is not a directory"
+        raise UsageError(f"{given_as}: {what}")
+
+
+def _upstream(url: str) -> str:
+    """``url`` if the recording proxy can forward to it (checked now, not on every request)."""
+    from mockserver.upstream.recording import (
+        check_upstream_url,  # late: recording loads aiohttp's client
+    )
+
+    try:
+        return check_upstream_url(url)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _record_dir(directory: Path) -> Path:
+    """``directory``, created if missing (a UsageError when it cannot be)."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"--record-dir {directory}: cannot create it ({exc.strerror or exc})"
+        ) from None
+    return directory
+
+
+def _config_from_args(args: argparse.Namespace) -> MockConfig:
+    """A ``MockConfig`` from the flags given; flags left out keep the config's defaults."""
+    options: dict[str, Any] = {}
+    cassettes: Path | None = getattr(args, "cassettes", None)
+    if cassettes is not None:
+        _check_cassette_dir(f"--cassettes {cassettes}", cassettes)
+        options["cassette_dir"] = cassettes
+    elif os.environ.get(CASSETTES_ENV_VAR):
+        from_env = Path(os.environ[CASSETTES_ENV_VAR])
+        _check_cassette_dir(f"${CASSETTES_ENV_VAR}={from_env}", from_env)
+    for flag in ("mode", "seed", "latency", "speed", "max_body_size"):
+        value = getattr(args, flag, None)
+        if value is not None:
+            options[flag] = value
+    if getattr(args, "strict", False):
+        options["strict"] = True
+    if getattr(args, "fault", None) is not None:
+        options["default_fault"] = args.fault
+    if getattr(args, "record", False):
+        options["record_upstream"] = _upstream(args.upstream or Koala.api_endpoint)
+        options["record_dir"] = _record_dir(args.record_dir or DEFAULT_RECORD_DIR.resolve())
+        options["scrub"] = not args.no_scrub
+    elif getattr(args, "upstream", None) or getattr(args, "record_dir", None):
+        raise UsageError("--upstream and --record-dir only apply with --record")
+    elif getattr(args, "no_scrub", False):
+        raise UsageError("--no-scrub only applies with --record")
+    try:
+        return MockConfig(**options)
+    except ValueError as exc:  # e.g. an unknown --fault name
+        raise UsageError(str(exc)) from None
+
+
+# -- serve ----------------------------------------------------------------------------------------
+
+
+def _add_serve_command(subparsers: Any) -> None:
+    serve = subparsers.add_parser(
+        "serve",
+        help="run the mock server until Ctrl-C",
+        description="Run the mock koala.sh server. It prints the KOALA_API_ENDPOINT to use.",
+    )
+    serve.add_argument(
+        "--host", default=DEFAULT_HOST, help="address to bind (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--port",
+        type=port_number,
+        default=DEFAULT_PORT,
+        help="port to bind; 0 picks a free one (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow binding a non-loopback address (the mock has no authentication)",
+    )
+    _add_response_options(serve)
+    serve.add_argument(
+        "--strict",
+        action="store_true",
+        help="reject requests whose headers deviate from the browser headers (422)",
+    )
+    serve.add_argument(
+        "--max-body-size",
+        type=positive_int,
+        metavar="BYTES",
+        help="larger request bodies get a 413",
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="one log line per request on stderr (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no per-request log lines on stderr (nor the one-line notes on malformed HTTP)",
+    )
+    record = serve.add_argument_group("recording proxy")
+    record.add_argument(
+        "--record",
+        action="store_true",
+        help="forward requests to --upstream, stream the answer through and save cassettes",
+    )
+    record.add_argument(
+        "--upstream", metavar="URL", help=f"upstream to record from (default: {Koala.api_endpoint})"
+    )
+    record.add_argument(
+        "--record-dir",
+        type=Path,
+        metavar="DIR",
+        help="where recorded cassettes go, created if missing (default: ./cassettes in the "
+        "current directory)",
+    )
+    record.add_argument(
+        "--no-scrub",
+        action="store_true",
+        help="keep secrets (cookies, tokens, Visitor-ID) in recorded cassettes",
+    )
+    serve.set_defaults(func=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    host: str = args.host
+    if not is_loopback(host):
+        if not args.allow_remote:
+            raise UsageError(
+                f"--host {host} is not a loopback address: anyone who can reach it could use "
+                "this unauthenticated mock. Pass --allow-remote to bind it anyway."
+            )
+        _warn(f"binding {host}, reachable from other machines; the mock has no authentication")
+    config = _config_from_args(args)
+    if args.record and args.no_scrub:
+        _warn("--no-scrub: recorded cassettes will keep cookies, tokens and the Visitor-ID")
+    loop = asyncio.new_event_loop()
+    try:
+        with parser_errors_as_one_line(f"{PROG}: ", quiet=args.quiet):
+            return loop.run_until_complete(_serve(config, host, args.port, args))
+    except KeyboardInterrupt:  # where the loop cannot install signal handlers (Windows)
+        return 0
+    finally:
+        loop.close()
+
+
+async def _serve(config: MockConfig, host: str, port: int, args: argparse.Namespace) -> int:
+    from mockserver.server.access_log import install_access_log
+    from mockserver.server.app import create_app
+
+    stop = asyncio.Event()
+    _on_signals(stop)
+    try:
+        app = create_app(config)
+    except Exception as exc:
+        print(f"{PROG}: could not set up the server: {_describe(exc)}", file=sys.stderr)
+        return 1
+    log_class = None if args.quiet else install_access_log(app, args.log_format)
+    try:
+        runner, address = await start_server(
+            app,
+            host,
+            port,
+            shutdown_timeout=SERVE_SHUTDOWN_TIMEOUT,
+            access_log_class=log_class,
+        )
+    except OSError as exc:
+        print(f"{PROG}: {_bind_error(host, port, exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        print(f"{PROG}: could not start the server: {_describe(exc)}", file=sys.stderr)
+        return 1
+    _print_banner(address, config, sys.stdout)
+    _report_cassettes(app, config)
+    try:
+        await stop.wait()
+    finally:
+        print(f"{PROG}: shutting down", file=sys.stderr, flush=True)
+        await runner.cleanup()
+    return 0
+
+
+def _on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, stop.set)
+
+
+def _print_banner(address: ServerAddress, config: MockConfig, out: TextIO) -> None:
+    reachable = ServerAddress(_WILDCARD_HOSTS.get(address.host, address.host), address.port)
+    print(f"{PROG}: serving on {address.url} (mode {config.mode})", file=out)
+    if config.record_upstream:
+        print(f"{PROG}: recording from {config.record_upstream}", file=out)
+    print(f"export KOALA_API_ENDPOINT={reachable.api_endpoint}", file=out)
+    print(
+        f"{PROG}: admin API: {reachable.url}/__admin/requests (the journal), "
+        f"{reachable.url}/__admin/health ; press Ctrl-C to stop",
+        file=out,
+    )
+    out.flush()
+
+
+def _report_cassettes(app: web.Application, config: MockConfig) -> None:
+    """Load the cassettes now, so a bad file shows up at start-up rather than on first use."""
+    from mockserver.server.state import cassettes
+
+    if config.cassette_dir is None:
+        print(f"{PROG}: no cassettes (every answer is synthetic)", file=sys.stderr, flush=True)
+        return
+    if not config.cassette_dir.is_dir():
+        _warn(f"no cassette directory at {config.cassette_dir}: answers will be synthetic")
+        return
+    library = cassettes(app)
+    count = sum(len(c.interactions) for c in library.cassettes)
+    print(
+        f"{PROG}: {len(library.cassettes)} cassettes ({count} interactions) "
+        f"from {config.cassette_dir}",
+        file=sys.stderr,
+        flush=True,
+    )
+    for error in library.errors:
+        _warn(f"cassette skipped: {error}")
+
+
+def _bind_error(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"cannot listen on {host}:{port}: the port is already in use "
+            "(choose another with --port, or --port 0 for any free port)"
+        )
+    return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+
+
+# -- demo -----------------------------------------------------------------------------------------
+
+
+def _add_demo_command(subparsers: Any) -> None:
+    demo = subparsers.add_parser(
+        "demo",
+        help="start the server in-process and stream an answer through the Koala provider",
+        description="Start the mock server in-process, ask it through koala.Koala, and print "
+        "the answer token by token, then a summary from the server's journal.",
+    )
+    source = demo.add_mutually_exclusive_group()
+    source.add_argument("--prompt", default=None, help="the user message to send")
+    source.add_argument(
+        "--messages",
+        type=Path,
+        metavar="FILE.json",
+        help='a JSON list of messages, e.g. [{"role": "user", "content": "Hi"}]',
+    )
+    demo.add_argument("--model", default="gpt-4o-mini", help="model name (default: %(default)s)")
+    _add_response_options(demo)
+    demo.set_defaults(func=run_demo_command)
+
+
+def run_demo_command(args: argparse.Namespace) -> int:
+    from mockserver.cli.demo import DEFAULT_PROMPT, DEMO_LATENCY, run_demo
+    from mockserver.cli.messages_file import MessagesFileError, load_messages
+
+    if args.messages is not None:
+        try:
+            messages = load_messages(args.messages)
+        except MessagesFileError as exc:
+            raise UsageError(str(exc)) from None
+    else:
+        messages = [{"role": "user", "content": args.prompt or DEFAULT_PROMPT}]
+    if args.latency is None:
+        args.latency = DEMO_LATENCY
+    config = _config_from_args(args)
+    try:
+        return asyncio.run(run_demo(config, messages, args.model, sys.stdout, sys.stderr))
+    except KeyboardInterrupt:
+        return 130
+
+
+# -- record / verify (mockserver.cli.cassette_commands, when present) --------------------
+
+
+def _add_cassette_commands(subparsers: Any) -> None:
+    try:
+        from mockserver.cli import cassette_commands
+    except ModuleNotFoundError as exc:
+        if exc.name == f"{__package__}.cassette_commands":
+            return
+        raise
+    cassette_commands.add_record_command(subparsers)
+    cassette_commands.add_verify_command(subparsers)
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def _warn(message: str) -> None:
+    print(f"{PROG}: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("koala-harness")
+    except PackageNotFoundError:
+        return "unknown"

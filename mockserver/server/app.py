@@ -1,0 +1,67 @@
+"""``create_app(config)``: the mock Koala server as an aiohttp application.
+
+Cheap to create (no disk access: cassettes load on first use), so tests can start one per test.
+"""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from mockserver.cassettes.library import CassetteLibrary
+from mockserver.config import MockConfig
+from mockserver.server.admin import add_admin_routes
+from mockserver.server.endpoint import ChatEndpoint
+from mockserver.server.http_errors import add_fallback_route, journaled, json_errors
+from mockserver.server.journal import Journal, JournalEntry
+from mockserver.server.sender import OpenStreams
+from mockserver.server.state import (
+    CASSETTES,
+    CONFIG,
+    FAULT_QUEUE,
+    JOURNAL,
+    STARTED,
+    STREAMS,
+    FaultQueue,
+)
+
+CHAT_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Koala chat (mock)</title></head>
+<body><h1>Koala chat</h1>
+<p>This is the Koala mock server's stand-in for https://koala.sh/chat, the page the provider
+names as its Referer. The API is <code>POST /api/gpt/</code>; the admin API is under
+<code>/__admin/</code> (try <a href="/__admin/health">/__admin/health</a>).</p>
+</body></html>
+"""
+
+
+async def chat_page(request: web.Request, entry: JournalEntry) -> web.Response:
+    return web.Response(text=CHAT_PAGE, content_type="text/html")
+
+
+async def _end_open_streams(app: web.Application) -> None:
+    app[STREAMS].close_all()
+
+
+def create_app(config: MockConfig | None = None) -> web.Application:
+    """The mock server. ``config`` defaults to :class:`MockConfig` ()."""
+    config = config if config is not None else MockConfig()
+    app = web.Application(client_max_size=config.max_body_size)
+    journal = Journal()
+    app[CONFIG] = config
+    app[JOURNAL] = journal
+    app[FAULT_QUEUE] = FaultQueue()
+    app[CASSETTES] = CassetteLibrary(config.cassette_dir)
+    app[STREAMS] = OpenStreams()
+    app[STARTED] = time.time()
+    api = journaled(journal, ChatEndpoint(app))
+    page = journaled(journal, chat_page)
+    app.router.add_post("/api/gpt/", api)
+    app.router.add_post("/api/gpt", api)
+    app.router.add_get("/chat", page)
+    app.router.add_get("/", page)
+    add_admin_routes(app, json_errors)
+    add_fallback_route(app, journal)  # last: it answers what no other route does
+    app.on_shutdown.append(_end_open_streams)
+    return app

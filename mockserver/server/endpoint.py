@@ -1,0 +1,209 @@
+"""``POST /api/gpt/``: check the request, choose the answer's source, send it.
+
+Sources, in order: a fault (header, queue, or the server default); then a matching cassette
+(unless the mode is ``synthetic``); then, unless the mode is ``replay`` (404), the synthetic
+answer. A fuzz seed (fuzz mode, or the ``X-Koala-Mock-Seed`` header) rewrites the answer's
+stream without changing its values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from aiohttp import web
+
+from mockserver.cassettes.library import Recorded
+from mockserver.config import MockConfig
+from mockserver.server.http_errors import json_error
+from mockserver.server.journal import JournalEntry, decode_json_body
+from mockserver.server.sender import send_plan
+from mockserver.server.state import CASSETTES, CONFIG, FAULT_QUEUE, STREAMS, FaultQueue
+from mockserver.wire.contract import PASSED, check_request
+from mockserver.wire.faults import FaultSpec, FaultSpecError, known_names, parse_fault_spec
+from mockserver.wire.fuzz import MAX_SEED, fuzzed_plan, new_seed
+from mockserver.wire.plan import MAX_STORED_BYTES, ResponsePlan, event_stream_plan
+from mockserver.wire.synthetic import synthetic_tokens
+
+FAULT_HEADER = "X-Koala-Mock-Fault"
+SEED_HEADER = "X-Koala-Mock-Seed"
+
+
+class RequestRejected(Exception):
+    """The request gets a JSON error instead of an answer."""
+
+    def __init__(self, response: web.Response) -> None:
+        self.response = response
+
+
+class ChatEndpoint:
+    """The chat API of one app; the app's state is looked up once, not per request."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.config = app[CONFIG]
+        self.fault_queue = app[FAULT_QUEUE]
+        self.streams = app[STREAMS]
+        self.library = app[CASSETTES]
+
+    async def __call__(self, request: web.Request, entry: JournalEntry) -> web.StreamResponse:
+        if self.config.record_upstream:
+            from mockserver.upstream.recording import (
+                proxy_and_record,  # only the recording proxy needs it
+            )
+
+            return await proxy_and_record(request, self.config, entry)
+        try:
+            return await self._answer(request, entry)
+        except RequestRejected as rejected:
+            entry.served_by = entry.served_by or {"source": "error"}
+            return rejected.response
+
+    async def _answer(self, request: web.Request, entry: JournalEntry) -> web.StreamResponse:
+        config = self.config
+        raw = await read_body(request, config.max_body_size)
+        entry.body_size = len(raw)
+        headers = request.headers
+        verdict = check_request(headers, raw, strict=config.strict)
+        # A verdict without problems is journaled as the shared PASSED (keeps entries small).
+        entry.contract_verdict = verdict if verdict.errors or verdict.warnings else PASSED
+        payload = verdict.payload
+        keep_body = len(raw) <= MAX_STORED_BYTES  # a larger one is only summarised (memory)
+        if payload is None or not verdict.ok:
+            if keep_body:
+                entry.body = payload if payload is not None else decode_json_body(raw)
+                entry.raw_body = raw if entry.body is None else b""
+            raise RequestRejected(
+                json_error(
+                    verdict.status,
+                    verdict.error or "bad request",
+                    problems=[p.to_json() for p in verdict.errors],
+                    warnings=[p.to_json() for p in verdict.warnings],
+                )
+            )
+        entry.body = payload if keep_body else None
+        seed = _seed_for(headers, config)
+        # After the seed: a rejected request uses no queued fault.
+        fault = _fault_for(headers, self.fault_queue, config)
+
+        found: Recorded | None = None
+        mode = config.mode
+        if mode != "synthetic":
+            self.library.ensure_loaded()
+            found, miss = self.library.lookup(
+                request.method, request.path, payload, raw, nearest=mode == "replay"
+            )
+            if found is None and mode == "replay" and fault is None:
+                raise RequestRejected(
+                    json_error(
+                        404,
+                        "no cassette matches this request (mode: replay)",
+                        nearest=miss.nearest_name if miss else None,
+                        differences=miss.differences if miss else [],
+                    )
+                )
+        plan, entry.served_by = _plan(payload, found, fault, seed, config)
+        if fault is not None:
+            entry.fault = str(fault)
+        if seed is not None:
+            plan = plan.with_header(SEED_HEADER, str(seed))
+            entry.seed = seed
+        return await send_plan(request, plan, self.streams, entry)
+
+
+def _plan(
+    payload: dict[str, Any],
+    found: Recorded | None,
+    fault: FaultSpec | None,
+    seed: int | None,
+    config: MockConfig,
+) -> tuple[ResponsePlan, dict[str, Any]]:
+    """What to send, and what the journal says served it."""
+    delay = config.scaled(config.latency)
+    values = found.plan.values if found is not None else None
+    served = found.served_by if found is not None else {"source": "synthetic"}
+    if seed is not None:
+        served = {**served, "seed": seed}
+    if fault is not None:
+        # A stream fault breaks the answer the server would send, or the synthetic one when
+        # the cassette holds no stream (a recorded 429, say).
+        plan = fault.plan(values if values is not None else synthetic_tokens(payload), delay)
+        return plan, {**served, "source": "fault", "fault": str(fault), "answer": served["source"]}
+    if found is not None:
+        plan = _replay_plan(found, config.speed, delay)
+        if seed is not None and values is not None:  # fuzzing drops the recorded timing
+            fuzzed = fuzzed_plan(seed, values, delay)
+            plan = replace(fuzzed, status=plan.status, headers=plan.headers)
+        return plan, served
+    tokens = synthetic_tokens(payload)
+    if seed is not None:
+        return fuzzed_plan(seed, tokens, delay), served
+    return event_stream_plan(tokens, delay=delay), served
+
+
+def _replay_plan(found: Recorded, speed: float, delay: float) -> ResponsePlan:
+    if found.has_timing:
+        return found.timed_plan(speed)
+    if delay and found.plan.event_ends:
+        return found.paced_plan(delay)
+    return found.plan
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The request body, or a JSON 413 as soon as it is known to exceed ``limit`` bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        raise _too_large(limit)
+    content = request.content
+    if content.is_eof():
+        # The whole body (already de-chunked and decompressed by aiohttp's parser) is
+        # buffered: take it at once, without request.read()'s loop (a few us per request).
+        raw = content.read_nowait()
+        if len(raw) > limit:
+            raise _too_large(limit)
+        return raw
+    try:
+        return await request.read()  # the app's client_max_size is the same limit
+    except web.HTTPRequestEntityTooLarge:
+        raise _too_large(limit) from None
+
+
+def _too_large(limit: int) -> RequestRejected:
+    return RequestRejected(json_error(413, f"request body larger than {limit} bytes", limit=limit))
+
+
+def _fault_for(
+    headers: Mapping[str, str], queue: FaultQueue, config: MockConfig
+) -> FaultSpec | None:
+    """The header's fault, else the next queued one, else the server default."""
+    text = headers.get(FAULT_HEADER)
+    if text is None:
+        queued = queue.take()
+        if queued is not None:
+            return queued
+        text = config.default_fault
+        if text is None:
+            return None
+    try:
+        return parse_fault_spec(text)
+    except FaultSpecError as exc:
+        raise RequestRejected(
+            json_error(400, f"{FAULT_HEADER}: {exc}", faults=known_names().split(", "))
+        ) from None
+
+
+def _seed_for(headers: Mapping[str, str], config: MockConfig) -> int | None:
+    """The header's seed, else in fuzz mode the configured seed or a new random one."""
+    text = headers.get(SEED_HEADER)
+    if text is not None:
+        try:
+            seed = int(text.strip())
+        except ValueError:
+            seed = -1
+        if not 0 <= seed <= MAX_SEED:
+            raise RequestRejected(
+                json_error(400, f"{SEED_HEADER}: expected an integer 0..{MAX_SEED}, got {text!r}")
+            )
+        return seed
+    if config.mode != "fuzz":
+        return None
+    return config.seed if config.seed is not None else new_seed()

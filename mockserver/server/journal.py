@@ -1,0 +1,188 @@
+"""The journal: every request the server saw, what it decided and what it sent.
+
+Bounded (the newest :data:`DEFAULT_CAPACITY` entries), so a long-running server does not grow
+without limit. The admin API serves it as JSON; tests read it through :class:`Journal`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from bisect import bisect_right
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mockserver.wire.contract import Verdict
+from mockserver.wire.plan import MAX_STORED_BYTES
+
+DEFAULT_CAPACITY = 10_000
+
+
+@dataclass(slots=True)
+class JournalEntry:
+    """One request. Fields about the response are filled in while it is sent."""
+
+    number: int
+    time: float
+    method: str
+    path: str
+    #: The request headers as received (case-insensitive for aiohttp requests).
+    headers: Mapping[str, str]
+    #: The body's bytes when it is not JSON (a JSON body is kept decoded, in ``body``).
+    raw_body: bytes = b""
+    body: Any = None
+    body_size: int = 0
+    #: The contract's verdict (None: not checked); :attr:`verdict` is its JSON.
+    contract_verdict: Verdict | None = None
+    #: What answered: ``{"source": "cassette"|"synthetic"|"fault"|"error"|"admin"|..., ...}``.
+    served_by: dict[str, Any] = field(default_factory=dict)
+    status: int | None = None
+    seed: int | None = None
+    fault: str | None = None
+    #: The values a correct client yields from the response (None: not an answer stream).
+    values: list[Any] | None = None
+    #: How many values an answer too large to keep had (``values`` is None then).
+    omitted_values: int = 0
+    events_sent: int = 0
+    bytes_sent: int = 0
+    client_disconnected: bool = False
+    #: How the response ended: ``eof``, ``close``, ``abort``, ``stall``, ``shutdown``.
+    ending: str | None = None
+    duration: float | None = None
+    _event_ends: Sequence[int] = field(default=(), repr=False)
+
+    @property
+    def verdict(self) -> dict[str, Any] | None:
+        """The contract's verdict as JSON (see :meth:`mockserver.wire.contract.Verdict.to_json`)."""
+        return self.contract_verdict.to_json() if self.contract_verdict is not None else None
+
+    def expect_events(self, event_ends: Sequence[int]) -> None:
+        self._event_ends = event_ends
+
+    def sent(self, total_bytes: int) -> None:
+        """Record that the first ``total_bytes`` bytes of the body are written."""
+        self.bytes_sent = total_bytes
+        self.events_sent = bisect_right(self._event_ends, total_bytes)
+
+    def finish(self, ending: str) -> None:
+        self.ending = ending
+        self.duration = round(time.time() - self.time, 6)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "time": self.time,
+            "method": self.method,
+            "path": self.path,
+            "headers": header_dict(self.headers),
+            "body": _storable(self.body, self.raw_body, self.body_size),
+            "verdict": self.verdict,
+            "served_by": self.served_by,
+            "status": self.status,
+            "seed": self.seed,
+            "fault": self.fault,
+            "values": _storable_values(self.values, self.omitted_values, self.bytes_sent),
+            "events_sent": self.events_sent,
+            "bytes_sent": self.bytes_sent,
+            "client_disconnected": self.client_disconnected,
+            "ending": self.ending,
+            "duration": self.duration,
+        }
+
+
+def _storable(body: Any, raw: bytes, size: int) -> Any:
+    size = max(size, len(raw))
+    if size > MAX_STORED_BYTES:
+        return {"omitted": f"{size} bytes (more than {MAX_STORED_BYTES})"}
+    if body is not None:
+        return body
+    return raw.decode("utf-8", errors="replace") if raw else None
+
+
+def _storable_values(values: list[Any] | None, omitted: int, body_size: int) -> Any:
+    if omitted:
+        return {"omitted": f"{omitted} values in {body_size} bytes (more than {MAX_STORED_BYTES})"}
+    if values is None:
+        return None
+    size = sum(len(v) if isinstance(v, str) else 8 for v in values)
+    if size > MAX_STORED_BYTES:
+        return {"omitted": f"{len(values)} values, about {size} characters"}
+    return values
+
+
+def header_dict(headers: Mapping[str, str]) -> dict[str, str]:
+    """Headers as a plain dict; repeated headers are joined with ``", "``."""
+    out: dict[str, str] = {}
+    for name, value in headers.items():
+        out[name] = f"{out[name]}, {value}" if name in out else value
+    return out
+
+
+def decode_json_body(raw: bytes) -> Any:
+    """The body as JSON when it is JSON, else None (the journal then shows the text)."""
+    if not raw or len(raw) > MAX_STORED_BYTES:
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+
+
+class Journal:
+    """The newest ``capacity`` requests, oldest first."""
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        self._entries: deque[JournalEntry] = deque(maxlen=capacity)
+        self._count = 0
+
+    def start(
+        self, method: str, path: str, headers: Mapping[str, str], raw_body: bytes = b""
+    ) -> JournalEntry:
+        """A new entry for a request that just arrived."""
+        self._count += 1
+        entry = JournalEntry(
+            self._count, time.time(), method, path, headers, raw_body, body_size=len(raw_body)
+        )
+        self._entries.append(entry)
+        return entry
+
+    @property
+    def total(self) -> int:
+        """How many requests were journaled since the last :meth:`clear` (dropped ones too)."""
+        return self._count
+
+    def entries(self, path: str | None = None) -> list[JournalEntry]:
+        """The entries, oldest first; only those for ``path`` when given."""
+        return [e for e in self._entries if path is None or e.path == path]
+
+    def api_requests(self) -> list[JournalEntry]:
+        """The entries for the chat API (``/api/gpt/`` and ``/api/gpt``)."""
+        return [e for e in self._entries if e.path.rstrip("/") == "/api/gpt"]
+
+    def last(self) -> JournalEntry:
+        """The newest entry; LookupError when the journal is empty."""
+        if not self._entries:
+            raise LookupError("the journal is empty: the server has seen no request")
+        return self._entries[-1]
+
+    def payloads(self) -> list[Any]:
+        """The JSON bodies of the chat API requests, oldest first."""
+        return [e.body for e in self.api_requests()]
+
+    def clear(self) -> int:
+        """Forget every entry; returns how many there were."""
+        cleared = len(self._entries)
+        self._entries.clear()
+        self._count = 0
+        return cleared
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [e.to_json() for e in self._entries]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[JournalEntry]:
+        return iter(list(self._entries))

@@ -1,0 +1,177 @@
+"""Carry a :class:`ResponsePlan` out over the network: the mock server's only writer.
+
+A plan with nothing to pace goes out as one write (an ordinary response: about ten times faster
+than a write per event). Otherwise the body is streamed write by write, with the plan's delays,
+and the connection ends as the plan says. Every wait ends early when the server shuts down, so a
+stalled stream never holds up shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import struct
+
+from aiohttp import web
+
+from mockserver.server.journal import JournalEntry
+from mockserver.wire.plan import ResponsePlan
+
+log = logging.getLogger("mockserver")
+#: How long an aborting stream waits for already written bytes to leave before the reset.
+_DRAIN_BEFORE_ABORT = 1.0
+
+
+class OpenStreams:
+    """The streams being sent; :meth:`close_all` (on shutdown) ends every wait at once."""
+
+    def __init__(self) -> None:
+        self._closing: asyncio.Event | None = None
+        self._transports: set[asyncio.BaseTransport] = set()
+
+    @property
+    def count(self) -> int:
+        return len(self._transports)
+
+    @property
+    def closing(self) -> bool:
+        return self._closing is not None and self._closing.is_set()
+
+    def _event(self) -> asyncio.Event:
+        if self._closing is None:
+            self._closing = asyncio.Event()
+        return self._closing
+
+    async def sleep(self, seconds: float) -> bool:
+        """Wait ``seconds``; False when the wait was cut short by shutdown."""
+        event = self._event()
+        if event.is_set():
+            return False
+        if seconds <= 0:
+            return True
+        try:
+            await asyncio.wait_for(event.wait(), seconds)
+        except asyncio.TimeoutError:
+            return True
+        return False
+
+    def opened(self, transport: asyncio.BaseTransport | None) -> None:
+        if transport is not None:
+            self._transports.add(transport)
+
+    def ended(self, transport: asyncio.BaseTransport | None) -> None:
+        if transport is not None:
+            self._transports.discard(transport)
+
+    def close_all(self) -> None:
+        """End every wait; close connections stuck behind a client that stopped reading."""
+        self._event().set()
+        for transport in list(self._transports):
+            if isinstance(transport, asyncio.WriteTransport) and transport.get_write_buffer_size():
+                transport.abort()  # close() would wait for the buffer to drain
+
+
+async def send_plan(
+    request: web.Request, plan: ResponsePlan, streams: OpenStreams, entry: JournalEntry
+) -> web.StreamResponse:
+    """Send ``plan`` as the answer to ``request``, recording progress in ``entry``."""
+    entry.status = plan.status
+    entry.values = plan.values_for_journal
+    if entry.values is None and plan.values is not None:
+        entry.omitted_values = len(plan.values)
+    entry.expect_events(plan.event_ends)
+    body = plan.single_write
+    if body is not None:
+        entry.sent(len(body))
+        entry.finish("eof")
+        return web.Response(
+            status=plan.status, reason=plan.reason, headers=plan.header_dict, body=body
+        )
+    if plan.first_byte_delay and not await streams.sleep(plan.first_byte_delay):
+        return _closed(request, entry, "shutdown")
+    response = web.StreamResponse(status=plan.status, reason=plan.reason, headers=plan.header_dict)
+    transport = request.transport  # captured: it reads as None once the connection is lost
+    streams.opened(transport)
+    try:
+        return await _stream(request, response, plan, streams, entry)
+    except ConnectionError:
+        entry.client_disconnected = True
+        entry.finish("client_disconnected")
+        return response
+    except Exception:  # a bug: the headers are out, so no JSON 500 can follow; cut the stream
+        log.exception("mock server bug while streaming %s %s", request.method, request.path)
+        _close_transport(request)
+        entry.finish("server_bug")
+        return response
+    except asyncio.CancelledError:  # aiohttp cancels the handler when the client goes away
+        if streams.closing:
+            entry.finish("shutdown")
+        else:
+            entry.client_disconnected = True
+            entry.finish("client_disconnected")
+        raise
+    finally:
+        streams.ended(transport)
+
+
+async def _stream(
+    request: web.Request,
+    response: web.StreamResponse,
+    plan: ResponsePlan,
+    streams: OpenStreams,
+    entry: JournalEntry,
+) -> web.StreamResponse:
+    await response.prepare(request)
+    sent = 0
+    for write in plan.writes:
+        if write.delay and not await streams.sleep(write.delay):
+            _close_transport(request)
+            entry.finish("shutdown")
+            return response
+        await response.write(write.data)
+        sent += len(write.data)
+        entry.sent(sent)
+    if plan.ending == "eof":
+        await response.write_eof()
+    elif plan.ending == "close":
+        _close_transport(request)
+    elif plan.ending == "abort":
+        await _reset_connection(request)
+    elif plan.ending == "stall":
+        stalled = await streams.sleep(plan.stall_seconds)
+        _close_transport(request)
+        if not stalled:
+            entry.finish("shutdown")
+            return response
+    entry.finish(plan.ending)
+    return response
+
+
+def _closed(request: web.Request, entry: JournalEntry, why: str) -> web.StreamResponse:
+    _close_transport(request)
+    entry.finish(why)
+    return web.Response(status=503)  # never reaches the client: the connection is closed
+
+
+def _close_transport(request: web.Request) -> None:
+    """FIN after the buffered bytes: the client sees the body end before it is complete."""
+    if request.transport is not None:
+        request.transport.close()
+
+
+async def _reset_connection(request: web.Request) -> None:
+    """TCP RST after the written bytes have left (SO_LINGER 0, then abort)."""
+    transport = request.transport
+    if transport is None:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _DRAIN_BEFORE_ABORT
+    while transport.get_write_buffer_size() and loop.time() < deadline:
+        await asyncio.sleep(0.005)
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()

@@ -1,0 +1,310 @@
+"""Drift check: does the upstream still answer the way a cassette recorded it?
+
+``koala-mock verify`` sends each cassette's request to the upstream and compares the *shape* of
+the answer with the recording, never the text (a chat answer legitimately varies):
+
+- the status and the content type (media type and charset);
+- the event framing: line endings, ``data: `` or ``data:``, data lines per event, the blank line
+  after the last event, a byte order mark, ``[DONE]``, other fields (``event``/``id``/``retry``,
+  comments);
+- the JSON types of the data values (string, number, null, object...);
+- the headers the client's contract depends on: ``Retry-After`` on a 429; the kind of error page
+  (a Cloudflare challenge, a bot refusal) on a 403/503.
+
+Cassettes of situational answers (a 429, a Cloudflare page) are "unverified", not drift, when the
+upstream answers normally today; likewise a 2xx cassette when the upstream answers 429 or 403.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from koala.request import new_visitor_id
+from mockserver.cassettes.cassette import Cassette, Interaction, first_header, json_kind
+from mockserver.upstream.recording import (
+    Capture,
+    StreamInterruptedError,
+    UpstreamUnreachableError,
+    send_and_capture,
+)
+
+OK, DRIFT, UNVERIFIED = "ok", "drift", "unverified"
+#: Answers that depend on the moment (load, the client's IP), not on the API's contract.
+SITUATIONAL_STATUSES = frozenset({402, 403, 429, 503})
+_UNSENT_HEADERS = {"host", "content-length", "transfer-encoding", "connection"}
+_LINE = re.compile(rb"([^\r\n]*)(\r\n|\n|\r|$)")
+_ENDING_NAMES = {b"\n": "LF", b"\r\n": "CRLF", b"\r": "CR"}
+_CLOUDFLARE_MARKERS = (b"<title>Just a moment...</title>", b'<div id="cf-please-wait">')
+_BOT_MARKER = b"<p>Unable to load site</p>"
+
+
+class VerifyUnreachableError(UpstreamUnreachableError):
+    """The upstream did not answer a cassette's request; the check stopped there."""
+
+    def __init__(self, url: str, cause: BaseException, checked: int) -> None:
+        self.checked = checked
+        self.consequence = (
+            "no cassette was verified"
+            if not checked
+            else f"verification stopped after {checked} interactions"
+        )
+        super().__init__(url, cause)
+
+
+@dataclass
+class StreamShape:
+    """The framing of an event-stream body, without its text."""
+
+    line_endings: set[str] = field(default_factory=set)
+    data_forms: set[str] = field(default_factory=set)
+    data_lines_per_event: set[int] = field(default_factory=set)
+    other_fields: set[str] = field(default_factory=set)
+    value_kinds: set[str] = field(default_factory=set)
+    bom: bool = False
+    done_marker: bool = False
+    ends_with_blank_line: bool = True
+    events: int = 0
+
+
+def stream_shape(body: bytes) -> StreamShape:
+    """Measure the framing of ``body`` (read as an event stream)."""
+    shape = StreamShape()
+    if body.startswith(b"\xef\xbb\xbf"):
+        shape.bom = True
+        body = body[3:]
+    data_lines = 0
+    last_line_blank = False
+    position = 0
+    while position < len(body):
+        match = _LINE.match(body, position)
+        if match is None:  # pragma: no cover - the pattern matches at every position
+            break
+        line, ending = match.group(1), match.group(2)
+        position = match.end()
+        if ending:
+            shape.line_endings.add(_ENDING_NAMES[ending])
+        last_line_blank = not line
+        if not line:
+            if data_lines:
+                shape.data_lines_per_event.add(data_lines)
+                shape.events += 1
+            data_lines = 0
+        elif line.startswith(b"data:"):
+            data_lines += 1
+            shape.data_forms.add("data: " if line.startswith(b"data: ") else "data:")
+            value = line[6:] if line.startswith(b"data: ") else line[5:]
+            if value.strip() == b"[DONE]":
+                shape.done_marker = True
+                continue
+            try:
+                shape.value_kinds.add(json_kind(json.loads(value)))
+            except ValueError:
+                shape.value_kinds.add("not JSON")
+        elif line.startswith(b":"):
+            shape.other_fields.add("comment")
+        else:
+            shape.other_fields.add(line.partition(b":")[0].decode("utf-8", "replace"))
+    if data_lines:
+        shape.data_lines_per_event.add(data_lines)
+        shape.events += 1
+    shape.ends_with_blank_line = last_line_blank and body.endswith((b"\n\n", b"\r\n\r\n", b"\r\r"))
+    return shape
+
+
+def media_type(content_type: str | None) -> tuple[str, str]:
+    """``("text/event-stream", "utf-8")`` from a Content-Type value (lowercased; "" when absent)."""
+    if not content_type:
+        return "", ""
+    main, _, params = content_type.partition(";")
+    charset = ""
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"').lower()
+    return main.strip().lower(), charset
+
+
+def error_page_kind(body: bytes) -> str:
+    if any(marker in body for marker in _CLOUDFLARE_MARKERS):
+        return "Cloudflare challenge"
+    if _BOT_MARKER in body:
+        return "bot refusal page"
+    return "other"
+
+
+def _names(values: Iterable[str]) -> str:
+    items = sorted(values)
+    return ", ".join(items) if items else "none"
+
+
+def framing_differences(recorded: bytes, live: bytes) -> list[str]:
+    """How the upstream's event framing differs from the recorded one."""
+    before, after = stream_shape(recorded), stream_shape(live)
+    out = []
+
+    def compare(what: str, a: set[str], b: set[str]) -> None:
+        if a != b:
+            out.append(f"{what}: recorded {_names(a)}, upstream {_names(b)}")
+
+    def compare_flag(what: str, a: bool, b: bool, absent: str, present: str) -> None:
+        if a != b:
+            out.append(
+                f"{what}: recorded {present if a else absent}, upstream {present if b else absent}"
+            )
+
+    compare("line endings", before.line_endings, after.line_endings)
+    compare("data line form", before.data_forms, after.data_forms)
+    compare(
+        "data lines per event",
+        {str(n) for n in before.data_lines_per_event},
+        {str(n) for n in after.data_lines_per_event},
+    )
+    compare_flag(
+        "blank line after the last event",
+        before.ends_with_blank_line,
+        after.ends_with_blank_line,
+        "none",
+        "one",
+    )
+    compare_flag("byte order mark", before.bom, after.bom, "no BOM", "a BOM")
+    compare_flag("[DONE] marker", before.done_marker, after.done_marker, "none", "one")
+    compare("other fields", before.other_fields, after.other_fields)
+    new_kinds = after.value_kinds - before.value_kinds
+    if new_kinds:
+        out.append(
+            f"data values: upstream sends {_names(new_kinds)} "
+            f"(recorded: {_names(before.value_kinds)})"
+        )
+    missing = before.value_kinds - after.value_kinds
+    if missing and after.events:
+        out.append(
+            f"data values: recorded {_names(missing)} not seen upstream "
+            f"(upstream: {_names(after.value_kinds)})"
+        )
+    if before.events and not after.events:
+        out.append(f"events: recorded {before.events}, upstream none")
+    return out
+
+
+@dataclass
+class Verdict:
+    """The outcome for one cassette interaction."""
+
+    name: str
+    outcome: str
+    differences: list[str] = field(default_factory=list)
+    note: str = ""
+
+
+def compare(name: str, recorded: Interaction, live: Capture) -> Verdict:
+    """Compare a recorded interaction with what the upstream answered now."""
+    if recorded.status != live.status:
+        situational = (recorded.status in SITUATIONAL_STATUSES and 200 <= live.status < 300) or (
+            200 <= recorded.status < 300 and live.status in SITUATIONAL_STATUSES
+        )
+        if situational:
+            return Verdict(
+                name,
+                UNVERIFIED,
+                note=f"recorded {recorded.status}, upstream answered {live.status}: "
+                "a situational answer, so the rest was not compared",
+            )
+        return Verdict(name, DRIFT, [f"status: recorded {recorded.status}, upstream {live.status}"])
+    differences = []
+    recorded_type = media_type(recorded.response_header("content-type"))
+    live_type = media_type(first_header(live.response_headers, "content-type"))
+    if recorded_type[0] != live_type[0]:
+        before, after = recorded_type[0] or "none", live_type[0] or "none"
+        differences.append(f"content type: recorded {before}, upstream {after}")
+    elif recorded_type[1] != live_type[1]:
+        differences.append(
+            f"content type charset: recorded {recorded_type[1] or 'none'}, "
+            f"upstream {live_type[1] or 'none'}"
+        )
+    if recorded.status in (429, 402):
+        had = recorded.response_header("retry-after") is not None
+        has = first_header(live.response_headers, "retry-after") is not None
+        if had != has:
+            differences.append(
+                f"Retry-After header: recorded {'present' if had else 'absent'}, "
+                f"upstream {'present' if has else 'absent'}"
+            )
+    if recorded.status in (403, 503):
+        before, after = error_page_kind(recorded.body), error_page_kind(live.body)
+        if before != after:
+            differences.append(f"error page: recorded {before}, upstream {after}")
+    if recorded_type[0] == live_type[0] == "text/event-stream":
+        differences.extend(framing_differences(recorded.body, live.body))
+    return Verdict(name, DRIFT if differences else OK, differences)
+
+
+def request_headers_for(interaction: Interaction) -> list[tuple[str, str]]:
+    """The recorded request headers, with a fresh Visitor-ID (the recorded one is scrubbed)."""
+    headers = []
+    for name, values in interaction.request_headers.items():
+        if name.lower() in _UNSENT_HEADERS:
+            continue
+        for value in values:
+            headers.append((name, new_visitor_id() if name.lower() == "visitor-id" else value))
+    return headers
+
+
+async def verify_cassettes(
+    cassettes: Sequence[Cassette], upstream: str, *, timeout: float | None = 120.0
+) -> list[Verdict]:
+    """Send every interaction's request to ``upstream`` and compare the answers.
+
+    Raises :class:`VerifyUnreachableError` (an ``UpstreamUnreachableError``) as soon as the
+    upstream does not answer.
+    """
+    verdicts = []
+    client_timeout = aiohttp.ClientTimeout(total=timeout)
+    async with aiohttp.ClientSession(timeout=client_timeout) as session:
+        for cassette in cassettes:
+            for index, interaction in enumerate(cassette.interactions):
+                name = cassette.name if index == 0 else f"{cassette.name}#{index}"
+                try:
+                    live = await send_and_capture(
+                        session,
+                        interaction.method,
+                        upstream,
+                        request_headers_for(interaction),
+                        interaction.request_body,
+                    )
+                except StreamInterruptedError as exc:  # a finding about this cassette
+                    verdicts.append(Verdict(name, DRIFT, [exc.problem]))
+                    continue
+                except UpstreamUnreachableError as exc:
+                    raise VerifyUnreachableError(upstream, exc.cause, len(verdicts)) from exc
+                verdicts.append(compare(name, interaction, live))
+    return verdicts
+
+
+def report(verdicts: Sequence[Verdict]) -> str:
+    """The text ``koala-mock verify`` prints."""
+    lines = []
+    for verdict in verdicts:
+        head = f"{verdict.name}: {verdict.outcome}"
+        if verdict.note:
+            head += f" ({verdict.note})"
+        lines.append(head)
+        lines.extend(f"  - {difference}" for difference in verdict.differences)
+    counts = {kind: sum(v.outcome == kind for v in verdicts) for kind in (OK, DRIFT, UNVERIFIED)}
+    lines.append(
+        f"summary: {counts[OK]} ok, {counts[DRIFT]} drift, {counts[UNVERIFIED]} unverified"
+    )
+    return "\n".join(lines)
+
+
+def exit_code(verdicts: Sequence[Verdict]) -> int:
+    """0 no drift, 1 drift, 3 nothing drifted but some cassettes could not be verified."""
+    if any(v.outcome == DRIFT for v in verdicts):
+        return 1
+    if any(v.outcome == UNVERIFIED for v in verdicts):
+        return 3
+    return 0

@@ -1,0 +1,572 @@
+"""Named fault scenarios: each turns the answer the server would send into a broken one. Pure.
+
+A fault is selected per request with ``X-Koala-Mock-Fault: NAME[;param=value...]``, queued for
+the next N requests through the admin API, or set as the server's default. :data:`FAULTS` is
+the catalogue; :func:`fault_table` renders it as the README's markdown table.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from mockserver.wire.plan import ResponsePlan, Write, event_stream_plan, html_plan, rechunk
+from mockserver.wire.streams import (
+    KOALA_FORMAT,
+    WireFormat,
+    done_event,
+    encode_event,
+    encode_events,
+)
+
+#: Upper bound of every waiting fault, so that nothing hangs for ever.
+MAX_WAIT_SECONDS = 60.0
+
+CLOUDFLARE_PAGE = """<!DOCTYPE html>
+<html lang="en-US"><head><title>Just a moment...</title>
+<meta http-equiv="Content-Type" content="text/html; charset=UTF-8"></head>
+<body><div id="cf-please-wait"><p>Checking if the site connection is secure</p></div>
+<p>koala.sh needs to review the security of your connection before proceeding.</p>
+<!-- served by the Koala mock server (fault: cloudflare) --></body></html>
+"""
+BOT_PAGE = """<!DOCTYPE html>
+<html><head><title>koala.sh</title></head>
+<body><p>Unable to load site</p>
+<p>If you are using a VPN, try disabling it.</p>
+<!-- served by the Koala mock server (fault: bot_detected) --></body></html>
+"""
+HTML_200_PAGE = """<!DOCTYPE html>
+<html><head><title>Koala</title></head>
+<body><p>This is a web page, not an event stream.</p>
+<!-- served by the Koala mock server (fault: html_200) --></body></html>
+"""
+
+
+class FaultSpecError(ValueError):
+    """A fault name or parameter the server does not know, or a value out of range."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a fault: its type, default, limits and meaning."""
+
+    name: str
+    kind: type
+    default: Any
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def convert(self, fault: str, raw: Any) -> Any:
+        value = self._typed(fault, raw)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if self.minimum is not None and value < self.minimum:
+                raise FaultSpecError(
+                    f"fault {fault!r}: {self.name}={value!r} is below the minimum "
+                    f"{_limit(self.minimum)}"
+                )
+            if self.maximum is not None and value > self.maximum:
+                raise FaultSpecError(
+                    f"fault {fault!r}: {self.name}={value!r} is above the maximum "
+                    f"{_limit(self.maximum)}"
+                )
+        return value
+
+    def _typed(self, fault: str, raw: Any) -> Any:
+        expected = {bool: "true or false", int: "an integer", float: "a number"}.get(
+            self.kind, "a string"
+        )
+        problem = FaultSpecError(f"fault {fault!r}: {self.name}={raw!r} is not {expected}")
+        if self.kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("true", "1", "yes", "on"):
+                return True
+            if text in ("false", "0", "no", "off"):
+                return False
+            raise problem
+        if self.kind in (int, float):
+            if isinstance(raw, bool):
+                raise problem
+            try:
+                number = self.kind(str(raw).strip()) if isinstance(raw, str) else self.kind(raw)
+            except (TypeError, ValueError, OverflowError):
+                raise problem from None
+            if self.kind is float and number != number:  # NaN
+                raise problem
+            if self.kind is int and isinstance(raw, float) and raw != number:
+                raise problem
+            return number
+        if not isinstance(raw, str):
+            raise problem
+        return raw
+
+
+@dataclass(frozen=True)
+class FaultContext:
+    """What a fault works from: the answer the server would have sent, and the parameters."""
+
+    values: Sequence[Any]
+    params: Mapping[str, Any]
+    #: Seconds between events (the configured latency, scaled).
+    delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class FaultScenario:
+    """A named way for the API to misbehave. ``expectation`` says what the Koala provider does."""
+
+    name: str
+    description: str
+    expectation: str
+    build: Callable[[FaultContext], ResponsePlan]
+    params: tuple[Param, ...] = ()
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "provider": self.expectation,
+            "params": [
+                {
+                    "name": p.name,
+                    "type": p.kind.__name__,
+                    "default": p.default,
+                    "help": p.help,
+                    "minimum": p.minimum,
+                    "maximum": p.maximum,
+                }
+                for p in self.params
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """A scenario with its parameters filled in (defaults for the ones not given)."""
+
+    scenario: FaultScenario
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.scenario.name
+
+    def plan(self, values: Sequence[Any], delay: float = 0.0) -> ResponsePlan:
+        return self.scenario.build(FaultContext(values, self.params, delay))
+
+    def __str__(self) -> str:
+        given = [
+            f"{k}={_show(v)}" for k, v in self.params.items() if v != self.scenario.defaults()[k]
+        ]
+        return ";".join([self.name, *given])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"fault": self.name, "params": dict(self.params), "spec": str(self)}
+
+
+def _limit(value: float) -> str:
+    """A parameter limit for people: ``67,108,864`` (not ``6.71089e+07``), ``0.5``, ``60``."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+# ----------------------------------------------------------------------------- builders
+
+
+def _status_plan(status: int, message: str, *headers: tuple[str, str]) -> ResponsePlan:
+    body = json.dumps({"error": message, "mock_fault": True})
+    return ResponsePlan(
+        status=status,
+        headers=[("Content-Type", "application/json; charset=utf-8"), *headers],
+        writes=[Write(body.encode())],
+    )
+
+
+def _rate_limit(ctx: FaultContext) -> ResponsePlan:
+    retry_after = ctx.params["retry_after"]
+    return _status_plan(429, "Rate limit reached", ("Retry-After", str(retry_after)))
+
+
+def _payment_required(ctx: FaultContext) -> ResponsePlan:
+    return _status_plan(402, "Payment required: out of credits")
+
+
+def _cloudflare_headers() -> list[tuple[str, str]]:
+    return [("Server", "cloudflare"), ("cf-mitigated", "challenge"), ("CF-RAY", "0-MOCK")]
+
+
+def _cloudflare(ctx: FaultContext) -> ResponsePlan:
+    return html_plan(403, CLOUDFLARE_PAGE, _cloudflare_headers())
+
+
+def _cloudflare_503(ctx: FaultContext) -> ResponsePlan:
+    return html_plan(503, CLOUDFLARE_PAGE, _cloudflare_headers())
+
+
+def _bot_detected(ctx: FaultContext) -> ResponsePlan:
+    return html_plan(403, BOT_PAGE)
+
+
+def _server_error(ctx: FaultContext) -> ResponsePlan:
+    status = ctx.params["status"]
+    return ResponsePlan(
+        status=status,
+        headers=[("Content-Type", "text/plain; charset=utf-8")],
+        writes=[Write(f"{status} Internal Server Error (mock fault: server_error)".encode())],
+    )
+
+
+def _answer(ctx: FaultContext, fmt: WireFormat = KOALA_FORMAT) -> ResponsePlan:
+    return event_stream_plan(ctx.values, fmt, ctx.delay)
+
+
+def _cut_after(ctx: FaultContext, events: int, extra: bytes = b"") -> ResponsePlan:
+    """The first ``events`` events (and ``extra`` bytes), values as far as they went."""
+    full = _answer(ctx)
+    kept = full.writes[:events]
+    if extra:
+        kept = [*kept, Write(extra, ctx.delay if kept else 0.0)]
+    return replace(
+        full,
+        writes=kept,
+        event_ends=full.event_ends[:events],
+        values=list(ctx.values[:events]),
+    )
+
+
+def _truncate(ctx: FaultContext) -> ResponsePlan:
+    events = ctx.params["events"]
+    extra = b""
+    if ctx.params["mid_event"] and events < len(ctx.values):
+        following = encode_event(ctx.values[events], number=events + 1)
+        extra = following[: max(1, len(following) // 2)]
+    return replace(_cut_after(ctx, events, extra), ending="close")
+
+
+def _disconnect(ctx: FaultContext) -> ResponsePlan:
+    return replace(_cut_after(ctx, ctx.params["events"]), ending="abort")
+
+
+def _stall(ctx: FaultContext) -> ResponsePlan:
+    plan = _cut_after(ctx, ctx.params["after"])
+    return replace(plan, ending="stall", stall_seconds=ctx.params["seconds"])
+
+
+def _slow_first_byte(ctx: FaultContext) -> ResponsePlan:
+    return replace(_answer(ctx), first_byte_delay=ctx.params["delay"])
+
+
+def _insert_event(ctx: FaultContext, after: int, raw_event: bytes) -> ResponsePlan:
+    """The answer with a raw event after the first ``after`` events; values up to it."""
+    full = _answer(ctx)
+    after = min(after, len(full.writes))
+    writes = [*full.writes[:after], Write(raw_event, ctx.delay if after else 0.0)]
+    writes += full.writes[after:]
+    return replace(
+        full,
+        writes=writes,
+        event_ends=full.event_ends[:after],
+        values=list(ctx.values[:after]),
+    )
+
+
+def _malformed_json(ctx: FaultContext) -> ResponsePlan:
+    return _insert_event(ctx, ctx.params["after"], b'data: {"token": "unterminated\n\n')
+
+
+def _invalid_utf8(ctx: FaultContext) -> ResponsePlan:
+    return _insert_event(ctx, ctx.params["after"], b'data: "caf\xc3\x28 \xff\xfe"\n\n')
+
+
+def _done_marker(ctx: FaultContext) -> ResponsePlan:
+    plan = _answer(ctx)
+    ignored = b"".join(encode_events(["AFTER", " THE", " DONE", " MARKER"]))
+    return replace(plan, writes=[*plan.writes, Write(done_event() + ignored, ctx.delay)])
+
+
+def _html_200(ctx: FaultContext) -> ResponsePlan:
+    return html_plan(200, HTML_200_PAGE)
+
+
+def _wrong_content_type(ctx: FaultContext) -> ResponsePlan:
+    plan = _answer(ctx)
+    return replace(plan, headers=[("Content-Type", ctx.params["content_type"])], values=None)
+
+
+def _json_reply(ctx: FaultContext) -> ResponsePlan:
+    text = "".join(v if isinstance(v, str) else json.dumps(v) for v in ctx.values)
+    return ResponsePlan(
+        headers=[("Content-Type", "application/json; charset=utf-8")],
+        writes=[Write(json.dumps({"output": text}).encode())],
+        values=[text],
+    )
+
+
+def _bom(ctx: FaultContext) -> ResponsePlan:
+    return _answer(ctx, WireFormat(bom=True))
+
+
+def _huge_event(ctx: FaultContext) -> ResponsePlan:
+    size = ctx.params["size"]
+    huge = "x" * size
+    values = [*ctx.values[:1], huge, *ctx.values[1:]]
+    return event_stream_plan(values, WireFormat(), ctx.delay)
+
+
+def _crlf(ctx: FaultContext) -> ResponsePlan:
+    return _answer(ctx, WireFormat(line_ending="\r\n"))
+
+
+def _cr(ctx: FaultContext) -> ResponsePlan:
+    return _answer(ctx, WireFormat(line_ending="\r"))
+
+
+def _keepalive_comments(ctx: FaultContext) -> ResponsePlan:
+    return _answer(ctx, WireFormat(comment_every=ctx.params["every"], retry=3000))
+
+
+def _split_writes(ctx: FaultContext) -> ResponsePlan:
+    plan = _answer(ctx)
+    body = plan.body
+    size = ctx.params["size"]
+    pieces = [body[i : i + size] for i in range(0, len(body), size)]
+    # Many tiny writes times a delay could take hours: keep the whole stream within the bound.
+    delay = min(ctx.params["delay"], MAX_WAIT_SECONDS / max(1, len(pieces)))
+    return rechunk(plan, pieces, delay)
+
+
+_EVENTS_BEFORE = "events sent before the fault"
+
+FAULTS: dict[str, FaultScenario] = {
+    s.name: s
+    for s in (
+        FaultScenario(
+            "rate_limit",
+            "429 Too Many Requests with a `Retry-After` header.",
+            "RateLimitError (retry_after set)",
+            _rate_limit,
+            (Param("retry_after", int, 30, "Retry-After value, seconds", 0, 86400),),
+        ),
+        FaultScenario(
+            "payment_required",
+            "402 Payment Required.",
+            "RateLimitError",
+            _payment_required,
+        ),
+        FaultScenario(
+            "cloudflare",
+            "403 Cloudflare challenge page (`<title>Just a moment...</title>`).",
+            "CloudflareError",
+            _cloudflare,
+        ),
+        FaultScenario(
+            "cloudflare_503",
+            "503 with the Cloudflare challenge page.",
+            "CloudflareError",
+            _cloudflare_503,
+        ),
+        FaultScenario(
+            "bot_detected",
+            "403 page with `<p>Unable to load site</p>`.",
+            "BotDetectedError",
+            _bot_detected,
+        ),
+        FaultScenario(
+            "server_error",
+            "A 5xx status with a plain-text body.",
+            "ResponseStatusError",
+            _server_error,
+            (Param("status", int, 500, "the status code", 500, 599),),
+        ),
+        FaultScenario(
+            "truncate",
+            "Sends `events` events, then closes the connection (FIN) before the body is complete; "
+            "`mid_event=true` cuts inside the next event.",
+            "KoalaConnectionError (the body ended before its end)",
+            _truncate,
+            (
+                Param("events", int, 2, _EVENTS_BEFORE, 0, 1_000_000),
+                Param("mid_event", bool, False, "also send half of the next event"),
+            ),
+        ),
+        FaultScenario(
+            "disconnect",
+            "Sends `events` events, then resets the connection (TCP RST).",
+            "KoalaConnectionError",
+            _disconnect,
+            (Param("events", int, 2, _EVENTS_BEFORE, 0, 1_000_000),),
+        ),
+        FaultScenario(
+            "stall",
+            "Sends `after` events, then sends nothing for `seconds` with the connection open, "
+            "then closes it.",
+            "KoalaTimeoutError (when read_timeout < seconds)",
+            _stall,
+            (
+                Param("after", int, 1, _EVENTS_BEFORE, 0, 1_000_000),
+                Param("seconds", float, 30.0, "how long to stall (max 60)", 0, MAX_WAIT_SECONDS),
+            ),
+        ),
+        FaultScenario(
+            "slow_first_byte",
+            "Waits `delay` seconds before the status line, then answers normally.",
+            "the full answer, or KoalaTimeoutError when a timeout is shorter than delay",
+            _slow_first_byte,
+            (
+                Param(
+                    "delay",
+                    float,
+                    5.0,
+                    "seconds before the first byte (max 60)",
+                    0,
+                    MAX_WAIT_SECONDS,
+                ),
+            ),
+        ),
+        FaultScenario(
+            "malformed_json",
+            'After `after` good events, an event whose data is not JSON (`data: {"token": ...`).',
+            "MalformedEventError",
+            _malformed_json,
+            (Param("after", int, 1, "good events before the bad one", 0, 1_000_000),),
+        ),
+        FaultScenario(
+            "done_marker",
+            "The answer, then `data: [DONE]`, then more events that must be ignored.",
+            "the full answer (nothing after [DONE])",
+            _done_marker,
+        ),
+        FaultScenario(
+            "html_200",
+            "200 with a `text/html` page instead of an event stream.",
+            "UnexpectedContentTypeError",
+            _html_200,
+        ),
+        FaultScenario(
+            "wrong_content_type",
+            "The answer's event stream labelled with another content type.",
+            "UnexpectedContentTypeError",
+            _wrong_content_type,
+            (Param("content_type", str, "text/plain; charset=utf-8", "the Content-Type sent"),),
+        ),
+        FaultScenario(
+            "json_reply",
+            'The whole answer as one JSON object `{"output": "..."}` (the reply third-party '
+            "clients see with `Accept: application/json`), not a stream.",
+            "the whole answer as one chunk",
+            _json_reply,
+        ),
+        FaultScenario(
+            "invalid_utf8",
+            "After `after` good events, an event with invalid UTF-8 bytes.",
+            "InvalidEncodingError",
+            _invalid_utf8,
+            (Param("after", int, 1, "good events before the bad one", 0, 1_000_000),),
+        ),
+        FaultScenario(
+            "bom",
+            "A UTF-8 byte order mark before the first event.",
+            "the full answer (the original lost the first event)",
+            _bom,
+        ),
+        FaultScenario(
+            "huge_event",
+            "One event of `size` characters after the first event.",
+            "the full answer up to max_event_size; EventTooLargeError above it",
+            _huge_event,
+            (Param("size", int, 600_000, "characters in the huge event", 1, 64 * 1024 * 1024),),
+        ),
+        FaultScenario(
+            "crlf",
+            "CRLF line endings.",
+            "the full answer",
+            _crlf,
+        ),
+        FaultScenario(
+            "cr",
+            "CR-only line endings (valid SSE; the original crashed).",
+            "the full answer",
+            _cr,
+        ),
+        FaultScenario(
+            "keepalive_comments",
+            "A `retry:` line and a `: keep-alive` comment before every `every`-th event.",
+            "the full answer",
+            _keepalive_comments,
+            (Param("every", int, 1, "a comment before every n-th event", 1, 1_000_000),),
+        ),
+        FaultScenario(
+            "split_writes",
+            "The body in writes of `size` bytes (splitting lines and UTF-8 characters), "
+            "`delay` seconds apart (at most 60 s in all).",
+            "the full answer",
+            _split_writes,
+            (
+                Param("size", int, 1, "bytes per write", 1, 1_000_000),
+                Param("delay", float, 0.0, "seconds between writes", 0, 1.0),
+            ),
+        ),
+    )
+}
+
+
+def known_names() -> str:
+    return ", ".join(FAULTS)
+
+
+def make_fault_spec(name: str, params: Mapping[str, Any] | None = None) -> FaultSpec:
+    """A fault by name with parameters (strings or typed values); FaultSpecError if unknown."""
+    scenario = FAULTS.get(name.strip()) if isinstance(name, str) else None
+    if scenario is None:
+        raise FaultSpecError(f"unknown fault {name!r}; known faults: {known_names()}")
+    values = scenario.defaults()
+    for key, raw in (params or {}).items():
+        param = scenario.param(str(key))
+        if param is None:
+            valid = ", ".join(p.name for p in scenario.params) or "none"
+            raise FaultSpecError(
+                f"fault {scenario.name!r} has no parameter {key!r}; its parameters: {valid}"
+            )
+        values[param.name] = param.convert(scenario.name, raw)
+    return FaultSpec(scenario, values)
+
+
+def parse_fault_spec(text: str) -> FaultSpec:
+    """``"NAME;param=value;..."`` (the header's and the CLI's syntax) as a :class:`FaultSpec`."""
+    name, *assignments = text.split(";")
+    params: dict[str, str] = {}
+    for assignment in assignments:
+        if not assignment.strip():
+            continue
+        key, equals, value = assignment.partition("=")
+        if not equals or not key.strip():
+            raise FaultSpecError(
+                f"fault {name.strip()!r}: {assignment.strip()!r} is not param=value"
+            )
+        params[key.strip()] = value.strip()
+    return make_fault_spec(name.strip(), params)
+
+
+def fault_table() -> str:
+    """The catalogue as a markdown table (for the README)."""
+    rows = ["| fault | what the server does | parameters (default) | the Koala provider |"]
+    rows.append("|---|---|---|---|")
+    for s in FAULTS.values():
+        params = "; ".join(f"`{p.name}` ({_show(p.default)}): {p.help}" for p in s.params)
+        rows.append(f"| `{s.name}` | {s.description} | {params or '-'} | {s.expectation} |")
+    return "\n".join(rows)

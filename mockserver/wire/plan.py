@@ -1,0 +1,142 @@
+"""A response plan: what the server will write, when, and how the connection ends. Pure.
+
+Replay, synthesis, faults and fuzzing each build a :class:`ResponsePlan`; one sender
+(:mod:`mockserver.server.sender`) carries any plan out over the network. Keeping the plan pure
+lets the tests check what a fault *means* without a socket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from itertools import accumulate
+from typing import Any, Literal
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from mockserver.wire.streams import KOALA_FORMAT, WireFormat, encode_events
+
+#: How a stream ends: ``eof`` (complete), ``close`` (FIN before the body is complete),
+#: ``abort`` (TCP reset), ``stall`` (stop sending, keep the connection open, then close).
+Ending = Literal["eof", "close", "abort", "stall"]
+EVENT_STREAM = "text/event-stream; charset=utf-8"
+#: Larger bodies are streamed (and tracked), so shutdown can close them if the client stalls.
+SINGLE_WRITE_LIMIT = 1 << 20
+
+
+#: Bodies and answers larger than this are summarised in the journal, not kept.
+MAX_STORED_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Write:
+    """One write to the socket, ``delay`` seconds after the previous one."""
+
+    data: bytes
+    delay: float = 0.0
+
+
+@dataclass
+class ResponsePlan:
+    status: int = 200
+    #: The reason phrase (None: the standard one for the status).
+    reason: str | None = None
+    headers: list[tuple[str, str]] = field(default_factory=lambda: [("Content-Type", EVENT_STREAM)])
+    writes: list[Write] = field(default_factory=list)
+    ending: Ending = "eof"
+    #: Seconds to hold a stalled connection open before closing it.
+    stall_seconds: float = 0.0
+    #: Seconds to wait before sending the status line and headers.
+    first_byte_delay: float = 0.0
+    #: Byte offsets in the body at which each event is complete (for the journal's event count).
+    event_ends: list[int] = field(default_factory=list)
+    #: The values a correct client should yield from this plan (None: not an answer stream).
+    values: list[Any] | None = None
+    #: False when the write boundaries are the point (split_writes, fuzz): never coalesce them.
+    keep_writes: bool = False
+
+    # Cached: a replayed plan is built once and served many times. Plans are not mutated once
+    # built (``dataclasses.replace`` makes a new one, with an empty cache).
+    @cached_property
+    def body(self) -> bytes:
+        return b"".join(w.data for w in self.writes)
+
+    @cached_property
+    def values_for_journal(self) -> list[Any] | None:
+        """``values``, unless the answer is too large for the journal to keep (memory)."""
+        if self.values is None or len(self.body) > MAX_STORED_BYTES:
+            return None
+        return self.values
+
+    @cached_property
+    def header_dict(self) -> CIMultiDictProxy[str]:
+        """The headers as aiohttp takes them (repeated names kept)."""
+        headers: CIMultiDict[str] = CIMultiDict()
+        for name, value in self.headers:
+            headers.add(name, value)
+        return CIMultiDictProxy(headers)
+
+    def size(self) -> int:
+        return len(self.body)
+
+    @cached_property
+    def _paced(self) -> bool:
+        return any(w.delay for w in self.writes)
+
+    def coalescible(self) -> bool:
+        """True when the plan may go out as one write: nothing in it asks for pacing."""
+        return (
+            self.ending == "eof"
+            and self.first_byte_delay == 0
+            and not self.keep_writes
+            and not self._paced
+        )
+
+    @cached_property
+    def single_write(self) -> bytes | None:
+        """The whole body when the plan goes out as one ordinary response, else None."""
+        if self.coalescible() and len(self.body) <= SINGLE_WRITE_LIMIT:
+            return self.body
+        return None
+
+    def with_header(self, name: str, value: str) -> ResponsePlan:
+        kept = [(n, v) for n, v in self.headers if n.lower() != name.lower()]
+        return replace(self, headers=[*kept, (name, value)])
+
+    def content_type(self) -> str:
+        for name, value in self.headers:
+            if name.lower() == "content-type":
+                return value
+        return ""
+
+
+def event_stream_plan(
+    values: Sequence[Any],
+    fmt: WireFormat = KOALA_FORMAT,
+    delay: float = 0.0,
+    status: int = 200,
+) -> ResponsePlan:
+    """One write per event, ``delay`` seconds apart (the first goes out at once)."""
+    pieces = encode_events(values, fmt)
+    writes = [Write(piece, delay if n else 0.0) for n, piece in enumerate(pieces)]
+    ends = list(accumulate(len(p) for p in pieces))
+    if pieces and len(pieces) > len(values):  # a prefix-only body (no events)
+        ends = []
+    return ResponsePlan(status=status, writes=writes, event_ends=ends, values=list(values))
+
+
+def rechunk(plan: ResponsePlan, pieces: Sequence[bytes], delay: float = 0.0) -> ResponsePlan:
+    """``plan`` with its body written as ``pieces`` (which must join to the same body)."""
+    writes = [Write(piece, delay if n else 0.0) for n, piece in enumerate(pieces)]
+    return replace(plan, writes=writes, keep_writes=True)
+
+
+def html_plan(
+    status: int, html: str, extra_headers: Sequence[tuple[str, str]] = ()
+) -> ResponsePlan:
+    return ResponsePlan(
+        status=status,
+        headers=[("Content-Type", "text/html; charset=utf-8"), *extra_headers],
+        writes=[Write(html.encode("utf-8"))],
+    )
