@@ -199,11 +199,11 @@ def check_headers(headers: Mapping[str, str], payload: Any = None) -> list[Probl
             problems.append(
                 Problem("header Flag-Real-Time-Data", f"{in_body!r} (as realTimeData)", repr(flag))
             )
-    content_type = lowered.get("content-type", "")
-    if content_type.split(";", 1)[0].strip().lower() != "application/json":
-        problems.append(
-            Problem("header Content-Type", "'application/json'", repr(content_type) or "nothing")
-        )
+    content_type = lowered.get("content-type")
+    if content_type is None:
+        problems.append(Problem("header Content-Type", "'application/json'", "nothing (missing)"))
+    elif content_type.split(";", 1)[0].strip().lower() != "application/json":
+        problems.append(Problem("header Content-Type", "'application/json'", repr(content_type)))
     return problems
 
 
