@@ -61,6 +61,8 @@ class EventStreamDecoder:
     _skip_lf: bool = False
     _started: bool = False
     _data_lines: list[bytes] = field(default_factory=list)
+    #: Indices in ``_data_lines`` of lines written ``data:value`` (no space), for error offsets.
+    _unspaced_data_lines: set[int] = field(default_factory=set)
     _data_size: int = 0
     _deferred_error: StreamError | None = None
 
@@ -120,10 +122,8 @@ class EventStreamDecoder:
         out: list[Any] = []
         if self.done:
             return out
-        if not self._started and self._pending:
-            self._started = True
-            if self._pending.startswith(BOM):
-                self._pending = self._pending[len(BOM) :]
+        # Not started: what is pending is shorter than a BOM, so it cannot be one.
+        self._started = True
         lines = [self._pending] if self._pending else []
         self._pending = b""
         lines.append(b"")  # dispatch whatever event is still open
@@ -180,6 +180,7 @@ class EventStreamDecoder:
                     value = line[5:]
                     if value.strip() == _DONE_BYTES:
                         continue  # the original never saw this form, so it must not end the stream
+                    self._unspaced_data_lines.add(len(data_lines))
                 data_lines.append(value)
                 self._data_size += len(value)
                 if self._data_size > self.max_event_size:
@@ -213,11 +214,23 @@ class EventStreamDecoder:
                 line,
             ) from None
 
+    def _decode_data_lines(self, lines: list[bytes]) -> list[str]:
+        try:
+            return [raw.decode("utf-8") for raw in lines]
+        except UnicodeDecodeError:
+            unspaced, self._unspaced_data_lines = self._unspaced_data_lines, set()
+            for index, raw in enumerate(lines):  # find the bad line, for the error's offset
+                self._decode(raw, (b"data:" if index in unspaced else b"data: ") + raw)
+            raise
+        finally:
+            if self._unspaced_data_lines:
+                self._unspaced_data_lines = set()
+
     def _dispatch(self, out: list[Any]) -> None:
         lines = self._data_lines
         self._data_lines = []
         self._data_size = 0
-        texts = [self._decode(raw, b"data: " + raw) for raw in lines]
+        texts = self._decode_data_lines(lines)
         self.events_dispatched += 1
         values: list[Any] = []
         first_error: str | None = None
