@@ -1,9 +1,12 @@
 """Helpers to test code that uses the Koala provider offline, with vcrpy cassettes.
 
 >>> from koala.testing import koala_vcr
->>> my_vcr = koala_vcr("cassettes")                      # doctest: +SKIP
+>>> my_vcr = koala_vcr()                                 # the bundled cassettes  # doctest: +SKIP
 >>> with my_vcr.use_cassette("greeting.yaml"):           # doctest: +SKIP
 ...     answer = await Koala.create_async("gpt-4o-mini", [{"role": "user", "content": "Hello"}])
+
+With pytest-recording, return :func:`vcr_config` from its ``vcr_config`` fixture (the mock
+server's pytest plugin registers the ``json_body`` matcher on pytest-recording's VCR).
 
 Matching is on the method, the URL path and the JSON body's meaning (key order and spacing do not
 matter); headers are ignored, since the provider sends a new Visitor-ID on every call. Cassettes
@@ -18,8 +21,10 @@ vcrpy is imported lazily: it is only needed by :func:`koala_vcr`.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -39,6 +44,8 @@ _SENSITIVE_NAME = re.compile(
 _COOKIE_ATTRIBUTES = {"path", "domain", "expires", "max-age", "secure", "httponly", "samesite"}
 _VISITOR_HEADER = "visitor-id"
 _MATCHER_NAME = "json_body"
+#: The folder holding the ``koala`` and ``mockserver`` packages (they ship together).
+_INSTALL_ROOT = Path(__file__).resolve().parents[1]
 
 
 def is_sensitive_name(name: str) -> bool:
@@ -153,14 +160,32 @@ def json_body_matcher(r1: Any, r2: Any) -> None:
         raise AssertionError(f"JSON bodies differ: {a!r} != {b!r}")
 
 
-def vcr_config(**overrides: Any) -> dict[str, Any]:
-    """Keyword arguments for ``vcr.VCR(...)``: Koala matching, scrubbing, no recording.
+def bundled_cassette_dir(root: Path = _INSTALL_ROOT) -> Path:
+    """The cassettes shipped with koala-harness, wherever the current directory is.
 
-    ``match_on`` names the ``json_body`` matcher, which :func:`koala_vcr` registers; with your own
-    ``vcr.VCR`` instance call :func:`register_matchers` on it first.
+    ``root`` is the folder holding the installed packages: in a source checkout (an editable
+    install) its ``cassettes/``, else the package data ``mockserver/bundled_cassettes``. Found
+    by path, so this package still never imports the mock server.
+    """
+    if (root / "pyproject.toml").is_file() and (root / "cassettes").is_dir():
+        return root / "cassettes"
+    return root / "mockserver" / "bundled_cassettes"
+
+
+def vcr_config(**overrides: Any) -> dict[str, Any]:
+    """vcrpy settings for the Koala API: matching on method, path and JSON body; scrubbing.
+
+    Use them as ``vcr.VCR(**vcr_config())`` (then call :func:`register_matchers` on it; or let
+    :func:`koala_vcr` do both), or return them from pytest-recording's ``vcr_config`` fixture::
+
+        @pytest.fixture(scope="module")
+        def vcr_config():
+            return koala.testing.vcr_config()
+
+    No ``record_mode`` here, so pytest-recording's ``--record-mode`` keeps working (its default,
+    like :func:`koala_vcr`'s, is ``none``: never record).
     """
     config: dict[str, Any] = {
-        "record_mode": "none",
         "match_on": ("method", "path", _MATCHER_NAME),
         "before_record_request": before_record_request,
         "before_record_response": before_record_response,
@@ -176,14 +201,18 @@ def register_matchers(vcr_instance: Any) -> Any:
     return vcr_instance
 
 
-def koala_vcr(cassette_dir: str | None = None, **overrides: Any) -> Any:
-    """A ``vcr.VCR`` configured for the Koala API (see :func:`vcr_config`)."""
+def koala_vcr(cassette_dir: str | os.PathLike[str] | None = None, **overrides: Any) -> Any:
+    """A ``vcr.VCR`` for the Koala API (see :func:`vcr_config`) that never records unless given
+    ``record_mode``. ``cassette_dir`` defaults to the bundled cassettes
+    (:func:`bundled_cassette_dir`), so ``koala_vcr().use_cassette("greeting.yaml")`` works from
+    any directory."""
     try:
         import vcr
     except ImportError as exc:
         raise MissingDependencyError(
             "koala.testing.koala_vcr needs vcrpy: pip install 'koala-harness[test]'"
         ) from exc
-    if cassette_dir is not None:
-        overrides.setdefault("cassette_library_dir", str(cassette_dir))
+    directory = cassette_dir if cassette_dir is not None else bundled_cassette_dir()
+    overrides.setdefault("cassette_library_dir", str(directory))
+    overrides.setdefault("record_mode", "none")
     return register_matchers(vcr.VCR(**vcr_config(**overrides)))

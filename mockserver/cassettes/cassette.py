@@ -1,12 +1,18 @@
 """vcrpy YAML cassettes with the stream's chunk timing: load, match, write.
 
-The format is vcrpy's (version 1), so ``vcr.use_cassette(path)`` reads our files unchanged.
-Our extras live where vcrpy ignores and keeps them (see notes/CASSETTE_FORMAT.md):
+The format is vcrpy's (version 1), so ``vcr.use_cassette(path)`` and pytest-recording's
+``@pytest.mark.vcr`` read our files unchanged. Our extras live inside each interaction's
+``response``, which vcrpy and pytest-recording pass through untouched and write back when they
+re-save a file:
 
-- ``metadata.koala_harness``: ``format``, ``description`` and ``provenance`` (who made the file,
-  how, from which upstream);
+- ``response.koala_harness``: ``format``, ``description`` and ``provenance`` (who made the file,
+  how, from which upstream), the same in every interaction of a file;
 - ``response.koala_stream.chunks``: one ``{at, size}`` per network chunk of the body, ``at`` the
   arrival offset in seconds from the start of the body; the sizes add up to the body's length.
+
+Older files kept ``koala_harness`` under a top-level ``metadata:`` key; they still load, but
+pytest-recording cannot read them (vcrpy 9.4 returns the metadata as a third value that
+pytest-recording's loader does not expect), so files are only written in the new layout.
 
 Files are read with a safe YAML loader (``!!binary`` bodies allowed, no Python tags) and written
 atomically: a temporary file in the same directory, then a rename, never a partial file.
@@ -15,6 +21,7 @@ atomically: a temporary file in the same directory, then a rename, never a parti
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 import os
@@ -127,8 +134,9 @@ def single_chunk(body: bytes) -> list[Chunk]:
 # ----------------------------------------------------------------------------- loading
 
 
-class _Loader(yaml.SafeLoader):
-    """Safe loader (``!!binary`` -> bytes; Python tags refused)."""
+# libyaml's loader parses the bundled cassettes about six times faster than the pure-Python one;
+# both are safe loaders (``!!binary`` -> bytes; Python tags refused).
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def first_header(headers: Mapping[str, list[str]], name: str) -> str | None:
@@ -174,11 +182,13 @@ def parse_cassette(
 
 def _parse_cassette(text: bytes | str, name: str, path: Path | None, where: Path | str) -> Cassette:
     try:
-        data = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
+        data = yaml.load(text, Loader=_Loader)  # a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if "nesting depth" in problem:  # libyaml's own limit; the pure loader recurses instead
+            raise CassetteError(where, "nested too deeply to load") from None
         raise CassetteError(where, f"not valid YAML{at}: {problem}") from None
     except UnicodeDecodeError as exc:
         raise CassetteError(where, f"not UTF-8 text: {exc.reason}") from None
@@ -190,12 +200,10 @@ def _parse_cassette(text: bytes | str, name: str, path: Path | None, where: Path
     if not isinstance(interactions, list):
         raise CassetteError(where, f"'interactions' is {_kind(interactions)}, expected a list")
     parsed = [_interaction(where, n, item) for n, item in enumerate(interactions)]
-    metadata = data.get("metadata") or {}
-    ours = metadata.get(METADATA_KEY) if isinstance(metadata, dict) else None
-    ours = ours if isinstance(ours, dict) else {}
+    ours, ctx = _our_metadata(data, interactions)
     provenance = ours.get("provenance") or {}
     if not isinstance(provenance, dict):
-        raise CassetteError(where, "metadata.koala_harness.provenance is not a mapping")
+        raise CassetteError(where, f"{ctx}.provenance is not a mapping")
     description = ours.get("description") or ""
     return Cassette(
         name=name,
@@ -204,6 +212,19 @@ def _parse_cassette(text: bytes | str, name: str, path: Path | None, where: Path
         provenance=dict(provenance),
         description=str(description),
     )
+
+
+def _our_metadata(data: dict[Any, Any], interactions: list[Any]) -> tuple[dict[str, Any], str]:
+    """Our ``koala_harness`` mapping, and where it was: the first interaction's response that
+    has one, else the top-level ``metadata`` (the older layout)."""
+    for n, item in enumerate(interactions):
+        response = item.get("response") if isinstance(item, dict) else None
+        ours = response.get(METADATA_KEY) if isinstance(response, dict) else None
+        if isinstance(ours, dict):
+            return ours, f"interactions[{n}].response.{METADATA_KEY}"
+    metadata = data.get("metadata")
+    ours = metadata.get(METADATA_KEY) if isinstance(metadata, dict) else None
+    return (ours if isinstance(ours, dict) else {}), f"metadata.{METADATA_KEY}"
 
 
 def load_cassette_dir(
@@ -508,10 +529,6 @@ def _headers_value(headers: Mapping[str, list[str]]) -> dict[str, Any]:
 
 def cassette_dict(cassette: Cassette) -> dict[str, Any]:
     """The cassette as the plain data written to YAML."""
-    ours: dict[str, Any] = {"format": FORMAT_VERSION}
-    if cassette.description:
-        ours["description"] = cassette.description
-    ours["provenance"] = dict(cassette.provenance)
     interactions = []
     for interaction in cassette.interactions:
         if b"".join(chunk.data for chunk in interaction.chunks) != interaction.body:
@@ -536,10 +553,21 @@ def cassette_dict(cassette: Cassette) -> dict[str, Any]:
                             for chunk in interaction.chunks
                         ]
                     },
+                    METADATA_KEY: _metadata_value(cassette),
                 },
             }
         )
-    return {"version": VCR_VERSION, "metadata": {METADATA_KEY: ours}, "interactions": interactions}
+    # No top-level "metadata": pytest-recording cannot load a cassette that has one.
+    return {"version": VCR_VERSION, "interactions": interactions}
+
+
+def _metadata_value(cassette: Cassette) -> dict[str, Any]:
+    """A new copy for each interaction (a shared one would be written as a YAML alias)."""
+    ours: dict[str, Any] = {"format": FORMAT_VERSION}
+    if cassette.description:
+        ours["description"] = cassette.description
+    ours["provenance"] = copy.deepcopy(cassette.provenance)
+    return ours
 
 
 def dump_cassette(cassette: Cassette) -> str:

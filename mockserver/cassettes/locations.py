@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from koala import testing as _koala_testing
+
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
 CASSETTES_ENV_VAR = "KOALA_MOCK_CASSETTES"
 #: The source checkout's ``cassettes/`` (the single source of the bundled cassettes).
@@ -18,11 +20,9 @@ DEFAULT_RECORD_DIR = Path("cassettes")
 def bundled_cassette_dir(package_dir: Path = _PACKAGE_DIR) -> Path:
     """The cassettes shipped with koala-harness: the source checkout's ``cassettes/`` when the
     ``mockserver`` package at ``package_dir`` runs from a checkout (an editable install), else
-    the installed package data ``mockserver/bundled_cassettes``."""
-    root = package_dir.parent
-    if (root / "pyproject.toml").is_file() and (root / "cassettes").is_dir():
-        return root / "cassettes"
-    return package_dir / "bundled_cassettes"
+    the installed package data ``mockserver/bundled_cassettes`` (the rule lives in
+    :func:`koala.testing.bundled_cassette_dir`, which ``koala_vcr`` uses too)."""
+    return _koala_testing.bundled_cassette_dir(package_dir.parent)
 
 
 #: Where the bundled cassettes are in this installation.

@@ -34,6 +34,7 @@ __all__ = [
     "pytest_addoption",
     "pytest_collection_modifyitems",
     "pytest_configure",
+    "pytest_recording_configure",
 ]
 
 if TYPE_CHECKING:
@@ -55,6 +56,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "live: talks to the live koala.sh service; skipped unless --live is given"
     )
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-recording, when it is installed
+def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
+    """Register ``koala.testing``'s ``json_body`` matcher on pytest-recording's VCR, so a
+    ``vcr_config`` fixture returning ``koala.testing.vcr_config()`` works as it is."""
+    from koala.testing import register_matchers
+
+    register_matchers(vcr)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

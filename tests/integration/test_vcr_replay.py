@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestServer
 
 from koala import CloudflareError, EventStreamDecoder, Koala, RateLimitError
 from koala.request import build_payload, encode_payload, is_visitor_id
-from koala.testing import koala_vcr, vcr_config
+from koala.testing import bundled_cassette_dir, koala_vcr, vcr_config
 from mockserver.cassettes.cassette import Cassette, dump_cassette, load_cassette_dir
 from mockserver.cassettes.handmade import CASSETTE_DIR, SPECS, build
 from mockserver.config import MockConfig
@@ -127,8 +127,35 @@ async def test_vcrpy_refuses_a_request_that_is_not_in_the_cassette() -> None:
 def test_vcr_config_defaults_and_overrides() -> None:
     config = vcr_config(record_mode="once")
     assert config["record_mode"] == "once"
-    assert vcr_config()["record_mode"] == "none"
+    # No record_mode by default, so pytest-recording's --record-mode is not overridden...
+    assert "record_mode" not in vcr_config()
     assert vcr_config()["match_on"] == ("method", "path", "json_body")
+    # ...while koala_vcr never records unless asked.
+    assert koala_vcr().record_mode == "none"
+    assert koala_vcr(record_mode="once").record_mode == "once"
+
+
+def test_koala_vcr_finds_the_bundled_cassettes_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert Path(koala_vcr().cassette_library_dir) == Path(CASSETTE_DIR)
+    assert bundled_cassette_dir() == Path(CASSETTE_DIR)
+
+
+def test_bundled_cassette_dir_in_an_installed_tree(tmp_path: Path) -> None:
+    assert bundled_cassette_dir(tmp_path) == tmp_path / "mockserver" / "bundled_cassettes"
+
+
+async def test_koala_vcr_replays_a_bundled_cassette_from_another_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    cassette = BY_NAME["greeting"]
+    with koala_vcr().use_cassette("greeting.yaml") as used:
+        values = await provider_values(messages_of(cassette))
+    assert values == decoded(cassette.interactions[0].body)
+    assert used.play_count == 1
 
 
 # ----------------------------------------------------------------------------- the mock server

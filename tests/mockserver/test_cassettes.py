@@ -84,8 +84,13 @@ def test_written_cassette_reads_back_identical(tmp_path: Path) -> None:
 def test_format_is_the_agreed_vcrpy_layout(tmp_path: Path) -> None:
     data = yaml.safe_load(dump_cassette(cassette()))
     assert data["version"] == 1
-    assert data["metadata"]["koala_harness"]["format"] == 1
+    assert "metadata" not in data  # pytest-recording cannot load a cassette that has it
     response = data["interactions"][0]["response"]
+    assert response["koala_harness"] == {
+        "format": 1,
+        "description": "a test cassette",
+        "provenance": {"source": "test"},
+    }
     assert response["status"] == {"code": 200, "message": "OK"}
     assert response["body"] == {"string": BODY.decode()}
     assert response["koala_stream"] == {
@@ -100,11 +105,50 @@ def test_vcrpy_loads_our_files_and_keeps_the_extras(tmp_path: Path) -> None:
 
     path = tmp_path / "greeting.yaml"
     write_cassette(path, cassette())
-    requests, responses, metadata = FilesystemPersister.load_cassette(str(path), yamlserializer)
+    loaded = FilesystemPersister.load_cassette(str(path), yamlserializer)
+    assert len(loaded) == 2  # requests and responses; no third "metadata" value
+    requests, responses = loaded
     assert requests[0].method == "POST"
     assert responses[0]["body"]["string"] == BODY
     assert responses[0]["koala_stream"]["chunks"][1]["size"] == 16
-    assert metadata["koala_harness"]["provenance"] == {"source": "test"}
+    assert responses[0]["koala_harness"]["provenance"] == {"source": "test"}
+
+
+def test_vcrpy_resaving_a_file_keeps_provenance_and_timing(tmp_path: Path) -> None:
+    from vcr.persisters.filesystem import FilesystemPersister
+    from vcr.serializers import yamlserializer
+
+    path = tmp_path / "greeting.yaml"
+    write_cassette(path, cassette(interaction(), interaction()))
+    requests, responses = FilesystemPersister.load_cassette(str(path), yamlserializer)
+    resaved = tmp_path / "resaved.yaml"
+    FilesystemPersister.save_cassette(
+        str(resaved), {"requests": requests, "responses": responses}, yamlserializer
+    )
+    again = load_cassette(resaved)
+    assert again.provenance == {"source": "test"}
+    assert again.description == "a test cassette"
+    original = load_cassette(path).interactions
+    assert [i.chunks for i in again.interactions] == [i.chunks for i in original]
+
+
+def test_the_older_layout_with_top_level_metadata_still_loads(tmp_path: Path) -> None:
+    data = yaml.safe_load(dump_cassette(cassette()))
+    ours = data["interactions"][0]["response"].pop("koala_harness")
+    data["metadata"] = {"koala_harness": ours}
+    path = tmp_path / "old.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    loaded = load_cassette(path)
+    assert loaded.provenance == {"source": "test"}
+    assert loaded.description == "a test cassette"
+    assert loaded.interactions == [interaction()]
+
+
+def test_a_provenance_that_is_not_a_mapping_is_named_where_it_is(tmp_path: Path) -> None:
+    data = yaml.safe_load(dump_cassette(cassette()))
+    data["interactions"][0]["response"]["koala_harness"]["provenance"] = "somewhere"
+    with pytest.raises(CassetteError, match=r"interactions\[0\]\.response\.koala_harness"):
+        parse_cassette(yaml.safe_dump(data))
 
 
 def test_invalid_utf8_body_is_written_as_binary(tmp_path: Path) -> None:
