@@ -52,6 +52,7 @@ class MockConfig:
       waiting at all; otherwise at least ``MIN_SPEED``, so that no delay grows without bound.
     - ``default_fault``: ``"NAME;param=value;..."`` applied to every request without its own.
     - ``max_body_size``: larger request bodies get a 413.
+    - ``admin_token``: when set, every ``/__admin/*`` call needs ``Authorization: Bearer TOKEN``.
     - ``record_upstream``, ``record_dir``, ``scrub``: recording proxy (see ``recording.py``);
       ``record_dir`` ``None`` means ``./cassettes`` in the working directory.
     """
@@ -64,6 +65,7 @@ class MockConfig:
     speed: float = 1.0
     default_fault: str | None = None
     max_body_size: int = 1_048_576
+    admin_token: str | None = field(default=None, repr=False)
     record_upstream: str | None = None
     record_dir: Path | None = None
     scrub: bool = True
@@ -87,6 +89,11 @@ class MockConfig:
             )
         if self.max_body_size < 1:
             raise ValueError(f"max_body_size must be >= 1 byte, got {self.max_body_size!r}")
+        if self.admin_token is not None and not _is_token_text(self.admin_token):
+            raise ValueError(
+                "admin_token must be 1..512 visible ASCII characters (no spaces), "
+                f"got {len(self.admin_token)} characters"
+            )
         if self.cassette_dir is not None and not isinstance(self.cassette_dir, Path):
             self.cassette_dir = Path(self.cassette_dir)
         if self.record_dir is not None and not isinstance(self.record_dir, Path):
@@ -103,3 +110,7 @@ class MockConfig:
         if self.speed == 0 or seconds <= 0:
             return 0.0
         return seconds / self.speed
+
+
+def _is_token_text(token: str) -> bool:
+    return 0 < len(token) <= 512 and all("!" <= c <= "~" for c in token)

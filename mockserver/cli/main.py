@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
 PROG = "koala-mock"
+ADMIN_TOKEN_ENV_VAR = "KOALA_MOCK_ADMIN_TOKEN"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 SERVE_SHUTDOWN_TIMEOUT = 2.0
@@ -173,6 +174,9 @@ def _config_from_args(args: argparse.Namespace) -> MockConfig:
         options["strict"] = True
     if getattr(args, "fault", None) is not None:
         options["default_fault"] = args.fault
+    token = _admin_token(args)
+    if token is not None:
+        options["admin_token"] = token
     if getattr(args, "record", False):
         options["record_upstream"] = _upstream(args.upstream or Koala.api_endpoint)
         options["record_dir"] = _record_dir(args.record_dir or DEFAULT_RECORD_DIR.resolve())
@@ -185,6 +189,19 @@ def _config_from_args(args: argparse.Namespace) -> MockConfig:
         return MockConfig(**options)
     except ValueError as exc:  # e.g. an unknown --fault name
         raise UsageError(str(exc)) from None
+
+
+def _admin_token(args: argparse.Namespace) -> str | None:
+    """--admin-token, else $KOALA_MOCK_ADMIN_TOKEN, else (with --allow-remote) a new random one."""
+    token: str | None = getattr(args, "admin_token", None)
+    if token is None:
+        token = os.environ.get(ADMIN_TOKEN_ENV_VAR) or None
+    if token is None and getattr(args, "allow_remote", False):
+        import secrets
+
+        token = secrets.token_urlsafe(24)
+        args.generated_admin_token = True
+    return token
 
 
 # -- serve ----------------------------------------------------------------------------------------
@@ -208,7 +225,15 @@ def _add_serve_command(subparsers: Any) -> None:
     serve.add_argument(
         "--allow-remote",
         action="store_true",
-        help="allow binding a non-loopback address (the mock has no authentication)",
+        help="allow binding a non-loopback address (the chat API has no authentication; the "
+        "admin API then needs a token: --admin-token, or one generated and printed at start)",
+    )
+    serve.add_argument(
+        "--admin-token",
+        metavar="TOKEN",
+        help=f"every /__admin/* call needs 'Authorization: Bearer TOKEN' (default: "
+        f"${ADMIN_TOKEN_ENV_VAR}; with --allow-remote and neither, a random token is generated "
+        "and printed)",
     )
     _add_response_options(serve)
     serve.add_argument(
@@ -265,7 +290,10 @@ def run_serve(args: argparse.Namespace) -> int:
                 f"--host {host} is not a loopback address: anyone who can reach it could use "
                 "this unauthenticated mock. Pass --allow-remote to bind it anyway."
             )
-        _warn(f"binding {host}, reachable from other machines; the mock has no authentication")
+        _warn(
+            f"binding {host}, reachable from other machines; the chat API has no authentication "
+            "(the admin API needs the admin token)"
+        )
     config = _config_from_args(args)
     if args.record and args.no_scrub:
         _warn("--no-scrub: recorded cassettes will keep cookies, tokens and the Visitor-ID")
@@ -306,6 +334,13 @@ async def _serve(config: MockConfig, host: str, port: int, args: argparse.Namesp
         print(f"{PROG}: could not start the server: {_describe(exc)}", file=sys.stderr)
         return 1
     _print_banner(address, config, sys.stdout)
+    if getattr(args, "generated_admin_token", False):
+        print(
+            f"{PROG}: admin token (send 'Authorization: Bearer TOKEN' to /__admin/*): "
+            f"{config.admin_token}",
+            file=sys.stdout,
+            flush=True,
+        )
     _report_cassettes(app, config)
     try:
         await stop.wait()

@@ -160,7 +160,7 @@ def _dumps(value: Any) -> str:
 
 
 def add_admin_routes(app: web.Application, wrap: Callable[[Handler], Handler]) -> None:
-    """The admin routes, each handler passed through ``wrap`` (the JSON error wrapper)."""
+    """The admin routes, each handler passed through ``wrap`` (the admin guard, JSON errors)."""
     router = app.router
     router.add_get("/__admin/requests", wrap(list_requests))
     router.add_delete("/__admin/requests", wrap(clear_requests))

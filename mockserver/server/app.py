@@ -12,8 +12,9 @@ from aiohttp import web
 from mockserver.cassettes.library import CassetteLibrary
 from mockserver.config import MockConfig
 from mockserver.server.admin import add_admin_routes
+from mockserver.server.admin_guard import admin_route
 from mockserver.server.endpoint import ChatEndpoint
-from mockserver.server.http_errors import add_fallback_route, journaled, json_errors
+from mockserver.server.http_errors import Handler, add_fallback_route, journaled
 from mockserver.server.journal import Journal, JournalEntry
 from mockserver.server.sender import OpenStreams
 from mockserver.server.state import (
@@ -44,6 +45,10 @@ async def _end_open_streams(app: web.Application) -> None:
     app[STREAMS].close_all()
 
 
+def _admin_catch_all(handler: Handler) -> Handler:
+    return admin_route(handler, check_content_type=False)
+
+
 def create_app(config: MockConfig | None = None) -> web.Application:
     """The mock server. ``config`` defaults to :class:`MockConfig` ()."""
     config = config if config is not None else MockConfig()
@@ -61,7 +66,7 @@ def create_app(config: MockConfig | None = None) -> web.Application:
     app.router.add_post("/api/gpt", api)
     app.router.add_get("/chat", page)
     app.router.add_get("/", page)
-    add_admin_routes(app, json_errors)
-    add_fallback_route(app, journal)  # last: it answers what no other route does
+    add_admin_routes(app, admin_route)
+    add_fallback_route(app, journal, _admin_catch_all)  # last: it answers what no other route does
     app.on_shutdown.append(_end_open_streams)
     return app

@@ -78,17 +78,20 @@ def json_errors(handler: Handler) -> Handler:
     return handle
 
 
-def add_fallback_route(app: web.Application, journal: Journal) -> None:
+def add_fallback_route(
+    app: web.Application, journal: Journal, admin_wrap: Callable[[Handler], Handler] = json_errors
+) -> None:
     """A route, added last, that answers what no other route does: JSON 404 or 405.
 
-    Requests outside the admin API are journaled, like those to the routes that exist.
+    Requests outside the admin API are journaled, like those to the routes that exist; those
+    under it go through ``admin_wrap`` (the admin guard), like the admin routes that exist.
     """
 
     async def no_route_journaled(request: web.Request, entry: JournalEntry) -> web.StreamResponse:
         return await _no_route(request)
 
     journaled_no_route = journaled(journal, no_route_journaled)
-    admin_no_route = json_errors(_no_route)
+    admin_no_route = admin_wrap(_no_route)
 
     async def no_route(request: web.Request) -> web.StreamResponse:
         if request.path.startswith(ADMIN_PREFIX):

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from koala.testing import scrub_header_value
 from mockserver.wire.contract import Verdict
 from mockserver.wire.plan import MAX_STORED_BYTES
 
@@ -76,7 +77,7 @@ class JournalEntry:
             "time": self.time,
             "method": self.method,
             "path": self.path,
-            "headers": header_dict(self.headers),
+            "headers": masked_header_dict(self.headers),
             "body": _storable(self.body, self.raw_body, self.body_size),
             "verdict": self.verdict,
             "served_by": self.served_by,
@@ -116,6 +117,19 @@ def header_dict(headers: Mapping[str, str]) -> dict[str, str]:
     """Headers as a plain dict; repeated headers are joined with ``", "``."""
     out: dict[str, str] = {}
     for name, value in headers.items():
+        out[name] = f"{out[name]}, {value}" if name in out else value
+    return out
+
+
+def masked_header_dict(headers: Mapping[str, str]) -> dict[str, str]:
+    """:func:`header_dict` with credentials masked (``Authorization: Bearer SCRUBBED``, cookie
+    values, any header whose name looks like a token, key, secret or session): the journal is
+    served over HTTP, so it must not hand them out. The Visitor-ID is kept (it is no secret here,
+    and tests look at it)."""
+    out: dict[str, str] = {}
+    for name, value in headers.items():
+        if name.lower() != "visitor-id":
+            value = scrub_header_value(name, value)
         out[name] = f"{out[name]}, {value}" if name in out else value
     return out
 

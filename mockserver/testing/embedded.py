@@ -261,8 +261,10 @@ class KoalaMock:
         """Call the admin API: JSON in, JSON out; ``MockAdminError`` on a non-2xx answer."""
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.url + path, data=data, method=method)
-        if data is not None:
+        if data is not None or method not in ("GET", "HEAD"):
             request.add_header("Content-Type", "application/json")
+        if self.config.admin_token is not None:
+            request.add_header("Authorization", f"Bearer {self.config.admin_token}")
         try:
             with _DIRECT.open(request, timeout=30) as response:
                 payload = response.read()

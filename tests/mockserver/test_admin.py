@@ -40,6 +40,8 @@ async def chat(client: Client, **headers: str) -> int:
 
 
 async def admin(client: Client, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+    if method != "GET" and "json" not in kwargs:
+        kwargs.setdefault("headers", {"Content-Type": "application/json"})
     async with client.request(method, f"/__admin/{path}", **kwargs) as response:
         assert response.content_type == "application/json"
         return response.status, await response.json()

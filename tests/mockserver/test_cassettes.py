@@ -354,7 +354,9 @@ async def test_reloading_a_deeply_nested_cassette_reports_it(
 
     client = await aiohttp_client(create_app(MockConfig(cassette_dir=tmp_path)))
     (tmp_path / "deep.yaml").write_text(DEEPLY_NESTED)
-    response = await client.post("/__admin/cassettes/reload")
+    response = await client.post(
+        "/__admin/cassettes/reload", headers={"Content-Type": "application/json"}
+    )
     assert response.status == 200
     assert "nested too deeply" in await response.text()
 

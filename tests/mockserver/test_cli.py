@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -523,3 +524,26 @@ def test_fault_limits_are_whole_numbers_with_separators(
 ) -> None:
     assert main(["serve", "--fault", "huge_event;size=67108865"]) == 2
     assert "is above the maximum 67,108,864" in capsys.readouterr().err
+
+
+def test_allow_remote_without_a_token_prints_a_generated_one(
+    serve_process: list[ServeProcess],
+) -> None:
+    # Loopback still (tests never bind other addresses); --allow-remote alone makes the token.
+    server = _start(serve_process, "--port", "0", "--allow-remote", "--mode", "synthetic")
+    server.wait_for_endpoint()
+    assert server.process.stdout is not None
+    lines = [server.process.stdout.readline() for _ in range(2)]
+    token_line = next(line for line in lines if "admin token" in line)
+    token = token_line.strip().rsplit(" ", 1)[1]
+    assert len(token) >= 24
+    health = server.base_url + "/__admin/health"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(health, timeout=10)
+    assert refused.value.code == 401
+    request = urllib.request.Request(health, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+    server.process.send_signal(signal.SIGTERM)
+    _, err = server.stop_output()
+    assert server.process.returncode == 0 and token not in err
