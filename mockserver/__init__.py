@@ -4,7 +4,8 @@
 >>> app = create_app(MockConfig(cassette_dir=None, mode="synthetic"))
 """
 
-from mockserver.config import MockConfig
+from mockserver.config import ConfigError, MockConfig
+from mockserver.errors import MockServerError
 from mockserver.server.app import create_app
 from mockserver.server.endpoint import FAULT_HEADER, SEED_HEADER
 from mockserver.server.journal import Journal, JournalEntry
@@ -21,12 +22,14 @@ __all__ = [
     "FAULTS",
     "FAULT_HEADER",
     "SEED_HEADER",
+    "ConfigError",
     "FaultScenario",
     "FaultSpec",
     "FaultSpecError",
     "Journal",
     "JournalEntry",
     "MockConfig",
+    "MockServerError",
     "create_app",
     "journal",
     "parse_fault_spec",

@@ -13,6 +13,7 @@ from mockserver.cassettes.locations import (
     bundled_cassette_dir,
     default_cassette_dir,
 )
+from mockserver.errors import MockServerError
 
 __all__ = [
     "CASSETTES_ENV_VAR",
@@ -22,6 +23,7 @@ __all__ = [
     "MIN_SPEED",
     "MODES",
     "SOURCE_CASSETTE_DIR",
+    "ConfigError",
     "MockConfig",
     "bundled_cassette_dir",
     "default_cassette_dir",
@@ -32,6 +34,10 @@ MODES = ("auto", "replay", "synthetic", "fuzz")
 MAX_LATENCY_SECONDS = 60.0
 #: The slowest replay: a hundred times slower than recorded.
 MIN_SPEED = 0.01
+
+
+class ConfigError(MockServerError, ValueError):
+    """A ``MockConfig`` field out of range; the message names the field and the value."""
 
 
 @dataclass
@@ -72,25 +78,25 @@ class MockConfig:
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
-            raise ValueError(f"mode {self.mode!r} is not one of {', '.join(MODES)}")
+            raise ConfigError(f"mode {self.mode!r} is not one of {', '.join(MODES)}")
         if not 0 <= self.latency <= MAX_LATENCY_SECONDS:
-            raise ValueError(
+            raise ConfigError(
                 f"latency must be 0..{MAX_LATENCY_SECONDS:g} seconds, got {self.latency!r}"
             )
         if self.seed is not None:
             from mockserver.wire.fuzz import MAX_SEED  # late, as for faults below
 
             if isinstance(self.seed, bool) or not 0 <= self.seed <= MAX_SEED:
-                raise ValueError(f"seed must be an integer 0..{MAX_SEED}, got {self.seed!r}")
+                raise ConfigError(f"seed must be an integer 0..{MAX_SEED}, got {self.seed!r}")
         if not (self.speed == 0 or MIN_SPEED <= self.speed < float("inf")):
-            raise ValueError(
+            raise ConfigError(
                 f"speed must be 0 (as fast as possible) or at least {MIN_SPEED:g}, "
                 f"got {self.speed!r}"
             )
         if self.max_body_size < 1:
-            raise ValueError(f"max_body_size must be >= 1 byte, got {self.max_body_size!r}")
+            raise ConfigError(f"max_body_size must be >= 1 byte, got {self.max_body_size!r}")
         if self.admin_token is not None and not _is_token_text(self.admin_token):
-            raise ValueError(
+            raise ConfigError(
                 "admin_token must be 1..512 visible ASCII characters (no spaces), "
                 f"got {len(self.admin_token)} characters"
             )

@@ -34,6 +34,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from mockserver.errors import MockServerError
+
 FORMAT_VERSION = 1
 VCR_VERSION = 1
 METADATA_KEY = "koala_harness"
@@ -51,7 +53,7 @@ def _file_mode() -> int:
 _FILE_MODE = _file_mode()
 
 
-class CassetteError(Exception):
+class CassetteError(MockServerError):
     """A cassette that cannot be read or written. The message names the file and the problem."""
 
     def __init__(self, path: Path | str | None, problem: str) -> None:

@@ -1,12 +1,13 @@
 """``koala-mock record`` and ``koala-mock verify``: argparse subcommands (cli.py registers them).
 
-Exit codes of ``record``: 0 recorded; 1 nothing recorded (the stream broke off, the file exists
-without ``--force``, the file could not be written); 2 the upstream did not answer; 4 bad input
-(``--messages`` file, ``--upstream`` URL). Ctrl-C: 130, nothing written.
+Exit codes (:class:`~mockserver.cli.exit_codes.ExitCode`) of ``record``: 0 recorded; 1 nothing
+recorded (the stream broke off, the file exists without ``--force``, the file could not be
+written); 4 bad input (``--messages`` file, ``--upstream`` URL); 5 the upstream did not answer.
+Ctrl-C: 130, nothing written.
 
-Exit codes of ``verify``: 0 no drift; 1 drift; 2 the upstream did not answer; 3 no drift, but
-some cassettes could not be verified (a situational answer such as a 429); 4 no cassette to check
-or a cassette that cannot be loaded.
+Exit codes of ``verify``: 0 no drift; 1 drift; 3 no drift, but some cassettes could not be
+verified (a situational answer such as a 429); 4 no cassette to check or a cassette that cannot
+be loaded; 5 the upstream did not answer.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from mockserver.cassettes.cassette import (
     load_cassette_dir,
 )
 from mockserver.cassettes.scrub import warn_no_scrub
+from mockserver.cli.exit_codes import ExitCode, HelpFormatter, epilog
 from mockserver.cli.messages_file import load_messages
 from mockserver.cli.numbers import bounded
 from mockserver.config import default_cassette_dir
@@ -38,10 +40,33 @@ from mockserver.upstream.recording import (
     record_conversation,
     resolve_model,
 )
-from mockserver.upstream.verify import VerifyUnreachableError, exit_code, report, verify_cassettes
+from mockserver.upstream.verify import (
+    DRIFT,
+    UNVERIFIED,
+    Verdict,
+    VerifyUnreachableError,
+    report,
+    verify_cassettes,
+)
 
 PROG = "koala-mock"
-EXIT_FAILED, EXIT_UNREACHABLE, EXIT_UNVERIFIED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
+RECORD_EXIT_CODES = epilog(
+    (ExitCode.OK, "recorded"),
+    (ExitCode.FAILURE, "nothing recorded (stream broke off, file exists, write failed)"),
+    ExitCode.USAGE,
+    (ExitCode.BAD_INPUT, "bad input (--messages file, --upstream URL, messages refused)"),
+    ExitCode.UNREACHABLE,
+    (ExitCode.INTERRUPTED, "interrupted (Ctrl-C); nothing written"),
+)
+VERIFY_EXIT_CODES = epilog(
+    (ExitCode.OK, "no drift"),
+    (ExitCode.FAILURE, "drift"),
+    ExitCode.USAGE,
+    (ExitCode.UNVERIFIED, "no drift, but some cassettes could not be verified (e.g. a 429)"),
+    (ExitCode.BAD_INPUT, "no cassette to check, a broken one, or a bad --upstream URL"),
+    ExitCode.UNREACHABLE,
+    ExitCode.INTERRUPTED,
+)
 
 
 def _error(message: str) -> None:
@@ -60,9 +85,8 @@ def add_record_command(subparsers: Any) -> None:
         help="record a cassette from the live API (or another upstream)",
         description="Send the request the Koala provider sends, stream the answer, and save it "
         "with every chunk's bytes and arrival time as a vcrpy cassette. Secrets are scrubbed.",
-        epilog="exit codes: 0 recorded, 1 nothing recorded (stream broke off, file exists, write "
-        "failed), 2 the upstream did not answer, 4 bad input (--messages file, --upstream URL), "
-        "130 interrupted",
+        epilog=RECORD_EXIT_CODES,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--out", type=Path, required=True, metavar="FILE.yaml")
     what = parser.add_mutually_exclusive_group(required=True)
@@ -117,7 +141,7 @@ def run_record(args: argparse.Namespace) -> int:
         messages = _messages(args)
     except ValueError as exc:
         _error(str(exc))
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     model, known = resolve_model(args.model)
     if not known:
         _error(f"warning: the provider does not list the model {model!r}; sending it as given")
@@ -143,21 +167,21 @@ def run_record(args: argparse.Namespace) -> int:
         )
     except InvalidMessagesError as exc:
         _error(f"bad messages: {exc}")
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     except KoalaError as exc:  # any other input the provider refuses
         _error(f"record: {exc}")
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     except UpstreamUnreachableError as exc:
         _error(f"record: {exc}")
-        return EXIT_UNREACHABLE
+        return ExitCode.UNREACHABLE
     except (RecordingError, CassetteError, OSError) as exc:
         _error(f"record: {exc}")
-        return EXIT_FAILED
+        return ExitCode.FAILURE
     except KeyboardInterrupt:
         _error("record: interrupted; nothing was recorded")
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     print(describe(capture, args.out))
-    return 0
+    return ExitCode.OK
 
 
 # ----------------------------------------------------------------------------- verify
@@ -170,8 +194,8 @@ def add_verify_command(subparsers: Any) -> None:
         description="Send each cassette's request to the upstream and report, per cassette, "
         "what differs in the answer's shape: status, content type, event framing, the headers "
         "the client relies on, and the types of the data values (never the text).",
-        epilog="exit codes: 0 no drift, 1 drift, 2 the upstream did not answer, 3 some cassettes "
-        "could not be verified (situational answer), 4 no cassette or a broken one",
+        epilog=VERIFY_EXIT_CODES,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "cassettes",
@@ -220,23 +244,32 @@ def run_verify(args: argparse.Namespace) -> int:
         check_upstream_url(args.upstream)
     except ValueError as exc:
         _error(f"verify: {exc}")
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     cassettes, errors = _load(list(args.cassettes))
     for error in errors:
         _error(f"verify: {error}")
     if errors:
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     if not cassettes:
         _error("verify: no cassettes to check")
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     print(f"verifying {len(cassettes)} cassettes against {args.upstream}", flush=True)
     try:
         verdicts = asyncio.run(verify_cassettes(cassettes, args.upstream, timeout=args.timeout))
     except VerifyUnreachableError as exc:
         _error(f"verify: {exc}")
-        return EXIT_UNREACHABLE
+        return ExitCode.UNREACHABLE
     except KeyboardInterrupt:
         _error("verify: interrupted")
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     print(report(verdicts))
-    return exit_code(verdicts)
+    return verify_exit_code(verdicts)
+
+
+def verify_exit_code(verdicts: list[Verdict]) -> ExitCode:
+    """FAILURE on any drift; else UNVERIFIED if some cassettes could not be verified; else OK."""
+    if any(v.outcome == DRIFT for v in verdicts):
+        return ExitCode.FAILURE
+    if any(v.outcome == UNVERIFIED for v in verdicts):
+        return ExitCode.UNVERIFIED
+    return ExitCode.OK

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import aiohttp
 
+from mockserver.cli.exit_codes import ExitCode
 from mockserver.server.access_log import describe_source
 from mockserver.testing.embedded import ServerAddress, journal_entries, start_server
 
@@ -39,12 +40,12 @@ async def run_demo(
         except KoalaError as exc:
             out.write("\n")
             print(f"koala-mock demo: the provider raised {type(exc).__name__}: {exc}", file=err)
-            return 1
+            return ExitCode.FAILURE
         elapsed = time.perf_counter() - started
         out.write("\n")
         entry = await _last_journal_entry(address)
         print(summary_line(entry, elapsed), file=out, flush=True)
-        return 0
+        return ExitCode.OK
     finally:
         await runner.cleanup()
 

@@ -1,7 +1,9 @@
 """``koala-mock``: serve the mock server, run the demo, and (when present) record and verify.
 
-Exit codes: 0 success, 1 a runtime failure (port taken, server could not start), 2 a usage
-error (bad flag, non-loopback host without ``--allow-remote``, missing cassette directory).
+Exit codes (:class:`~mockserver.cli.exit_codes.ExitCode`): 0 success, 1 a runtime failure (port
+taken, server could not start, the provider raised in the demo), 2 a usage error (bad flag,
+non-loopback host without ``--allow-remote``, missing cassette directory), 130 Ctrl-C in the demo.
+Each subcommand's ``--help`` lists its own.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from koala import Koala
+from mockserver.cli.exit_codes import ExitCode, HelpFormatter, epilog
 from mockserver.cli.numbers import bounded
 from mockserver.config import (
     CASSETTES_ENV_VAR,
@@ -26,6 +29,7 @@ from mockserver.config import (
     MODES,
     MockConfig,
 )
+from mockserver.errors import MockServerError
 from mockserver.server.parser_errors import parser_errors_as_one_line
 from mockserver.testing.embedded import ServerAddress, is_loopback, start_server
 from mockserver.wire.fuzz import MAX_SEED
@@ -41,8 +45,21 @@ SERVE_SHUTDOWN_TIMEOUT = 2.0
 _WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
 
-class UsageError(Exception):
-    """A flag combination the CLI refuses (exit code 2)."""
+class UsageError(MockServerError):
+    """A flag combination the CLI refuses (exit code 2, ``ExitCode.USAGE``)."""
+
+
+SERVE_EXIT_CODES = epilog(
+    (ExitCode.OK, "stopped by Ctrl-C or SIGTERM"),
+    (ExitCode.FAILURE, "the server could not start (port taken, bad cassette directory...)"),
+    (ExitCode.USAGE, "usage error: a bad flag, a non-loopback --host without --allow-remote"),
+)
+DEMO_EXIT_CODES = epilog(
+    (ExitCode.OK, "the answer was streamed"),
+    (ExitCode.FAILURE, "the provider raised (e.g. with --fault rate_limit)"),
+    ExitCode.USAGE,
+    ExitCode.INTERRUPTED,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -50,18 +67,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
-        return 2
+        return ExitCode.USAGE
     try:
         return int(args.func(args))
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="A local stand-in for the koala.sh chat API, for development and tests.",
+        epilog=epilog(ExitCode.OK, ExitCode.USAGE),
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -212,6 +231,8 @@ def _add_serve_command(subparsers: Any) -> None:
         "serve",
         help="run the mock server until Ctrl-C",
         description="Run the mock koala.sh server. It prints the KOALA_API_ENDPOINT to use.",
+        epilog=SERVE_EXIT_CODES,
+        formatter_class=HelpFormatter,
     )
     serve.add_argument(
         "--host", default=DEFAULT_HOST, help="address to bind (default: %(default)s)"
@@ -302,7 +323,7 @@ def run_serve(args: argparse.Namespace) -> int:
         with parser_errors_as_one_line(f"{PROG}: ", quiet=args.quiet):
             return loop.run_until_complete(_serve(config, host, args.port, args))
     except KeyboardInterrupt:  # where the loop cannot install signal handlers (Windows)
-        return 0
+        return ExitCode.OK
     finally:
         loop.close()
 
@@ -317,7 +338,7 @@ async def _serve(config: MockConfig, host: str, port: int, args: argparse.Namesp
         app = create_app(config)
     except Exception as exc:
         print(f"{PROG}: could not set up the server: {_describe(exc)}", file=sys.stderr)
-        return 1
+        return ExitCode.FAILURE
     log_class = None if args.quiet else install_access_log(app, args.log_format)
     try:
         runner, address = await start_server(
@@ -329,10 +350,10 @@ async def _serve(config: MockConfig, host: str, port: int, args: argparse.Namesp
         )
     except OSError as exc:
         print(f"{PROG}: {_bind_error(host, port, exc)}", file=sys.stderr)
-        return 1
+        return ExitCode.FAILURE
     except Exception as exc:
         print(f"{PROG}: could not start the server: {_describe(exc)}", file=sys.stderr)
-        return 1
+        return ExitCode.FAILURE
     _print_banner(address, config, sys.stdout)
     if getattr(args, "generated_admin_token", False):
         print(
@@ -347,7 +368,7 @@ async def _serve(config: MockConfig, host: str, port: int, args: argparse.Namesp
     finally:
         print(f"{PROG}: shutting down", file=sys.stderr, flush=True)
         await runner.cleanup()
-    return 0
+    return ExitCode.OK
 
 
 def _on_signals(stop: asyncio.Event) -> None:
@@ -411,6 +432,8 @@ def _add_demo_command(subparsers: Any) -> None:
         help="start the server in-process and stream an answer through the Koala provider",
         description="Start the mock server in-process, ask it through koala.Koala, and print "
         "the answer token by token, then a summary from the server's journal.",
+        epilog=DEMO_EXIT_CODES,
+        formatter_class=HelpFormatter,
     )
     source = demo.add_mutually_exclusive_group()
     source.add_argument("--prompt", default=None, help="the user message to send")
@@ -442,7 +465,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(run_demo(config, messages, args.model, sys.stdout, sys.stderr))
     except KeyboardInterrupt:
-        return 130
+        return ExitCode.INTERRUPTED
 
 
 # -- record / verify (mockserver.cli.cassette_commands, when present) --------------------

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from mockserver.cassettes.cassette import json_kind
+from mockserver.errors import MockServerError
 
 
-class MessagesFileError(ValueError):
+class MessagesFileError(MockServerError, ValueError):
     """A ``--messages`` file that cannot be used; the message names the file and the problem."""
 
 

@@ -24,8 +24,8 @@ from mockserver.server.state import (
     JOURNAL,
     STARTED,
     STREAMS,
-    FaultQueue,
 )
+from mockserver.wire.faults import FaultQueue
 
 CHAT_PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Koala chat (mock)</title></head>

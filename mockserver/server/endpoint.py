@@ -19,9 +19,15 @@ from mockserver.config import MockConfig
 from mockserver.server.http_errors import json_error
 from mockserver.server.journal import JournalEntry, decode_json_body
 from mockserver.server.sender import send_plan
-from mockserver.server.state import CASSETTES, CONFIG, FAULT_QUEUE, STREAMS, FaultQueue
+from mockserver.server.state import CASSETTES, CONFIG, FAULT_QUEUE, STREAMS
 from mockserver.wire.contract import PASSED, check_request
-from mockserver.wire.faults import FaultSpec, FaultSpecError, known_names, parse_fault_spec
+from mockserver.wire.faults import (
+    FaultQueue,
+    FaultSpec,
+    FaultSpecError,
+    known_names,
+    parse_fault_spec,
+)
 from mockserver.wire.fuzz import MAX_SEED, fuzzed_plan, new_seed
 from mockserver.wire.plan import MAX_STORED_BYTES, ResponsePlan, event_stream_plan
 from mockserver.wire.synthetic import synthetic_tokens

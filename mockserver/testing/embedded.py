@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from mockserver.cassettes.library import API_PATH
+from mockserver.errors import MockServerError
 
 __all__ = [
     "DEFAULT_SHUTDOWN_TIMEOUT",
@@ -50,7 +51,7 @@ _THREAD_START_TIMEOUT = 30.0
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-class MockAdminError(RuntimeError):
+class MockAdminError(MockServerError, RuntimeError):
     """The mock server's admin API refused a call (the message carries its JSON error)."""
 
 

@@ -51,6 +51,7 @@ from mockserver.cassettes.cassette import (
 )
 from mockserver.cassettes.scrub import scrub_cassette, scrub_uri
 from mockserver.config import DEFAULT_RECORD_DIR
+from mockserver.errors import MockServerError
 from mockserver.server.journal import JournalEntry, decode_json_body
 from mockserver.wire.contract import check_request
 from mockserver.wire.http_headers import HOP_BY_HOP_HEADERS, TRANSFER_HEADERS
@@ -81,7 +82,7 @@ def check_upstream_url(url: str) -> str:
     return url
 
 
-class RecordingError(Exception):
+class RecordingError(MockServerError):
     """Recording failed; nothing was written."""
 
 

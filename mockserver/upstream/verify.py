@@ -299,12 +299,3 @@ def report(verdicts: Sequence[Verdict]) -> str:
         f"summary: {counts[OK]} ok, {counts[DRIFT]} drift, {counts[UNVERIFIED]} unverified"
     )
     return "\n".join(lines)
-
-
-def exit_code(verdicts: Sequence[Verdict]) -> int:
-    """0 no drift, 1 drift, 3 nothing drifted but some cassettes could not be verified."""
-    if any(v.outcome == DRIFT for v in verdicts):
-        return 1
-    if any(v.outcome == UNVERIFIED for v in verdicts):
-        return 3
-    return 0

@@ -1,17 +1,23 @@
 """Named fault scenarios: each turns the answer the server would send into a broken one. Pure.
 
 A fault is selected per request with ``X-Koala-Mock-Fault: NAME[;param=value...]``, queued for
-the next N requests through the admin API, or set as the server's default. :data:`FAULTS` is
-the catalogue; :func:`fault_table` renders it as the README's markdown table.
+the next N requests through the admin API (:class:`FaultQueue`), or set as the server's default.
+
+:data:`FAULTS` is the one registry: each builder is registered with its name, description,
+what the provider does with it, and its typed, bounded parameters by the :func:`fault`
+decorator just above it. :func:`parse_fault_spec` reads the header's syntax against it;
+:func:`fault_table` renders it as the README's markdown table.
 """
 
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from mockserver.errors import MockServerError
 from mockserver.wire.plan import ResponsePlan, Write, event_stream_plan, html_plan, rechunk
 from mockserver.wire.streams import (
     KOALA_FORMAT,
@@ -44,7 +50,7 @@ HTML_200_PAGE = """<!DOCTYPE html>
 """
 
 
-class FaultSpecError(ValueError):
+class FaultSpecError(MockServerError, ValueError):
     """A fault name or parameter the server does not know, or a value out of range."""
 
 
@@ -115,6 +121,10 @@ class FaultContext:
     delay: float = 0.0
 
 
+#: What a fault's builder is: the answer and parameters in, the (broken) response plan out.
+Builder = Callable[[FaultContext], ResponsePlan]
+
+
 @dataclass(frozen=True)
 class FaultScenario:
     """A named way for the API to misbehave. ``expectation`` says what the Koala provider does."""
@@ -122,7 +132,7 @@ class FaultScenario:
     name: str
     description: str
     expectation: str
-    build: Callable[[FaultContext], ResponsePlan]
+    build: Builder
     params: tuple[Param, ...] = ()
 
     def param(self, name: str) -> Param | None:
@@ -185,7 +195,38 @@ def _show(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-# ----------------------------------------------------------------------------- builders
+# ----------------------------------------------------------------------------- the registry
+
+#: Every fault by name, in the order the README and the admin API list them. Add one with
+#: :func:`fault` on its builder; nothing else needs to change (header, queue, CLI and admin API
+#: all look faults up here).
+FAULTS: dict[str, FaultScenario] = {}
+
+
+def fault(
+    name: str, description: str, expectation: str, *params: Param
+) -> Callable[[Builder], Builder]:
+    """Register the decorated builder as fault ``name``, with its description and parameters.
+
+    ``description`` says what the server does (markdown, shown in the README's table and the
+    admin API), ``expectation`` what the Koala provider does with it, ``params`` the
+    ``;key=value`` parameters the builder reads from ``ctx.params`` (already converted and
+    checked against their bounds)::
+
+        @fault("teapot", "418 with an empty body.", "ResponseStatusError")
+        def _teapot(ctx: FaultContext) -> ResponsePlan: ...
+    """
+
+    def register(build: Builder) -> Builder:
+        if name in FAULTS:
+            raise ValueError(f"fault {name!r} is registered twice")
+        FAULTS[name] = FaultScenario(name, description, expectation, build, params)
+        return build
+
+    return register
+
+
+# ----------------------------------------------------------------------------- shared pieces
 
 
 def _status_plan(status: int, message: str, *headers: tuple[str, str]) -> ResponsePlan:
@@ -197,38 +238,8 @@ def _status_plan(status: int, message: str, *headers: tuple[str, str]) -> Respon
     )
 
 
-def _rate_limit(ctx: FaultContext) -> ResponsePlan:
-    retry_after = ctx.params["retry_after"]
-    return _status_plan(429, "Rate limit reached", ("Retry-After", str(retry_after)))
-
-
-def _payment_required(ctx: FaultContext) -> ResponsePlan:
-    return _status_plan(402, "Payment required: out of credits")
-
-
 def _cloudflare_headers() -> list[tuple[str, str]]:
     return [("Server", "cloudflare"), ("cf-mitigated", "challenge"), ("CF-RAY", "0-MOCK")]
-
-
-def _cloudflare(ctx: FaultContext) -> ResponsePlan:
-    return html_plan(403, CLOUDFLARE_PAGE, _cloudflare_headers())
-
-
-def _cloudflare_503(ctx: FaultContext) -> ResponsePlan:
-    return html_plan(503, CLOUDFLARE_PAGE, _cloudflare_headers())
-
-
-def _bot_detected(ctx: FaultContext) -> ResponsePlan:
-    return html_plan(403, BOT_PAGE)
-
-
-def _server_error(ctx: FaultContext) -> ResponsePlan:
-    status = ctx.params["status"]
-    return ResponsePlan(
-        status=status,
-        headers=[("Content-Type", "text/plain; charset=utf-8")],
-        writes=[Write(f"{status} Internal Server Error (mock fault: server_error)".encode())],
-    )
 
 
 def _answer(ctx: FaultContext, fmt: WireFormat = KOALA_FORMAT) -> ResponsePlan:
@@ -249,28 +260,6 @@ def _cut_after(ctx: FaultContext, events: int, extra: bytes = b"") -> ResponsePl
     )
 
 
-def _truncate(ctx: FaultContext) -> ResponsePlan:
-    events = ctx.params["events"]
-    extra = b""
-    if ctx.params["mid_event"] and events < len(ctx.values):
-        following = encode_event(ctx.values[events], number=events + 1)
-        extra = following[: max(1, len(following) // 2)]
-    return replace(_cut_after(ctx, events, extra), ending="close")
-
-
-def _disconnect(ctx: FaultContext) -> ResponsePlan:
-    return replace(_cut_after(ctx, ctx.params["events"]), ending="abort")
-
-
-def _stall(ctx: FaultContext) -> ResponsePlan:
-    plan = _cut_after(ctx, ctx.params["after"])
-    return replace(plan, ending="stall", stall_seconds=ctx.params["seconds"])
-
-
-def _slow_first_byte(ctx: FaultContext) -> ResponsePlan:
-    return replace(_answer(ctx), first_byte_delay=ctx.params["delay"])
-
-
 def _insert_event(ctx: FaultContext, after: int, raw_event: bytes) -> ResponsePlan:
     """The answer with a raw event after the first ``after`` events; values up to it."""
     full = _answer(ctx)
@@ -285,29 +274,159 @@ def _insert_event(ctx: FaultContext, after: int, raw_event: bytes) -> ResponsePl
     )
 
 
+_EVENTS_BEFORE = "events sent before the fault"
+
+
+# ----------------------------------------------------------------------------- the faults
+
+
+@fault(
+    "rate_limit",
+    "429 Too Many Requests with a `Retry-After` header.",
+    "RateLimitError (retry_after set)",
+    Param("retry_after", int, 30, "Retry-After value, seconds", 0, 86400),
+)
+def _rate_limit(ctx: FaultContext) -> ResponsePlan:
+    retry_after = ctx.params["retry_after"]
+    return _status_plan(429, "Rate limit reached", ("Retry-After", str(retry_after)))
+
+
+@fault("payment_required", "402 Payment Required.", "RateLimitError")
+def _payment_required(ctx: FaultContext) -> ResponsePlan:
+    return _status_plan(402, "Payment required: out of credits")
+
+
+@fault(
+    "cloudflare",
+    "403 Cloudflare challenge page (`<title>Just a moment...</title>`).",
+    "CloudflareError",
+)
+def _cloudflare(ctx: FaultContext) -> ResponsePlan:
+    return html_plan(403, CLOUDFLARE_PAGE, _cloudflare_headers())
+
+
+@fault("cloudflare_503", "503 with the Cloudflare challenge page.", "CloudflareError")
+def _cloudflare_503(ctx: FaultContext) -> ResponsePlan:
+    return html_plan(503, CLOUDFLARE_PAGE, _cloudflare_headers())
+
+
+@fault("bot_detected", "403 page with `<p>Unable to load site</p>`.", "BotDetectedError")
+def _bot_detected(ctx: FaultContext) -> ResponsePlan:
+    return html_plan(403, BOT_PAGE)
+
+
+@fault(
+    "server_error",
+    "A 5xx status with a plain-text body.",
+    "ResponseStatusError",
+    Param("status", int, 500, "the status code", 500, 599),
+)
+def _server_error(ctx: FaultContext) -> ResponsePlan:
+    status = ctx.params["status"]
+    return ResponsePlan(
+        status=status,
+        headers=[("Content-Type", "text/plain; charset=utf-8")],
+        writes=[Write(f"{status} Internal Server Error (mock fault: server_error)".encode())],
+    )
+
+
+@fault(
+    "truncate",
+    "Sends `events` events, then closes the connection (FIN) before the body is complete; "
+    "`mid_event=true` cuts inside the next event.",
+    "KoalaConnectionError (the body ended before its end)",
+    Param("events", int, 2, _EVENTS_BEFORE, 0, 1_000_000),
+    Param("mid_event", bool, False, "also send half of the next event"),
+)
+def _truncate(ctx: FaultContext) -> ResponsePlan:
+    events = ctx.params["events"]
+    extra = b""
+    if ctx.params["mid_event"] and events < len(ctx.values):
+        following = encode_event(ctx.values[events], number=events + 1)
+        extra = following[: max(1, len(following) // 2)]
+    return replace(_cut_after(ctx, events, extra), ending="close")
+
+
+@fault(
+    "disconnect",
+    "Sends `events` events, then resets the connection (TCP RST).",
+    "KoalaConnectionError",
+    Param("events", int, 2, _EVENTS_BEFORE, 0, 1_000_000),
+)
+def _disconnect(ctx: FaultContext) -> ResponsePlan:
+    return replace(_cut_after(ctx, ctx.params["events"]), ending="abort")
+
+
+@fault(
+    "stall",
+    "Sends `after` events, then sends nothing for `seconds` with the connection open, "
+    "then closes it.",
+    "KoalaTimeoutError (when read_timeout < seconds)",
+    Param("after", int, 1, _EVENTS_BEFORE, 0, 1_000_000),
+    Param("seconds", float, 30.0, "how long to stall (max 60)", 0, MAX_WAIT_SECONDS),
+)
+def _stall(ctx: FaultContext) -> ResponsePlan:
+    plan = _cut_after(ctx, ctx.params["after"])
+    return replace(plan, ending="stall", stall_seconds=ctx.params["seconds"])
+
+
+@fault(
+    "slow_first_byte",
+    "Waits `delay` seconds before the status line, then answers normally.",
+    "the full answer, or KoalaTimeoutError when a timeout is shorter than delay",
+    Param("delay", float, 5.0, "seconds before the first byte (max 60)", 0, MAX_WAIT_SECONDS),
+)
+def _slow_first_byte(ctx: FaultContext) -> ResponsePlan:
+    return replace(_answer(ctx), first_byte_delay=ctx.params["delay"])
+
+
+@fault(
+    "malformed_json",
+    'After `after` good events, an event whose data is not JSON (`data: {"token": ...`).',
+    "MalformedEventError",
+    Param("after", int, 1, "good events before the bad one", 0, 1_000_000),
+)
 def _malformed_json(ctx: FaultContext) -> ResponsePlan:
     return _insert_event(ctx, ctx.params["after"], b'data: {"token": "unterminated\n\n')
 
 
-def _invalid_utf8(ctx: FaultContext) -> ResponsePlan:
-    return _insert_event(ctx, ctx.params["after"], b'data: "caf\xc3\x28 \xff\xfe"\n\n')
-
-
+@fault(
+    "done_marker",
+    "The answer, then `data: [DONE]`, then more events that must be ignored.",
+    "the full answer (nothing after [DONE])",
+)
 def _done_marker(ctx: FaultContext) -> ResponsePlan:
     plan = _answer(ctx)
     ignored = b"".join(encode_events(["AFTER", " THE", " DONE", " MARKER"]))
     return replace(plan, writes=[*plan.writes, Write(done_event() + ignored, ctx.delay)])
 
 
+@fault(
+    "html_200",
+    "200 with a `text/html` page instead of an event stream.",
+    "UnexpectedContentTypeError",
+)
 def _html_200(ctx: FaultContext) -> ResponsePlan:
     return html_plan(200, HTML_200_PAGE)
 
 
+@fault(
+    "wrong_content_type",
+    "The answer's event stream labelled with another content type.",
+    "UnexpectedContentTypeError",
+    Param("content_type", str, "text/plain; charset=utf-8", "the Content-Type sent"),
+)
 def _wrong_content_type(ctx: FaultContext) -> ResponsePlan:
     plan = _answer(ctx)
     return replace(plan, headers=[("Content-Type", ctx.params["content_type"])], values=None)
 
 
+@fault(
+    "json_reply",
+    'The whole answer as one JSON object `{"output": "..."}` (the reply third-party '
+    "clients see with `Accept: application/json`), not a stream.",
+    "the whole answer as one chunk",
+)
 def _json_reply(ctx: FaultContext) -> ResponsePlan:
     text = "".join(v if isinstance(v, str) else json.dumps(v) for v in ctx.values)
     return ResponsePlan(
@@ -317,10 +436,31 @@ def _json_reply(ctx: FaultContext) -> ResponsePlan:
     )
 
 
+@fault(
+    "invalid_utf8",
+    "After `after` good events, an event with invalid UTF-8 bytes.",
+    "InvalidEncodingError",
+    Param("after", int, 1, "good events before the bad one", 0, 1_000_000),
+)
+def _invalid_utf8(ctx: FaultContext) -> ResponsePlan:
+    return _insert_event(ctx, ctx.params["after"], b'data: "caf\xc3\x28 \xff\xfe"\n\n')
+
+
+@fault(
+    "bom",
+    "A UTF-8 byte order mark before the first event.",
+    "the full answer (the original lost the first event)",
+)
 def _bom(ctx: FaultContext) -> ResponsePlan:
     return _answer(ctx, WireFormat(bom=True))
 
 
+@fault(
+    "huge_event",
+    "One event of `size` characters after the first event.",
+    "the full answer up to max_event_size; EventTooLargeError above it",
+    Param("size", int, 600_000, "characters in the huge event", 1, 64 * 1024 * 1024),
+)
 def _huge_event(ctx: FaultContext) -> ResponsePlan:
     size = ctx.params["size"]
     huge = "x" * size
@@ -328,18 +468,34 @@ def _huge_event(ctx: FaultContext) -> ResponsePlan:
     return event_stream_plan(values, WireFormat(), ctx.delay)
 
 
+@fault("crlf", "CRLF line endings.", "the full answer")
 def _crlf(ctx: FaultContext) -> ResponsePlan:
     return _answer(ctx, WireFormat(line_ending="\r\n"))
 
 
+@fault("cr", "CR-only line endings (valid SSE; the original crashed).", "the full answer")
 def _cr(ctx: FaultContext) -> ResponsePlan:
     return _answer(ctx, WireFormat(line_ending="\r"))
 
 
+@fault(
+    "keepalive_comments",
+    "A `retry:` line and a `: keep-alive` comment before every `every`-th event.",
+    "the full answer",
+    Param("every", int, 1, "a comment before every n-th event", 1, 1_000_000),
+)
 def _keepalive_comments(ctx: FaultContext) -> ResponsePlan:
     return _answer(ctx, WireFormat(comment_every=ctx.params["every"], retry=3000))
 
 
+@fault(
+    "split_writes",
+    "The body in writes of `size` bytes (splitting lines and UTF-8 characters), "
+    "`delay` seconds apart (at most 60 s in all).",
+    "the full answer",
+    Param("size", int, 1, "bytes per write", 1, 1_000_000),
+    Param("delay", float, 0.0, "seconds between writes", 0, 1.0),
+)
 def _split_writes(ctx: FaultContext) -> ResponsePlan:
     plan = _answer(ctx)
     body = plan.body
@@ -350,179 +506,7 @@ def _split_writes(ctx: FaultContext) -> ResponsePlan:
     return rechunk(plan, pieces, delay)
 
 
-_EVENTS_BEFORE = "events sent before the fault"
-
-FAULTS: dict[str, FaultScenario] = {
-    s.name: s
-    for s in (
-        FaultScenario(
-            "rate_limit",
-            "429 Too Many Requests with a `Retry-After` header.",
-            "RateLimitError (retry_after set)",
-            _rate_limit,
-            (Param("retry_after", int, 30, "Retry-After value, seconds", 0, 86400),),
-        ),
-        FaultScenario(
-            "payment_required",
-            "402 Payment Required.",
-            "RateLimitError",
-            _payment_required,
-        ),
-        FaultScenario(
-            "cloudflare",
-            "403 Cloudflare challenge page (`<title>Just a moment...</title>`).",
-            "CloudflareError",
-            _cloudflare,
-        ),
-        FaultScenario(
-            "cloudflare_503",
-            "503 with the Cloudflare challenge page.",
-            "CloudflareError",
-            _cloudflare_503,
-        ),
-        FaultScenario(
-            "bot_detected",
-            "403 page with `<p>Unable to load site</p>`.",
-            "BotDetectedError",
-            _bot_detected,
-        ),
-        FaultScenario(
-            "server_error",
-            "A 5xx status with a plain-text body.",
-            "ResponseStatusError",
-            _server_error,
-            (Param("status", int, 500, "the status code", 500, 599),),
-        ),
-        FaultScenario(
-            "truncate",
-            "Sends `events` events, then closes the connection (FIN) before the body is complete; "
-            "`mid_event=true` cuts inside the next event.",
-            "KoalaConnectionError (the body ended before its end)",
-            _truncate,
-            (
-                Param("events", int, 2, _EVENTS_BEFORE, 0, 1_000_000),
-                Param("mid_event", bool, False, "also send half of the next event"),
-            ),
-        ),
-        FaultScenario(
-            "disconnect",
-            "Sends `events` events, then resets the connection (TCP RST).",
-            "KoalaConnectionError",
-            _disconnect,
-            (Param("events", int, 2, _EVENTS_BEFORE, 0, 1_000_000),),
-        ),
-        FaultScenario(
-            "stall",
-            "Sends `after` events, then sends nothing for `seconds` with the connection open, "
-            "then closes it.",
-            "KoalaTimeoutError (when read_timeout < seconds)",
-            _stall,
-            (
-                Param("after", int, 1, _EVENTS_BEFORE, 0, 1_000_000),
-                Param("seconds", float, 30.0, "how long to stall (max 60)", 0, MAX_WAIT_SECONDS),
-            ),
-        ),
-        FaultScenario(
-            "slow_first_byte",
-            "Waits `delay` seconds before the status line, then answers normally.",
-            "the full answer, or KoalaTimeoutError when a timeout is shorter than delay",
-            _slow_first_byte,
-            (
-                Param(
-                    "delay",
-                    float,
-                    5.0,
-                    "seconds before the first byte (max 60)",
-                    0,
-                    MAX_WAIT_SECONDS,
-                ),
-            ),
-        ),
-        FaultScenario(
-            "malformed_json",
-            'After `after` good events, an event whose data is not JSON (`data: {"token": ...`).',
-            "MalformedEventError",
-            _malformed_json,
-            (Param("after", int, 1, "good events before the bad one", 0, 1_000_000),),
-        ),
-        FaultScenario(
-            "done_marker",
-            "The answer, then `data: [DONE]`, then more events that must be ignored.",
-            "the full answer (nothing after [DONE])",
-            _done_marker,
-        ),
-        FaultScenario(
-            "html_200",
-            "200 with a `text/html` page instead of an event stream.",
-            "UnexpectedContentTypeError",
-            _html_200,
-        ),
-        FaultScenario(
-            "wrong_content_type",
-            "The answer's event stream labelled with another content type.",
-            "UnexpectedContentTypeError",
-            _wrong_content_type,
-            (Param("content_type", str, "text/plain; charset=utf-8", "the Content-Type sent"),),
-        ),
-        FaultScenario(
-            "json_reply",
-            'The whole answer as one JSON object `{"output": "..."}` (the reply third-party '
-            "clients see with `Accept: application/json`), not a stream.",
-            "the whole answer as one chunk",
-            _json_reply,
-        ),
-        FaultScenario(
-            "invalid_utf8",
-            "After `after` good events, an event with invalid UTF-8 bytes.",
-            "InvalidEncodingError",
-            _invalid_utf8,
-            (Param("after", int, 1, "good events before the bad one", 0, 1_000_000),),
-        ),
-        FaultScenario(
-            "bom",
-            "A UTF-8 byte order mark before the first event.",
-            "the full answer (the original lost the first event)",
-            _bom,
-        ),
-        FaultScenario(
-            "huge_event",
-            "One event of `size` characters after the first event.",
-            "the full answer up to max_event_size; EventTooLargeError above it",
-            _huge_event,
-            (Param("size", int, 600_000, "characters in the huge event", 1, 64 * 1024 * 1024),),
-        ),
-        FaultScenario(
-            "crlf",
-            "CRLF line endings.",
-            "the full answer",
-            _crlf,
-        ),
-        FaultScenario(
-            "cr",
-            "CR-only line endings (valid SSE; the original crashed).",
-            "the full answer",
-            _cr,
-        ),
-        FaultScenario(
-            "keepalive_comments",
-            "A `retry:` line and a `: keep-alive` comment before every `every`-th event.",
-            "the full answer",
-            _keepalive_comments,
-            (Param("every", int, 1, "a comment before every n-th event", 1, 1_000_000),),
-        ),
-        FaultScenario(
-            "split_writes",
-            "The body in writes of `size` bytes (splitting lines and UTF-8 characters), "
-            "`delay` seconds apart (at most 60 s in all).",
-            "the full answer",
-            _split_writes,
-            (
-                Param("size", int, 1, "bytes per write", 1, 1_000_000),
-                Param("delay", float, 0.0, "seconds between writes", 0, 1.0),
-            ),
-        ),
-    )
-}
+# ----------------------------------------------------------------------------- lookup and parsing
 
 
 def known_names() -> str:
@@ -570,3 +554,58 @@ def fault_table() -> str:
         params = "; ".join(f"`{p.name}` ({_show(p.default)}): {p.help}" for p in s.params)
         rows.append(f"| `{s.name}` | {s.description} | {params or '-'} | {s.expectation} |")
     return "\n".join(rows)
+
+
+# ----------------------------------------------------------------------------- the fault queue
+
+
+@dataclass
+class QueuedFault:
+    """A fault waiting in the queue, and how many more requests it is for."""
+
+    spec: FaultSpec
+    remaining: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.spec.to_json(), "remaining": self.remaining}
+
+
+class FaultQueue:
+    """Faults queued for the next requests, served in order, each for its number of times.
+
+    >>> queue = FaultQueue()
+    >>> _ = queue.push(parse_fault_spec("rate_limit;retry_after=5"), times=2)
+    >>> [str(queue.take()), str(queue.take()), queue.take()]
+    ['rate_limit;retry_after=5', 'rate_limit;retry_after=5', None]
+    """
+
+    def __init__(self) -> None:
+        self._queue: deque[QueuedFault] = deque()
+
+    def push(self, spec: FaultSpec, times: int = 1) -> QueuedFault:
+        if isinstance(times, bool) or not isinstance(times, int) or times < 1:
+            raise FaultSpecError(f"times must be a positive integer, got {times!r}")
+        item = QueuedFault(spec, times)
+        self._queue.append(item)
+        return item
+
+    def take(self) -> FaultSpec | None:
+        """The fault for the next request (and one use of it), or None."""
+        if not self._queue:
+            return None
+        head = self._queue[0]
+        head.remaining -= 1
+        if head.remaining <= 0:
+            self._queue.popleft()
+        return head.spec
+
+    def clear(self) -> int:
+        cleared = len(self._queue)
+        self._queue.clear()
+        return cleared
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [item.to_json() for item in self._queue]
+
+    def __len__(self) -> int:
+        return len(self._queue)

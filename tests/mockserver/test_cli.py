@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from koala import Koala
+from mockserver.cli.exit_codes import ExitCode
 from mockserver.cli.main import _config_from_args, build_parser, main
 from mockserver.testing.embedded import is_loopback
 
@@ -149,6 +150,33 @@ def test_the_seed_help_says_it_is_for_fuzz_mode(capsys: pytest.CaptureFixture[st
         build_parser().parse_args(["serve", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--seed N fuzz mode only" in text and "synthetic answers" not in text
+
+
+@pytest.mark.parametrize(
+    ("command", "codes"),
+    [
+        ([], {0, 2}),
+        (["serve"], {0, 1, 2}),
+        (["demo"], {0, 1, 2, 130}),
+        (["record"], {0, 1, 2, 4, 5, 130}),
+        (["verify"], {0, 1, 2, 3, 4, 5, 130}),
+    ],
+)
+def test_every_help_lists_its_exit_codes(
+    command: list[str], codes: set[int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([*command, "--help"])
+    assert exit_info.value.code == 0
+    help_text = capsys.readouterr().out
+    _, heading, listed = help_text.partition("exit codes:\n")
+    assert heading, help_text
+    assert {int(line.split()[0]) for line in listed.splitlines() if line.strip()} == codes
+
+
+def test_an_unreachable_upstream_is_not_the_usage_error_code() -> None:
+    assert len({int(code) for code in ExitCode}) == len(ExitCode)
+    assert ExitCode.USAGE == 2 and ExitCode.UNREACHABLE not in (0, 1, 2)
 
 
 @pytest.mark.parametrize(

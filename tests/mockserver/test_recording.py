@@ -389,7 +389,7 @@ def test_cli_record_reports_an_unreachable_upstream(
     url = f"http://127.0.0.1:{unused_tcp_port}/api/gpt/"
     assert (
         cli_main(["record", "--out", str(tmp_path / "x.yaml"), "--prompt", "Hi", "--upstream", url])
-        == 2
+        == 5  # ExitCode.UNREACHABLE; 2 is argparse's usage error
     )
     assert "did not answer" in capsys.readouterr().err
     assert files(tmp_path) == []

@@ -10,6 +10,8 @@ from koala_servers import Serve, serve_fixture  # noqa: F401 (the serve fixture)
 
 from mockserver.cassettes.cassette import Cassette, load_cassette, load_cassette_dir
 from mockserver.cassettes.handmade import CASSETTE_DIR
+from mockserver.cli.cassette_commands import verify_exit_code as exit_code
+from mockserver.cli.exit_codes import ExitCode
 from mockserver.cli.main import main as cli_main
 from mockserver.config import MockConfig
 from mockserver.server.app import create_app
@@ -19,7 +21,6 @@ from mockserver.upstream.verify import (
     DRIFT,
     OK,
     UNVERIFIED,
-    exit_code,
     framing_differences,
     report,
     stream_shape,
@@ -200,7 +201,8 @@ def test_cli_verify_exit_codes(
         assert "hello: drift" in printed
         assert "  - line endings: recorded LF, upstream CRLF" in printed
     dead = f"http://127.0.0.1:{unused_tcp_port}/api/gpt/"
-    assert cli_main(["verify", "--upstream", dead, str(out)]) == 2
+    # Not 2, which is argparse's usage error.
+    assert cli_main(["verify", "--upstream", dead, str(out)]) == ExitCode.UNREACHABLE == 5
     err = capsys.readouterr().err
     assert "did not answer" in err and "no cassette was verified" in err
     assert "recorded" not in err
