@@ -1,10 +1,20 @@
-"""Event-stream parser throughput: the original's line parser vs this provider's vs raw reading.
+"""Event-stream parser throughput: this provider's decoder against httpx-sse and the original.
 
 Run from the repository root: ``python bench/bench_parser.py [--events N] [--repeat R]``.
 
-A server in a subprocess (so it does not share the client's event loop) answers every POST with
-the same body of N events ``data: "tok"\\n\\n`` over loopback. The client times each request
-from sending it to the last event (one keep-alive connection, so no connection set-up):
+Part 1, in-process (no network): the same N events, cut into 64 KiB chunks, for three streams
+(``data: "tok"`` with LF, ``data: {"t": "tok"}`` with LF, ``data: "tok"`` with CRLF), decoded by
+
+  (h) httpx-sse + json.loads: ``EventSource(httpx.Response(...)).iter_sse()`` over the chunks,
+      ``json.loads(event.data)`` per event (the public API; it decodes text with httpx);
+  (k) koala.sse: ``EventStreamDecoder().feed(chunk)`` per chunk, then ``close()``.
+
+Rounds alternate (h, k, h, k, ...); it prints the median events/s of each and the ratio k/h.
+
+Part 2, over HTTP: a server in a subprocess (so it does not share the client's event loop)
+answers every POST with the same body of N events ``data: "tok"\\n\\n`` over loopback. The
+client times each request from sending it to the last event (one keep-alive connection, so no
+connection set-up):
 
   (a) original: the parser as PROTOCOL.md describes the original provider's
       (``async for line in response.content`` and ``json.loads(line[6:])`` per ``data: `` line);
@@ -27,14 +37,68 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
+import httpx
 from aiohttp import web
+from httpx_sse import EventSource
 
 from koala import Koala
+from koala.sse import EventStreamDecoder
 
 EVENT = b'data: "tok"\n\n'
 
 
-# ---------------------------------------------------------------- server (subprocess)
+# ---------------------------------------------------------------- part 1: in-process
+
+CHUNK = 65536
+#: name, one event, the target ratio over httpx-sse + json.loads (issue 11)
+IN_PROCESS_STREAMS = (
+    ("string events, LF", b'data: "tok"\n\n', 8.0),
+    ("JSON-object events, LF", b'data: {"t": "tok"}\n\n', 3.0),
+    ("string events, CRLF", b'data: "tok"\r\n\r\n', 3.0),
+)
+
+
+def chunked(body: bytes) -> list[bytes]:
+    return [body[i : i + CHUNK] for i in range(0, len(body), CHUNK)]
+
+
+def decode_httpx_sse(chunks: list[bytes]) -> list[Any]:
+    response = httpx.Response(
+        200, headers={"Content-Type": "text/event-stream"}, content=iter(chunks)
+    )
+    return [json.loads(event.data) for event in EventSource(response).iter_sse()]
+
+
+def decode_koala(chunks: list[bytes]) -> list[Any]:
+    decoder = EventStreamDecoder()
+    values: list[Any] = []
+    for chunk in chunks:
+        values += decoder.feed(chunk)
+    return values + decoder.close()
+
+
+def in_process(events: int, repeat: int) -> None:
+    print(
+        f"in-process: {events:,} events in {CHUNK // 1024} KiB chunks, {repeat} alternating rounds"
+    )
+    print(f"{'stream':<24} {'httpx-sse+json ev/s':>20} {'koala.sse ev/s':>15} {'ratio':>7} target")
+    for name, event, target in IN_PROCESS_STREAMS:
+        chunks = chunked(event * events)
+        expected = json.loads(event[6:].strip())
+        rates: dict[str, list[float]] = {"h": [], "k": []}
+        for _ in range(repeat):
+            for key, decode in (("h", decode_httpx_sse), ("k", decode_koala)):
+                start = time.perf_counter()
+                values = decode(chunks)
+                elapsed = time.perf_counter() - start
+                if len(values) != events or values[-1] != expected:
+                    raise SystemExit(f"{name}: {key} decoded {len(values)} events wrongly")
+                rates[key].append(events / elapsed)
+        h, k = statistics.median(rates["h"]), statistics.median(rates["k"])
+        print(f"{name:<24} {h:>20,.0f} {k:>15,.0f} {k / h:>6.1f}x >= {target:g}x")
+
+
+# ---------------------------------------------------------------- part 2: server (subprocess)
 
 
 def serve(events: int) -> None:
@@ -58,7 +122,7 @@ def serve(events: int) -> None:
     asyncio.run(main())
 
 
-# ---------------------------------------------------------------- the three readers
+# ---------------------------------------------------------------- part 2: the three readers
 
 
 async def original_parser(response: aiohttp.ClientResponse) -> AsyncIterator[Any]:
@@ -122,10 +186,15 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--no-http", action="store_true", help="part 1 (in-process) only")
     args = parser.parse_args()
     if args.serve:
         serve(args.events)
         return
+    in_process(args.events, args.repeat)
+    if args.no_http:
+        return
+    print()
     server = subprocess.Popen(
         [sys.executable, __file__, "--serve", "--events", str(args.events)],
         stdout=subprocess.PIPE,

@@ -101,10 +101,10 @@ class EventStreamDecoder:
         block = buffer[:end]
         try:
             start = 0
-            if self._data_lines and block[:1] == b"\n":
+            if self._data_lines and block[:1] in (b"\n", b"\r"):
                 # The blank line of an event whose data line came in the previous read.
                 self._read_lines([b""], out)
-                start = 1
+                start = 2 if block[:2] == b"\r\n" else 1
             if not self.done:
                 start += self._read_simple_events(block[start:] if start else block, out)
                 self._read_lines(block[start:].splitlines(), out)
@@ -143,25 +143,73 @@ class EventStreamDecoder:
             )
 
     def _read_simple_events(self, block: bytes, out: list[Any]) -> int:
-        """Fast path: decode a leading run of one-line events whose data is a JSON string.
+        """Fast path: decode the leading runs of one-line events (``data: <JSON>``, blank line).
 
-        Returns how many bytes of ``block`` it consumed (0 when the run is absent or doubtful;
-        the line-by-line path then reads it and reports any error precisely).
+        Returns how many bytes of ``block`` it consumed: every event before the first one it
+        doubts (bad UTF-8, not exactly one JSON value, ``[DONE]``, white space around the value,
+        any other field...), which the line-by-line path then reads and reports precisely.
         """
         if self._data_lines or len(block) > self.max_event_size:
             return 0
-        run = _SIMPLE_RUN.match(block)
+        position = 0
+        while True:
+            taken = self._read_string_run(block, position, out)
+            taken += self._read_value_run(block, position + taken, out)
+            if not taken:
+                return position
+            position += taken
+
+    def _read_string_run(self, block: bytes, position: int, out: list[Any]) -> int:
+        """A run of ``data: "<JSON string>"`` events (LF), decoded as one JSON array."""
+        run = _STRING_RUN.match(block, position)
         if run is None:
             return 0
         # The pattern keeps newlines out of the strings, so "\n\ndata: " only stands between events.
-        array = b"[" + block[6 : run.end() - 2].replace(b"\n\ndata: ", b",") + b"]"
+        array = b"[" + block[position + 6 : run.end() - 2].replace(b"\n\ndata: ", b",") + b"]"
         try:
             values = json.loads(array)
-        except ValueError:  # a bad escape or bad UTF-8: let the line-by-line path name it
+        except ValueError:  # a bad escape or bad UTF-8: let the other paths name it
             return 0
         self.events_dispatched += len(values)
         out.extend(values)
-        return run.end()
+        return run.end() - position
+
+    def _read_value_run(self, block: bytes, position: int, out: list[Any]) -> int:
+        """A run of ``data: <JSON>`` events, each value read alone by json's C scanner."""
+        run = _LF_RUN.match(block, position)
+        separator = b"\n\n"
+        if run is None:
+            run = _CRLF_RUN.match(block, position)
+            separator = b"\r\n\r\n"
+            if run is None:
+                return 0
+        end = run.end()
+        try:
+            text = block[position + 6 : end - len(separator)].decode("utf-8")
+        except UnicodeDecodeError:
+            return 0
+        # The patterns keep line ends out of the values, so this only stands between events.
+        pieces = text.split(separator.decode() + "data: ")
+        values: list[Any] = []
+        append = values.append
+        try:
+            for piece in pieces:
+                value, stop = _scan_once(piece, 0)
+                if stop != len(piece):  # more than one value (or white space) on the line
+                    break
+                append(value)
+        except (StopIteration, ValueError, RecursionError):  # no value, or not JSON
+            pass
+        count = len(values)
+        if count == len(pieces):
+            consumed = end
+        else:  # stop before the doubtful event
+            consumed = position
+            for _ in range(count):
+                consumed = block.index(separator, consumed) + len(separator)
+        self.events_dispatched += count
+        out.extend(values)
+        return consumed - position
 
     def _read_lines(self, lines: list[bytes], out: list[Any]) -> None:
         data_lines = self._data_lines
@@ -260,7 +308,13 @@ class EventStreamDecoder:
 
 # A run of events in the Koala server's own format: `data: "<JSON string>"` and a blank line, LF
 # line endings. The pattern checks the strings' shape; json.loads checks escapes and UTF-8.
-_SIMPLE_RUN = re.compile(rb'(?:data: "[^"\\\x00-\x1f]*(?:\\[^\r\n][^"\\\x00-\x1f]*)*"\n\n)+')
+_STRING_RUN = re.compile(rb'(?:data: "[^"\\\x00-\x1f]*(?:\\[^\r\n][^"\\\x00-\x1f]*)*"\n\n)+')
+# Runs of one-line events: `data: ` and a value without line ends, then a blank line, every line
+# ended alike (LF, or CRLF). The fast path checks that each value is exactly one JSON value.
+_LF_RUN = re.compile(rb"(?:data: [^\r\n]*\n\n)+")
+_CRLF_RUN = re.compile(rb"(?:data: [^\r\n]*\r\n\r\n)+")
+#: json's scanner: ``(value, end)`` for the JSON value at an index (what ``json.loads`` runs).
+_scan_once = json.JSONDecoder().scan_once
 
 
 def _loads(text: str) -> Any:
