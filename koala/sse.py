@@ -314,7 +314,7 @@ _STRING_RUN = re.compile(rb'(?:data: "[^"\\\x00-\x1f]*(?:\\[^\r\n][^"\\\x00-\x1f
 _LF_RUN = re.compile(rb"(?:data: [^\r\n]*\n\n)+")
 _CRLF_RUN = re.compile(rb"(?:data: [^\r\n]*\r\n\r\n)+")
 #: json's scanner: ``(value, end)`` for the JSON value at an index (what ``json.loads`` runs).
-_scan_once = json.JSONDecoder().scan_once
+_scan_once = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def _loads(text: str) -> Any:
