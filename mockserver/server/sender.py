@@ -28,7 +28,8 @@ class OpenStreams:
     """The streams being sent; :meth:`close_all` (on shutdown) ends every wait at once."""
 
     def __init__(self) -> None:
-        self._closing: asyncio.Event | None = None
+        self._closing = False
+        self._sleepers: set[asyncio.Future[bool]] = set()
         self._transports: set[asyncio.BaseTransport] = set()
 
     @property
@@ -37,25 +38,36 @@ class OpenStreams:
 
     @property
     def closing(self) -> bool:
-        return self._closing is not None and self._closing.is_set()
-
-    def _event(self) -> asyncio.Event:
-        if self._closing is None:
-            self._closing = asyncio.Event()
         return self._closing
 
     async def sleep(self, seconds: float) -> bool:
         """Wait ``seconds``; False when the wait was cut short by shutdown."""
-        event = self._event()
-        if event.is_set():
+        if self._closing:
             return False
         if seconds <= 0:
             return True
-        try:
-            await asyncio.wait_for(event.wait(), seconds)
-        except asyncio.TimeoutError:
+        return await self.sleep_until(asyncio.get_running_loop().time() + seconds)
+
+    async def sleep_until(self, deadline: float) -> bool:
+        """Wait until ``deadline`` on the loop's clock; False when shutdown cut the wait short.
+
+        Absolute: a wake-up the loop delivers late shortens the next wait instead of pushing
+        every later write back (relative waits add up each one's lateness). One timer handle
+        and one future per wait, no task.
+        """
+        if self._closing:
+            return False
+        loop = asyncio.get_running_loop()
+        if deadline <= loop.time():
             return True
-        return False
+        waiter: asyncio.Future[bool] = loop.create_future()
+        timer = loop.call_at(deadline, _wake, waiter, True)
+        self._sleepers.add(waiter)
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
+            self._sleepers.discard(waiter)
 
     def opened(self, transport: asyncio.BaseTransport | None) -> None:
         if transport is not None:
@@ -67,10 +79,17 @@ class OpenStreams:
 
     def close_all(self) -> None:
         """End every wait; close connections stuck behind a client that stopped reading."""
-        self._event().set()
+        self._closing = True
+        for waiter in list(self._sleepers):
+            _wake(waiter, False)
         for transport in list(self._transports):
             if isinstance(transport, asyncio.WriteTransport) and transport.get_write_buffer_size():
                 transport.abort()  # close() would wait for the buffer to drain
+
+
+def _wake(waiter: asyncio.Future[bool], result: bool) -> None:
+    if not waiter.done():
+        waiter.set_result(result)
 
 
 async def send_plan(
@@ -125,11 +144,15 @@ async def _stream(
 ) -> web.StreamResponse:
     await response.prepare(request)
     sent = 0
+    # Each write is due at start + its offset (the sum of the delays so far) on the loop clock.
+    due = asyncio.get_running_loop().time()
     for write in plan.writes:
-        if write.delay and not await streams.sleep(write.delay):
-            _close_transport(request)
-            entry.finish("shutdown")
-            return response
+        if write.delay:
+            due += write.delay
+            if not await streams.sleep_until(due):
+                _close_transport(request)
+                entry.finish("shutdown")
+                return response
         await response.write(write.data)
         sent += len(write.data)
         entry.sent(sent)
