@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, ClassVar, NamedTuple
 
@@ -14,26 +13,21 @@ from aiohttp import BaseConnector, ClientResponse, ClientSession, ClientTimeout
 
 from .base import AsyncGeneratorProvider, ProviderModelMixin
 from .errors import (
-    BotDetectedError,
-    CloudflareError,
     InvalidOptionError,
     KoalaConnectionError,
     KoalaTimeoutError,
     MissingDependencyError,
-    RateLimitError,
-    ResponseStatusError,
     UnexpectedContentTypeError,
     excerpt,
 )
 from .request import DEFAULT_MODEL, build_headers, build_payload, is_visitor_id
+from .response import parse_media_type, status_error
 from .sse import DEFAULT_MAX_EVENT_SIZE, EventStreamDecoder
 
 ENDPOINT_ENV_VAR = "KOALA_API_ENDPOINT"
 DEFAULT_TIMEOUT = 300.0
 DEFAULT_READ_TIMEOUT = 60.0
 READ_CHUNK_SIZE = 65536
-_CLOUDFLARE_MARKERS = ("<title>Just a moment...</title>", '<div id="cf-please-wait">')
-_BOT_MARKER = "<p>Unable to load site</p>"
 
 
 class Koala(AsyncGeneratorProvider, ProviderModelMixin):
@@ -132,28 +126,22 @@ class Koala(AsyncGeneratorProvider, ProviderModelMixin):
 
 
 async def raise_for_status(response: ClientResponse) -> None:
-    """Raise the typed error for a non-2xx answer (g4f's classification, shortened bodies)."""
-    if response.ok:
+    """Raise the typed error for a 4xx/5xx answer (classified by :mod:`koala.response`)."""
+    if response.ok:  # below 400: aiohttp has followed any redirect already
         return
-    body = await _read_text(response)
-    status = response.status
-    if status in (429, 402):
-        raise RateLimitError(status, body, _retry_after(response.headers.get("Retry-After")))
-    if status in (403, 503) and any(marker in body for marker in _CLOUDFLARE_MARKERS):
-        raise CloudflareError(status, body)
-    if status == 403 and _BOT_MARKER in body:
-        raise BotDetectedError(status, body)
-    raise ResponseStatusError(status, body)
+    error = status_error(response.status, response.headers, await _read_text(response))
+    if error is not None:
+        raise error
 
 
 async def _answer_values(response: ClientResponse, max_event_size: int) -> AsyncIterator[Any]:
     """The answer's values: an event stream, or the JSON ``{"output": ...}`` reply."""
     content_type = response.headers.get("Content-Type", "")
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    if media_type == "text/event-stream":
+    media_type = parse_media_type(content_type)
+    if media_type.is_event_stream:
         return Koala._parse_event_stream(response, max_event_size)
     body = await _read_start(response, max_event_size)
-    if media_type == "application/json":
+    if media_type.is_json:
         try:
             reply = json.loads(body)
         except (ValueError, RecursionError):  # RecursionError: nested too deeply
@@ -182,13 +170,6 @@ async def _read_start(response: ClientResponse, limit: int) -> bytes:
 
 async def _read_text(response: ClientResponse, limit: int = 65536) -> str:
     return (await _read_start(response, limit)).decode("utf-8", errors="replace")
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds when it is a number (an HTTP date is left to the caller)."""
-    if value is None or not re.fullmatch(r"\s*\d+(\.\d+)?\s*", value):
-        return None
-    return float(value)
 
 
 def check_options(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from koala.errors import StreamError
+from koala.response import parse_media_type
 from koala.sse import EventStreamDecoder
 from mockserver.cassettes.cassette import (
     Cassette,
@@ -110,8 +111,8 @@ def decoded_values(
 
     None when the answer is not an event stream or does not decode (it is replayed as recorded).
     """
-    content_type = interaction.response_header("Content-Type") or ""
-    if not 200 <= interaction.status < 300 or "text/event-stream" not in content_type.lower():
+    media_type = parse_media_type(interaction.response_header("Content-Type"))
+    if not 200 <= interaction.status < 300 or not media_type.is_event_stream:
         return None, []
     decoder = EventStreamDecoder(max_event_size=len(interaction.body) + 1)
     values: list[Any] = []

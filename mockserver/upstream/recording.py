@@ -38,6 +38,7 @@ from aiohttp import web
 from koala.errors import ModelNotSupportedError, StreamError
 from koala.provider import DEFAULT_READ_TIMEOUT, DEFAULT_TIMEOUT, Koala
 from koala.request import build_headers, build_payload, encode_payload
+from koala.response import parse_media_type
 from koala.sse import EventStreamDecoder
 from mockserver.cassettes.cassette import (
     Cassette,
@@ -237,7 +238,7 @@ def describe(capture: Capture, path: Path | None) -> str:
     content_type = first_header(capture.response_headers, "content-type") or "no content type"
     lines = [f"status:   {capture.status} {capture.reason}".rstrip()]
     lines.append(f"type:     {content_type}")
-    if "event-stream" in content_type:
+    if parse_media_type(content_type).is_event_stream:
         summary = decode_body(capture.chunks)
         events = f"{len(summary.values)}"
         if summary.error:

@@ -17,14 +17,17 @@ upstream answers normally today; likewise a 2xx cassette when the upstream answe
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 
+from koala.errors import StreamError
 from koala.request import new_visitor_id
+from koala.response import RATE_LIMIT_STATUSES, ErrorPage, error_page, parse_media_type
+from koala.sse import BOM, EventStreamDecoder
 from mockserver.cassettes.cassette import Cassette, Interaction, first_header, json_kind
 from mockserver.upstream.recording import (
     Capture,
@@ -37,10 +40,13 @@ OK, DRIFT, UNVERIFIED = "ok", "drift", "unverified"
 #: Answers that depend on the moment (load, the client's IP), not on the API's contract.
 SITUATIONAL_STATUSES = frozenset({402, 403, 429, 503})
 _UNSENT_HEADERS = {"host", "content-length", "transfer-encoding", "connection"}
-_LINE = re.compile(rb"([^\r\n]*)(\r\n|\n|\r|$)")
+_LINE_ENDING = re.compile(rb"(\r\n|\n|\r)")
 _ENDING_NAMES = {b"\n": "LF", b"\r\n": "CRLF", b"\r": "CR"}
-_CLOUDFLARE_MARKERS = (b"<title>Just a moment...</title>", b'<div id="cf-please-wait">')
-_BOT_MARKER = b"<p>Unable to load site</p>"
+_PAGE_NAMES: dict[ErrorPage | None, str] = {
+    "cloudflare": "Cloudflare challenge",
+    "bot": "bot refusal page",
+    None: "other",
+}
 
 
 class VerifyUnreachableError(UpstreamUnreachableError):
@@ -72,69 +78,52 @@ class StreamShape:
 
 
 def stream_shape(body: bytes) -> StreamShape:
-    """Measure the framing of ``body`` (read as an event stream)."""
-    shape = StreamShape()
-    if body.startswith(b"\xef\xbb\xbf"):
-        shape.bom = True
-        body = body[3:]
+    """Measure the framing of ``body`` (read as an event stream).
+
+    The values, the number of events and the ``[DONE]`` marker are what :mod:`koala.sse`
+    decodes; the bytes around them (line endings, ``data:`` forms, lines per event, other
+    fields, the final blank line) are counted here, since decoding is meant to hide them.
+    """
+    shape = StreamShape(bom=body.startswith(BOM))
+    decoder = EventStreamDecoder(max_event_size=len(body) + 1)
+    values: list[Any] = []
+    try:
+        values += decoder.feed(body)
+        values += decoder.close()
+    except StreamError:  # the values before the bad event are kept
+        shape.value_kinds.add("not JSON")
+    shape.value_kinds.update(json_kind(value) for value in values)
+    shape.events = decoder.events_dispatched
+    shape.done_marker = decoder.done
+    _measure_lines(body[len(BOM) :] if shape.bom else body, shape)
+    return shape
+
+
+def _measure_lines(body: bytes, shape: StreamShape) -> None:
+    """The line-level framing of ``body`` (after any BOM) into ``shape``."""
+    pieces = _LINE_ENDING.split(body)  # line, ending, line, ending, ..., last line
     data_lines = 0
-    last_line_blank = False
-    position = 0
-    while position < len(body):
-        match = _LINE.match(body, position)
-        if match is None:  # pragma: no cover - the pattern matches at every position
-            break
-        line, ending = match.group(1), match.group(2)
-        position = match.end()
+    for line, ending in zip(pieces[::2], [*pieces[1::2], b""], strict=True):
         if ending:
             shape.line_endings.add(_ENDING_NAMES[ending])
-        last_line_blank = not line
         if not line:
             if data_lines:
                 shape.data_lines_per_event.add(data_lines)
-                shape.events += 1
             data_lines = 0
         elif line.startswith(b"data:"):
             data_lines += 1
             shape.data_forms.add("data: " if line.startswith(b"data: ") else "data:")
-            value = line[6:] if line.startswith(b"data: ") else line[5:]
-            if value.strip() == b"[DONE]":
-                shape.done_marker = True
-                continue
-            try:
-                shape.value_kinds.add(json_kind(json.loads(value)))
-            except ValueError:
-                shape.value_kinds.add("not JSON")
         elif line.startswith(b":"):
             shape.other_fields.add("comment")
         else:
             shape.other_fields.add(line.partition(b":")[0].decode("utf-8", "replace"))
     if data_lines:
         shape.data_lines_per_event.add(data_lines)
-        shape.events += 1
-    shape.ends_with_blank_line = last_line_blank and body.endswith((b"\n\n", b"\r\n\r\n", b"\r\r"))
-    return shape
-
-
-def media_type(content_type: str | None) -> tuple[str, str]:
-    """``("text/event-stream", "utf-8")`` from a Content-Type value (lowercased; "" when absent)."""
-    if not content_type:
-        return "", ""
-    main, _, params = content_type.partition(";")
-    charset = ""
-    for param in params.split(";"):
-        name, _, value = param.partition("=")
-        if name.strip().lower() == "charset":
-            charset = value.strip().strip('"').lower()
-    return main.strip().lower(), charset
+    shape.ends_with_blank_line = body.endswith((b"\n\n", b"\r\n\r\n", b"\r\r"))
 
 
 def error_page_kind(body: bytes) -> str:
-    if any(marker in body for marker in _CLOUDFLARE_MARKERS):
-        return "Cloudflare challenge"
-    if _BOT_MARKER in body:
-        return "bot refusal page"
-    return "other"
+    return _PAGE_NAMES[error_page(body)]
 
 
 def _names(values: Iterable[str]) -> str:
@@ -216,17 +205,17 @@ def compare(name: str, recorded: Interaction, live: Capture) -> Verdict:
             )
         return Verdict(name, DRIFT, [f"status: recorded {recorded.status}, upstream {live.status}"])
     differences = []
-    recorded_type = media_type(recorded.response_header("content-type"))
-    live_type = media_type(first_header(live.response_headers, "content-type"))
-    if recorded_type[0] != live_type[0]:
-        before, after = recorded_type[0] or "none", live_type[0] or "none"
+    recorded_type = parse_media_type(recorded.response_header("content-type"))
+    live_type = parse_media_type(first_header(live.response_headers, "content-type"))
+    if recorded_type.essence != live_type.essence:
+        before, after = recorded_type.essence or "none", live_type.essence or "none"
         differences.append(f"content type: recorded {before}, upstream {after}")
-    elif recorded_type[1] != live_type[1]:
+    elif recorded_type.charset != live_type.charset:
         differences.append(
-            f"content type charset: recorded {recorded_type[1] or 'none'}, "
-            f"upstream {live_type[1] or 'none'}"
+            f"content type charset: recorded {recorded_type.charset or 'none'}, "
+            f"upstream {live_type.charset or 'none'}"
         )
-    if recorded.status in (429, 402):
+    if recorded.status in RATE_LIMIT_STATUSES:
         had = recorded.response_header("retry-after") is not None
         has = first_header(live.response_headers, "retry-after") is not None
         if had != has:
@@ -238,7 +227,7 @@ def compare(name: str, recorded: Interaction, live: Capture) -> Verdict:
         before, after = error_page_kind(recorded.body), error_page_kind(live.body)
         if before != after:
             differences.append(f"error page: recorded {before}, upstream {after}")
-    if recorded_type[0] == live_type[0] == "text/event-stream":
+    if recorded_type.is_event_stream and live_type.is_event_stream:
         differences.extend(framing_differences(recorded.body, live.body))
     return Verdict(name, DRIFT if differences else OK, differences)
 

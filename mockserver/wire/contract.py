@@ -17,6 +17,7 @@ from typing import Any
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from koala.request import VISITOR_ID_ALPHABET, VISITOR_ID_LENGTH, build_headers
+from koala.response import parse_media_type
 
 #: Headers whose values are per call (checked on their own) or set by the HTTP client.
 _PER_CALL_HEADERS = {"visitor-id", "flag-real-time-data"}
@@ -202,7 +203,7 @@ def check_headers(headers: Mapping[str, str], payload: Any = None) -> list[Probl
     content_type = lowered.get("content-type")
     if content_type is None:
         problems.append(Problem("header Content-Type", "'application/json'", "nothing (missing)"))
-    elif content_type.split(";", 1)[0].strip().lower() != "application/json":
+    elif not parse_media_type(content_type).is_json:
         problems.append(Problem("header Content-Type", "'application/json'", repr(content_type)))
     return problems
 

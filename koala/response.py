@@ -1,0 +1,140 @@
+"""What an answer means, from its status, headers and the start of its body. Pure: no I/O.
+
+Two questions every reader of a koala.sh answer asks (the provider, the recorder, ``verify``,
+the cassette library): *what kind of content is this?* (:func:`parse_media_type`) and *is it an
+error, and which?* (:func:`status_error`). The rules are docs/PROTOCOL.md's status handling:
+
+- 429 and 402 are rate limits (:class:`RateLimitError`, with ``Retry-After`` when it is a
+  number of seconds);
+- a 403 or 503 carrying Cloudflare's challenge page is :class:`CloudflareError`;
+- a 403 carrying the "Unable to load site" page is :class:`BotDetectedError`;
+- any other non-2xx status is :class:`ResponseStatusError`; a 2xx is no error.
+
+>>> parse_media_type('Text/Event-Stream; charset="UTF-8"')
+MediaType(essence='text/event-stream', charset='utf-8')
+>>> status_error(429, {"Retry-After": "5"}, "slow down").retry_after
+5.0
+>>> status_error(200, {}, "") is None
+True
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Literal, NamedTuple
+
+from .errors import BotDetectedError, CloudflareError, RateLimitError, ResponseStatusError
+
+__all__ = [
+    "EVENT_STREAM",
+    "JSON",
+    "ErrorPage",
+    "MediaType",
+    "error_page",
+    "parse_media_type",
+    "retry_after_seconds",
+    "status_error",
+]
+
+EVENT_STREAM = "text/event-stream"
+JSON = "application/json"
+
+#: Markers of Cloudflare's "checking your browser" page (its title, its waiting box).
+CLOUDFLARE_MARKERS = ("<title>Just a moment...</title>", '<div id="cf-please-wait">')
+#: The marker of the page koala.sh shows a client it takes for a bot.
+BOT_MARKER = "<p>Unable to load site</p>"
+RATE_LIMIT_STATUSES = frozenset({429, 402})
+
+#: The kinds of error page the markers tell apart.
+ErrorPage = Literal["cloudflare", "bot"]
+
+_SECONDS = re.compile(r"\s*\d+(\.\d+)?\s*")
+
+
+class MediaType(NamedTuple):
+    """A Content-Type value reduced to what a reader decides on, both lowercased.
+
+    ``essence`` is ``type/subtype`` (``""`` when there is no Content-Type), ``charset`` the
+    charset parameter without quotes (``""`` when absent).
+    """
+
+    essence: str
+    charset: str
+
+    @property
+    def is_event_stream(self) -> bool:
+        return self.essence == EVENT_STREAM
+
+    @property
+    def is_json(self) -> bool:
+        return self.essence == JSON
+
+
+def parse_media_type(content_type: str | None) -> MediaType:
+    """The media type of a Content-Type header value (the one parser of the project).
+
+    >>> parse_media_type(None)
+    MediaType(essence='', charset='')
+    >>> parse_media_type("application/json;charset=utf-8").is_json
+    True
+    """
+    if not content_type:
+        return MediaType("", "")
+    essence, _, params = content_type.partition(";")
+    charset = ""
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"').lower()
+    return MediaType(essence.strip().lower(), charset)
+
+
+def error_page(body: str | bytes) -> ErrorPage | None:
+    """Which error page ``body`` (or its start) is, by its markers; None for any other body.
+
+    >>> error_page(b"<html><title>Just a moment...</title>")
+    'cloudflare'
+    """
+    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+    if any(marker in text for marker in CLOUDFLARE_MARKERS):
+        return "cloudflare"
+    if BOT_MARKER in text:
+        return "bot"
+    return None
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After in seconds when it is a number (an HTTP date is left to the caller)."""
+    if value is None or not _SECONDS.fullmatch(value):
+        return None
+    return float(value)
+
+
+def status_error(
+    status: int, headers: Mapping[str, str], body: str | bytes
+) -> ResponseStatusError | None:
+    """The typed error an answer with ``status`` stands for, or None for a 2xx.
+
+    ``headers`` may be any mapping (looked up case-insensitively); ``body`` is the answer's
+    start (the error keeps an excerpt of it).
+    """
+    if 200 <= status < 300:
+        return None
+    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+    if status in RATE_LIMIT_STATUSES:
+        return RateLimitError(status, text, retry_after_seconds(_header(headers, "Retry-After")))
+    page = error_page(text) if status in (403, 503) else None
+    if page == "cloudflare":
+        return CloudflareError(status, text)
+    if page == "bot" and status == 403:
+        return BotDetectedError(status, text)
+    return ResponseStatusError(status, text)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is not None:
+        return value
+    lowered = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == lowered), None)

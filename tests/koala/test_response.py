@@ -1,0 +1,86 @@
+"""koala.response: the pure classification of an answer and the one media-type parser."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from koala.errors import BotDetectedError, CloudflareError, RateLimitError, ResponseStatusError
+from koala.response import MediaType, error_page, parse_media_type, status_error
+
+CLOUDFLARE = "<html><head><title>Just a moment...</title></head></html>"
+CF_WAIT = '<body><div id="cf-please-wait">checking</div></body>'
+BOT = "<html><body><p>Unable to load site</p></body></html>"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, MediaType("", "")),
+        ("", MediaType("", "")),
+        ("text/event-stream", MediaType("text/event-stream", "")),
+        ("Text/Event-Stream; Charset=UTF-8", MediaType("text/event-stream", "utf-8")),
+        ('application/json; charset="utf-8"', MediaType("application/json", "utf-8")),
+        ("  text/html ;foo=bar; charset=latin-1 ", MediaType("text/html", "latin-1")),
+        ("application/json;", MediaType("application/json", "")),
+    ],
+)
+def test_media_type_known_answers(value: str | None, expected: MediaType) -> None:
+    assert parse_media_type(value) == expected
+
+
+def test_event_stream_and_json_flags() -> None:
+    assert parse_media_type("text/event-stream; charset=utf-8").is_event_stream
+    assert not parse_media_type("text/event-stream-ish").is_event_stream
+    assert parse_media_type("APPLICATION/JSON").is_json
+    assert not parse_media_type("application/json-patch+json").is_json
+
+
+@given(st.text())
+def test_media_type_never_raises(value: str) -> None:
+    parsed = parse_media_type(value)
+    assert parsed.essence == parsed.essence.lower()
+
+
+@pytest.mark.parametrize("status", [200, 201, 204, 299])
+def test_2xx_is_no_error(status: int) -> None:
+    assert status_error(status, {}, CLOUDFLARE) is None
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "body", "error", "retry_after"),
+    [
+        (429, {"Retry-After": "30"}, "slow", RateLimitError, 30.0),
+        (429, {"retry-after": " 1.5 "}, "slow", RateLimitError, 1.5),
+        (429, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, "", RateLimitError, None),
+        (402, {}, "pay", RateLimitError, None),
+        (403, {}, CLOUDFLARE, CloudflareError, None),
+        (503, {}, CF_WAIT, CloudflareError, None),
+        (403, {}, BOT, BotDetectedError, None),
+        (503, {}, BOT, ResponseStatusError, None),  # the bot page is a 403 thing only
+        (500, {}, "boom", ResponseStatusError, None),
+        (404, {}, CLOUDFLARE, ResponseStatusError, None),  # markers count on 403/503 only
+        (302, {}, "", ResponseStatusError, None),
+    ],
+)
+def test_status_known_answers(
+    status: int,
+    headers: dict[str, str],
+    body: str,
+    error: type[ResponseStatusError],
+    retry_after: float | None,
+) -> None:
+    found = status_error(status, headers, body)
+    assert type(found) is error
+    assert found.status == status
+    if isinstance(found, RateLimitError):
+        assert found.retry_after == retry_after
+
+
+def test_bytes_bodies_are_classified_and_excerpted() -> None:
+    found = status_error(403, {}, CLOUDFLARE.encode() + b"\xff" * 300)
+    assert isinstance(found, CloudflareError)
+    assert error_page(BOT.encode()) == "bot"
+    assert error_page(b"plain") is None
+    assert len(status_error(500, {}, b"x" * 10_000).body_excerpt) <= 201  # type: ignore[union-attr]
