@@ -1,0 +1,218 @@
+"""Run a client against the mock server, in-process: every fault case, then every fuzz case.
+
+Faults are served on the synthetic answer (mode ``synthetic``, so the answer depends on nothing
+but the request) and queued one request at a time through the admin API, which is what lets a
+client that takes only ``(api_endpoint, messages)`` be audited. Fuzz cases replay each cassette's
+stream rewritten by a seed (mode ``fuzz``, one server per seed). The journal tells what the
+client actually asked, so the expected values are those of the request it sent.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from koala.request import DEFAULT_MODEL, build_payload
+from koala.sse import DEFAULT_MAX_EVENT_SIZE
+from mockserver.audit.cases import FaultCase, FuzzCase, Timing, fault_cases
+from mockserver.audit.classify import Verdict, classify
+from mockserver.audit.clients import Client, Messages, run_client
+from mockserver.cassettes.cassette import interaction_name, load_cassette_dir
+from mockserver.cassettes.library import recorded
+from mockserver.config import MockConfig
+from mockserver.testing.embedded import KoalaMock
+from mockserver.wire.expectations import Expected
+from mockserver.wire.synthetic import synthetic_tokens
+
+FAULT_PROMPT = "How does a client survive a broken stream?"
+FAULT_MESSAGES: Messages = ({"role": "user", "content": FAULT_PROMPT},)
+FAULT_HEADER = "X-Koala-Mock-Fault"
+SEED_HEADER = "X-Koala-Mock-Seed"
+
+
+@dataclass(frozen=True)
+class Reproduce:
+    """How to see the same stream again: the server to start, the header, the request."""
+
+    serve: str
+    header: str
+    request: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"serve": self.serve, "header": self.header, "request": self.request}
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    family: str
+    kind: str
+    case: str
+    expected: Expected
+    verdict: Verdict
+    reproduce: Reproduce
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    client: Client
+    cassette_dir: Path | None
+    seeds: Sequence[int]
+    hang_after: float
+    max_event_size: int = DEFAULT_MAX_EVENT_SIZE
+
+    @property
+    def timing(self) -> Timing:
+        return Timing(self.hang_after, self.max_event_size)
+
+
+async def run_audit(settings: AuditSettings) -> list[CaseResult]:
+    results = [r async for r in _fault_results(settings)]
+    results += [r async for r in _fuzz_results(settings)]
+    return results
+
+
+# -- faults -----------------------------------------------------------------------------------
+
+
+def _quiet_config(**options: Any) -> MockConfig:
+    return MockConfig(speed=0.0, **options)
+
+
+async def _fault_results(settings: AuditSettings) -> Any:
+    with KoalaMock(_quiet_config(cassette_dir=None, mode="synthetic")) as mock:
+        for case in fault_cases(settings.timing):
+            mock.reset()
+            mock.fault(case.spec.name, **case.spec.params)
+            result = await run_client(
+                settings.client, mock.api_endpoint, FAULT_MESSAGES, settings.hang_after
+            )
+            tokens = synthetic_tokens(_payload_sent(mock, FAULT_MESSAGES))
+            planned = case.spec.plan(tokens).values
+            answer = planned if planned is not None else tokens
+            full = answer if case.expected.values else tokens
+            verdict = classify(case.expected, result, answer, full, settings.client.accepts)
+            yield CaseResult(
+                case.family, "fault", case.label, case.expected, verdict, _fault_reproduce(case)
+            )
+
+
+def _payload_sent(mock: KoalaMock, messages: Messages) -> Mapping[str, Any]:
+    """The body of the first request of this run, or what the project's provider would send."""
+    for entry in mock.requests:
+        body = entry.get("body")
+        if isinstance(body, dict):
+            return body
+    return build_payload(DEFAULT_MODEL, list(messages))
+
+
+def _fault_reproduce(case: FaultCase) -> Reproduce:
+    spec = str(case.spec)
+    return Reproduce(
+        serve=f"koala-mock serve --mode synthetic --speed 0 --fault {shlex.quote(spec)}",
+        header=f"{FAULT_HEADER}: {spec}",
+        request=_describe_messages(FAULT_MESSAGES),
+    )
+
+
+# -- fuzz -------------------------------------------------------------------------------------
+
+
+def fuzz_cases(cassette_dir: Path | None, seeds: Sequence[int]) -> list[FuzzCase]:
+    """Every streamed 2xx answer of the cassettes (first recording of a request), per seed."""
+    if cassette_dir is None or not seeds:
+        return []
+    cassettes, _errors = load_cassette_dir(cassette_dir)
+    streams: list[tuple[str, Messages, list[Any]]] = []
+    seen: set[bytes] = set()
+    for cassette in cassettes:
+        for index, interaction in enumerate(cassette.interactions):
+            plan = recorded(cassette, index, interaction).plan
+            messages = messages_for(interaction.request_json())
+            if plan.values is None or messages is None or interaction.request_body in seen:
+                continue
+            seen.add(interaction.request_body)
+            streams.append((interaction_name(cassette, index), messages, plan.values))
+    return [FuzzCase(seed, name, msgs, values) for seed in seeds for name, msgs, values in streams]
+
+
+def messages_for(body: Any) -> Messages | None:
+    """Chat messages from which the Koala request mapping builds ``body`` (None: it cannot)."""
+    if not isinstance(body, dict) or not isinstance(body.get("input"), str):
+        return None
+    earlier_inputs = body.get("inputHistory") or []
+    outputs = body.get("outputHistory") or []
+    if not all(isinstance(t, str) for t in [*earlier_inputs, *outputs]):
+        return None
+    return (
+        *({"role": "user", "content": text} for text in earlier_inputs),
+        *({"role": "assistant", "content": text} for text in outputs),
+        {"role": "user", "content": body["input"]},
+    )
+
+
+async def _fuzz_results(settings: AuditSettings) -> Any:
+    cases = fuzz_cases(settings.cassette_dir, settings.seeds)
+    for seed in settings.seeds:
+        mine = [case for case in cases if case.seed == seed]
+        if not mine:
+            continue
+        config = _quiet_config(cassette_dir=settings.cassette_dir, mode="fuzz", seed=seed)
+        with KoalaMock(config) as mock:
+            for case in mine:
+                mock.reset()
+                result = await run_client(
+                    settings.client, mock.api_endpoint, case.messages, settings.hang_after
+                )
+                verdict = classify(
+                    case.expected, result, case.values, case.values, settings.client.accepts
+                )
+                if not verdict.passed and not _served_from(mock, case.cassette):
+                    verdict = Verdict(
+                        verdict.outcome,
+                        False,
+                        verdict.detail + f" (the request did not match {case.cassette})",
+                    )
+                yield CaseResult(
+                    case.family,
+                    "fuzz",
+                    case.label,
+                    case.expected,
+                    verdict,
+                    _fuzz_reproduce(case, settings.cassette_dir),
+                )
+
+
+def _served_from(mock: KoalaMock, name: str) -> bool:
+    for entry in mock.requests:
+        served = entry.get("served_by") or {}
+        cassette, index = served.get("cassette"), served.get("interaction", 0)
+        if isinstance(cassette, str):
+            return interaction_name_of(cassette, index) == name
+    return False
+
+
+def interaction_name_of(cassette: str, index: Any) -> str:
+    return cassette if not index else f"{cassette}#{index}"
+
+
+def _fuzz_reproduce(case: FuzzCase, cassette_dir: Path | None) -> Reproduce:
+    where = f" --cassettes {shlex.quote(str(cassette_dir))}" if cassette_dir is not None else ""
+    return Reproduce(
+        serve=f"koala-mock serve{where} --mode fuzz --seed {case.seed} --speed 0",
+        header=f"{SEED_HEADER}: {case.seed}",
+        request=f"the request recorded in {case.cassette}: {_describe_messages(case.messages)}",
+    )
+
+
+def _describe_messages(messages: Messages) -> str:
+    import json
+
+    return "messages " + json.dumps(list(messages), ensure_ascii=False)
+
+
+def seeds_for(count: int) -> Iterator[int]:
+    """The audit's fuzz seeds: 0..count-1, the same on every run (a score is reproducible)."""
+    return iter(range(count))
