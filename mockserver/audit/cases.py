@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mockserver.wire.expectations import Expected, Limits, expected_outcome, family_of
+from mockserver.wire.expectations import VALUES, Expected, Limits
 from mockserver.wire.faults import FAULTS, MAX_WAIT_SECONDS, FaultSpec, make_fault_spec
 
 FUZZ = "fuzz"
@@ -58,11 +58,15 @@ class Timing:
         return Limits(read_timeout=self.read_timeout, max_event_size=self.max_event_size)
 
     def resolve(self, value: Any) -> Any:
-        return {
-            "short": self.short_wait,
-            "long": self.long_wait,
-            "above_limit": self.max_event_size + 1,
-        }.get(value, value) if isinstance(value, str) else value
+        return (
+            {
+                "short": self.short_wait,
+                "long": self.long_wait,
+                "above_limit": self.max_event_size + 1,
+            }.get(value, value)
+            if isinstance(value, str)
+            else value
+        )
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,7 @@ class FaultCase:
 
     @property
     def family(self) -> str:
-        return family_of(self.spec.name)
+        return self.spec.scenario.family
 
     @property
     def label(self) -> str:
@@ -89,7 +93,7 @@ class FuzzCase:
     cassette: str
     messages: Sequence[Mapping[str, Any]]
     values: Sequence[Any]
-    expected: Expected = Expected(values=True)
+    expected: Expected = VALUES
     family: str = FUZZ
 
     @property
@@ -103,4 +107,4 @@ def fault_cases(timing: Timing) -> Iterator[FaultCase]:
         for params in _VARIANTS.get(name, ({},)):
             resolved = {key: timing.resolve(value) for key, value in params.items()}
             spec = make_fault_spec(name, resolved)
-            yield FaultCase(spec, expected_outcome(spec, timing.limits))
+            yield FaultCase(spec, spec.expected(timing.limits))

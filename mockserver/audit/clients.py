@@ -166,19 +166,23 @@ async def _in_thread(work: Callable[[], T]) -> T:
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
 
-    def settle(outcome: Callable[[], None]) -> None:
-        if not future.done():
-            outcome()
+    def settle(value: Any, error: BaseException | None) -> None:
+        if future.done():  # the run was given up (a hang)
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
 
     def run() -> None:
+        value: Any = None
+        error: BaseException | None = None
         try:
             value = work()
         except BaseException as exc:
-            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting
-                loop.call_soon_threadsafe(settle, lambda: future.set_exception(exc))
-            return
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(settle, lambda: future.set_result(value))
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting
+            loop.call_soon_threadsafe(settle, value, error)
 
     threading.Thread(target=run, name="koala-audit-client", daemon=True).start()
     return await future

@@ -34,7 +34,7 @@ def g4f_client() -> Client:
     model = getattr(koala_class, "default_model", "gpt-4o-mini")
 
     def call(api_endpoint: str, messages: Messages) -> Any:
-        at_mock = type("KoalaAtMock", (koala_class,), {"api_endpoint": api_endpoint})
+        at_mock: Any = type("KoalaAtMock", (koala_class,), {"api_endpoint": api_endpoint})
         return at_mock.create_async_generator(model, list(messages))
 
     return Client(f"g4f {installed_version()}", call)
@@ -55,7 +55,9 @@ def load_g4f_koala() -> type:
         return _koala_class(sys.modules[MODULE])
     spec = importlib.util.find_spec("g4f") if "g4f" not in sys.modules else None
     if "g4f" not in sys.modules and (spec is None or not spec.submodule_search_locations):
-        raise ClientSpecError(f"--client g4f: g4f is not installed (pip install g4f=={CHECKED_VERSION})")
+        raise ClientSpecError(
+            f"--client g4f: g4f is not installed (pip install g4f=={CHECKED_VERSION})"
+        )
     if spec is not None:
         root = Path(next(iter(spec.submodule_search_locations or [])))
         source = root / "Provider" / "not_working" / "Koala.py"

@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve_command(subparsers)
     _add_demo_command(subparsers)
     _add_cassette_commands(subparsers)
+    _add_audit_command(subparsers)
     return parser
 
 
@@ -480,6 +481,15 @@ def _add_cassette_commands(subparsers: Any) -> None:
         raise
     cassette_commands.add_record_command(subparsers)
     cassette_commands.add_verify_command(subparsers)
+
+
+# -- audit (mockserver.cli.audit_command) --------------------------------------------------------
+
+
+def _add_audit_command(subparsers: Any) -> None:
+    from mockserver.cli.audit_command import add_audit_command
+
+    add_audit_command(subparsers)
 
 
 # -- helpers --------------------------------------------------------------------------------------

@@ -18,6 +18,22 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mockserver.errors import MockServerError
+from mockserver.wire.expectations import (
+    CONNECTION,
+    CONTENT,
+    FRAMING,
+    STATUS,
+    TIMING,
+    VALUES,
+    Expected,
+    Limits,
+    Rule,
+    always,
+    huge_event_rule,
+    raises,
+    slow_first_byte_rule,
+    stall_rule,
+)
 from mockserver.wire.plan import ResponsePlan, Write, event_stream_plan, html_plan, rechunk
 from mockserver.wire.streams import (
     KOALA_FORMAT,
@@ -134,6 +150,10 @@ class FaultScenario:
     expectation: str
     build: Builder
     params: tuple[Param, ...] = ()
+    #: The scorecard family (:data:`mockserver.wire.expectations.FAMILIES`).
+    family: str = FRAMING
+    #: What a good client does with it, from the parameters and the client's limits.
+    expected: Rule = field(default=always(VALUES))
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
@@ -171,6 +191,10 @@ class FaultSpec:
     def name(self) -> str:
         return self.scenario.name
 
+    def expected(self, limits: Limits) -> Expected:
+        """What a good client with ``limits`` does with this fault."""
+        return self.scenario.expected(self.params, limits)
+
     def plan(self, values: Sequence[Any], delay: float = 0.0) -> ResponsePlan:
         return self.scenario.build(FaultContext(values, self.params, delay))
 
@@ -204,23 +228,34 @@ FAULTS: dict[str, FaultScenario] = {}
 
 
 def fault(
-    name: str, description: str, expectation: str, *params: Param
+    name: str,
+    description: str,
+    expectation: str,
+    *params: Param,
+    family: str,
+    expected: Rule,
 ) -> Callable[[Builder], Builder]:
     """Register the decorated builder as fault ``name``, with its description and parameters.
 
     ``description`` says what the server does (markdown, shown in the README's table and the
     admin API), ``expectation`` what the Koala provider does with it, ``params`` the
     ``;key=value`` parameters the builder reads from ``ctx.params`` (already converted and
-    checked against their bounds)::
+    checked against their bounds), ``family`` and ``expected`` what a good client does with it
+    (the rule ``koala-mock audit`` scores clients by, see :mod:`mockserver.wire.expectations`)::
 
-        @fault("teapot", "418 with an empty body.", "ResponseStatusError")
+        @fault(
+            "teapot", "418 with an empty body.", "ResponseStatusError",
+            family=STATUS, expected=always(raises("ResponseStatusError")),
+        )
         def _teapot(ctx: FaultContext) -> ResponsePlan: ...
     """
 
     def register(build: Builder) -> Builder:
         if name in FAULTS:
             raise ValueError(f"fault {name!r} is registered twice")
-        FAULTS[name] = FaultScenario(name, description, expectation, build, params)
+        FAULTS[name] = FaultScenario(
+            name, description, expectation, build, params, family=family, expected=expected
+        )
         return build
 
     return register
@@ -275,6 +310,8 @@ def _insert_event(ctx: FaultContext, after: int, raw_event: bytes) -> ResponsePl
 
 
 _EVENTS_BEFORE = "events sent before the fault"
+#: The mislabelled body is a complete event stream: reading it is lenient, not wrong.
+_LENIENT_CONTENT_TYPE = always(Expected(values=True, error="UnexpectedContentTypeError"))
 
 
 # ----------------------------------------------------------------------------- the faults
@@ -285,13 +322,21 @@ _EVENTS_BEFORE = "events sent before the fault"
     "429 Too Many Requests with a `Retry-After` header.",
     "RateLimitError (retry_after set)",
     Param("retry_after", int, 30, "Retry-After value, seconds", 0, 86400),
+    family=STATUS,
+    expected=always(raises("RateLimitError")),
 )
 def _rate_limit(ctx: FaultContext) -> ResponsePlan:
     retry_after = ctx.params["retry_after"]
     return _status_plan(429, "Rate limit reached", ("Retry-After", str(retry_after)))
 
 
-@fault("payment_required", "402 Payment Required.", "RateLimitError")
+@fault(
+    "payment_required",
+    "402 Payment Required.",
+    "RateLimitError",
+    family=STATUS,
+    expected=always(raises("RateLimitError")),
+)
 def _payment_required(ctx: FaultContext) -> ResponsePlan:
     return _status_plan(402, "Payment required: out of credits")
 
@@ -300,17 +345,31 @@ def _payment_required(ctx: FaultContext) -> ResponsePlan:
     "cloudflare",
     "403 Cloudflare challenge page (`<title>Just a moment...</title>`).",
     "CloudflareError",
+    family=STATUS,
+    expected=always(raises("CloudflareError")),
 )
 def _cloudflare(ctx: FaultContext) -> ResponsePlan:
     return html_plan(403, CLOUDFLARE_PAGE, _cloudflare_headers())
 
 
-@fault("cloudflare_503", "503 with the Cloudflare challenge page.", "CloudflareError")
+@fault(
+    "cloudflare_503",
+    "503 with the Cloudflare challenge page.",
+    "CloudflareError",
+    family=STATUS,
+    expected=always(raises("CloudflareError")),
+)
 def _cloudflare_503(ctx: FaultContext) -> ResponsePlan:
     return html_plan(503, CLOUDFLARE_PAGE, _cloudflare_headers())
 
 
-@fault("bot_detected", "403 page with `<p>Unable to load site</p>`.", "BotDetectedError")
+@fault(
+    "bot_detected",
+    "403 page with `<p>Unable to load site</p>`.",
+    "BotDetectedError",
+    family=STATUS,
+    expected=always(raises("BotDetectedError")),
+)
 def _bot_detected(ctx: FaultContext) -> ResponsePlan:
     return html_plan(403, BOT_PAGE)
 
@@ -320,6 +379,8 @@ def _bot_detected(ctx: FaultContext) -> ResponsePlan:
     "A 5xx status with a plain-text body.",
     "ResponseStatusError",
     Param("status", int, 500, "the status code", 500, 599),
+    family=STATUS,
+    expected=always(raises("ResponseStatusError")),
 )
 def _server_error(ctx: FaultContext) -> ResponsePlan:
     status = ctx.params["status"]
@@ -337,6 +398,8 @@ def _server_error(ctx: FaultContext) -> ResponsePlan:
     "KoalaConnectionError (the body ended before its end)",
     Param("events", int, 2, _EVENTS_BEFORE, 0, 1_000_000),
     Param("mid_event", bool, False, "also send half of the next event"),
+    family=CONNECTION,
+    expected=always(raises("KoalaConnectionError")),
 )
 def _truncate(ctx: FaultContext) -> ResponsePlan:
     events = ctx.params["events"]
@@ -352,6 +415,8 @@ def _truncate(ctx: FaultContext) -> ResponsePlan:
     "Sends `events` events, then resets the connection (TCP RST).",
     "KoalaConnectionError",
     Param("events", int, 2, _EVENTS_BEFORE, 0, 1_000_000),
+    family=CONNECTION,
+    expected=always(raises("KoalaConnectionError")),
 )
 def _disconnect(ctx: FaultContext) -> ResponsePlan:
     return replace(_cut_after(ctx, ctx.params["events"]), ending="abort")
@@ -364,6 +429,8 @@ def _disconnect(ctx: FaultContext) -> ResponsePlan:
     "KoalaTimeoutError (when read_timeout < seconds)",
     Param("after", int, 1, _EVENTS_BEFORE, 0, 1_000_000),
     Param("seconds", float, 30.0, "how long to stall (max 60)", 0, MAX_WAIT_SECONDS),
+    family=TIMING,
+    expected=stall_rule,
 )
 def _stall(ctx: FaultContext) -> ResponsePlan:
     plan = _cut_after(ctx, ctx.params["after"])
@@ -375,6 +442,8 @@ def _stall(ctx: FaultContext) -> ResponsePlan:
     "Waits `delay` seconds before the status line, then answers normally.",
     "the full answer, or KoalaTimeoutError when a timeout is shorter than delay",
     Param("delay", float, 5.0, "seconds before the first byte (max 60)", 0, MAX_WAIT_SECONDS),
+    family=TIMING,
+    expected=slow_first_byte_rule,
 )
 def _slow_first_byte(ctx: FaultContext) -> ResponsePlan:
     return replace(_answer(ctx), first_byte_delay=ctx.params["delay"])
@@ -385,6 +454,8 @@ def _slow_first_byte(ctx: FaultContext) -> ResponsePlan:
     'After `after` good events, an event whose data is not JSON (`data: {"token": ...`).',
     "MalformedEventError",
     Param("after", int, 1, "good events before the bad one", 0, 1_000_000),
+    family=FRAMING,
+    expected=always(raises("MalformedEventError")),
 )
 def _malformed_json(ctx: FaultContext) -> ResponsePlan:
     return _insert_event(ctx, ctx.params["after"], b'data: {"token": "unterminated\n\n')
@@ -394,6 +465,8 @@ def _malformed_json(ctx: FaultContext) -> ResponsePlan:
     "done_marker",
     "The answer, then `data: [DONE]`, then more events that must be ignored.",
     "the full answer (nothing after [DONE])",
+    family=FRAMING,
+    expected=always(VALUES),
 )
 def _done_marker(ctx: FaultContext) -> ResponsePlan:
     plan = _answer(ctx)
@@ -405,6 +478,8 @@ def _done_marker(ctx: FaultContext) -> ResponsePlan:
     "html_200",
     "200 with a `text/html` page instead of an event stream.",
     "UnexpectedContentTypeError",
+    family=CONTENT,
+    expected=always(raises("UnexpectedContentTypeError")),
 )
 def _html_200(ctx: FaultContext) -> ResponsePlan:
     return html_plan(200, HTML_200_PAGE)
@@ -415,6 +490,8 @@ def _html_200(ctx: FaultContext) -> ResponsePlan:
     "The answer's event stream labelled with another content type.",
     "UnexpectedContentTypeError",
     Param("content_type", str, "text/plain; charset=utf-8", "the Content-Type sent"),
+    family=CONTENT,
+    expected=_LENIENT_CONTENT_TYPE,
 )
 def _wrong_content_type(ctx: FaultContext) -> ResponsePlan:
     plan = _answer(ctx)
@@ -426,6 +503,8 @@ def _wrong_content_type(ctx: FaultContext) -> ResponsePlan:
     'The whole answer as one JSON object `{"output": "..."}` (the reply third-party '
     "clients see with `Accept: application/json`), not a stream.",
     "the whole answer as one chunk",
+    family=CONTENT,
+    expected=always(VALUES),
 )
 def _json_reply(ctx: FaultContext) -> ResponsePlan:
     text = "".join(v if isinstance(v, str) else json.dumps(v) for v in ctx.values)
@@ -441,6 +520,8 @@ def _json_reply(ctx: FaultContext) -> ResponsePlan:
     "After `after` good events, an event with invalid UTF-8 bytes.",
     "InvalidEncodingError",
     Param("after", int, 1, "good events before the bad one", 0, 1_000_000),
+    family=FRAMING,
+    expected=always(raises("InvalidEncodingError")),
 )
 def _invalid_utf8(ctx: FaultContext) -> ResponsePlan:
     return _insert_event(ctx, ctx.params["after"], b'data: "caf\xc3\x28 \xff\xfe"\n\n')
@@ -450,6 +531,8 @@ def _invalid_utf8(ctx: FaultContext) -> ResponsePlan:
     "bom",
     "A UTF-8 byte order mark before the first event.",
     "the full answer (the original lost the first event)",
+    family=FRAMING,
+    expected=always(VALUES),
 )
 def _bom(ctx: FaultContext) -> ResponsePlan:
     return _answer(ctx, WireFormat(bom=True))
@@ -460,6 +543,8 @@ def _bom(ctx: FaultContext) -> ResponsePlan:
     "One event of `size` characters after the first event.",
     "the full answer up to max_event_size; EventTooLargeError above it",
     Param("size", int, 600_000, "characters in the huge event", 1, 64 * 1024 * 1024),
+    family=FRAMING,
+    expected=huge_event_rule,
 )
 def _huge_event(ctx: FaultContext) -> ResponsePlan:
     size = ctx.params["size"]
@@ -468,12 +553,18 @@ def _huge_event(ctx: FaultContext) -> ResponsePlan:
     return event_stream_plan(values, WireFormat(), ctx.delay)
 
 
-@fault("crlf", "CRLF line endings.", "the full answer")
+@fault("crlf", "CRLF line endings.", "the full answer", family=FRAMING, expected=always(VALUES))
 def _crlf(ctx: FaultContext) -> ResponsePlan:
     return _answer(ctx, WireFormat(line_ending="\r\n"))
 
 
-@fault("cr", "CR-only line endings (valid SSE; the original crashed).", "the full answer")
+@fault(
+    "cr",
+    "CR-only line endings (valid SSE; the original crashed).",
+    "the full answer",
+    family=FRAMING,
+    expected=always(VALUES),
+)
 def _cr(ctx: FaultContext) -> ResponsePlan:
     return _answer(ctx, WireFormat(line_ending="\r"))
 
@@ -483,6 +574,8 @@ def _cr(ctx: FaultContext) -> ResponsePlan:
     "A `retry:` line and a `: keep-alive` comment before every `every`-th event.",
     "the full answer",
     Param("every", int, 1, "a comment before every n-th event", 1, 1_000_000),
+    family=FRAMING,
+    expected=always(VALUES),
 )
 def _keepalive_comments(ctx: FaultContext) -> ResponsePlan:
     return _answer(ctx, WireFormat(comment_every=ctx.params["every"], retry=3000))
@@ -495,6 +588,8 @@ def _keepalive_comments(ctx: FaultContext) -> ResponsePlan:
     "the full answer",
     Param("size", int, 1, "bytes per write", 1, 1_000_000),
     Param("delay", float, 0.0, "seconds between writes", 0, 1.0),
+    family=TIMING,
+    expected=always(VALUES),
 )
 def _split_writes(ctx: FaultContext) -> ResponsePlan:
     plan = _answer(ctx)

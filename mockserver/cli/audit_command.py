@@ -1,0 +1,131 @@
+"""``koala-mock audit``: score a Koala client's resilience on faults and fuzzed cassettes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from mockserver.audit.cases import MAX_TIMEOUT
+from mockserver.audit.clients import ClientSpecError, load_client
+from mockserver.audit.g4f_client import CHECKED_VERSION
+from mockserver.audit.report import Scorecard, to_json, to_text
+from mockserver.audit.runner import AuditSettings, run_audit, seeds_for
+from mockserver.cli.exit_codes import ExitCode, HelpFormatter, epilog
+from mockserver.cli.numbers import bounded
+from mockserver.config import default_cassette_dir
+
+PROG = "koala-mock"
+DEFAULT_SEEDS = 3
+DEFAULT_TIMEOUT = 5.0
+AUDIT_EXIT_CODES = epilog(
+    (ExitCode.OK, "the audit ran (and the score is at least --min-score)"),
+    (ExitCode.FAILURE, "the score is below --min-score"),
+    ExitCode.USAGE,
+    (ExitCode.BAD_INPUT, "the --client or an --accept-error class cannot be loaded"),
+    ExitCode.INTERRUPTED,
+)
+
+seed_count = bounded(int, "a whole number", minimum=0, maximum=1000)
+hang_limit = bounded(float, "seconds", minimum=0.1, maximum=MAX_TIMEOUT)
+percent = bounded(float, "a percentage", minimum=0.0, maximum=100.0)
+
+
+def add_audit_command(subparsers: Any) -> None:
+    audit = subparsers.add_parser(
+        "audit",
+        help="score a Koala client on every fault and on fuzzed cassettes",
+        description="Start the mock server in-process and run a client against every named "
+        "fault (with the variants that matter) and against fuzz seeds of every cassette; print "
+        "a scorecard. Every failing run names the server and header that reproduce it.",
+        epilog=AUDIT_EXIT_CODES,
+        formatter_class=HelpFormatter,
+    )
+    audit.add_argument(
+        "--client",
+        default="koala",
+        metavar="SPEC",
+        help="koala (this project's provider, the default), g4f (the original gpt4free "
+        f"provider; needs g4f, checked with {CHECKED_VERSION}), or module:callable taking "
+        "(api_endpoint, messages) and returning an async iterator, an iterator, an awaitable "
+        "or text",
+    )
+    audit.add_argument(
+        "--accept-error",
+        action="append",
+        default=[],
+        metavar="module:Class",
+        help="an exception class that counts as the documented error of any fault that "
+        "expects one (repeatable; a class named like the koala.errors class always counts)",
+    )
+    audit.add_argument(
+        "--cassettes",
+        type=Path,
+        metavar="DIR",
+        help="cassettes whose streams are fuzzed (default: the bundled cassettes)",
+    )
+    audit.add_argument(
+        "--seeds",
+        type=seed_count,
+        default=DEFAULT_SEEDS,
+        metavar="N",
+        help="fuzz seeds per cassette, 0..N-1 (default: %(default)s; 0: faults only)",
+    )
+    audit.add_argument(
+        "--timeout",
+        type=hang_limit,
+        default=DEFAULT_TIMEOUT,
+        metavar="S",
+        help="a run that has not ended after S seconds is a hang; the project's provider reads "
+        "with read_timeout=S/2, short waits are S/5, long ones S+1 (default: %(default)s)",
+    )
+    audit.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text tables, or JSON for CI (schema koala-mock-audit/1, see the README)",
+    )
+    audit.add_argument(
+        "--min-score",
+        type=percent,
+        metavar="X",
+        help="exit 1 when the score (percent of runs passed) is below X",
+    )
+    audit.set_defaults(func=run_audit_command)
+
+
+def run_audit_command(args: argparse.Namespace) -> int:
+    cassette_dir: Path | None = args.cassettes
+    if cassette_dir is not None and not cassette_dir.is_dir():
+        what = "does not exist" if not cassette_dir.exists() else "is not a directory"
+        print(f"{PROG}: error: --cassettes {cassette_dir}: {what}", file=sys.stderr)
+        return ExitCode.USAGE
+    if cassette_dir is None:
+        cassette_dir = default_cassette_dir()
+    try:
+        client = load_client(args.client, args.timeout / 2, args.accept_error)
+    except ClientSpecError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    seeds = list(seeds_for(args.seeds))
+    settings = AuditSettings(client, cassette_dir, seeds, args.timeout)
+    try:
+        results = asyncio.run(run_audit(settings))
+    except KeyboardInterrupt:
+        return ExitCode.INTERRUPTED
+    where = str(cassette_dir) if cassette_dir is not None else None
+    card = Scorecard(client.name, settings.timing, seeds, where, results)
+    if args.format == "json":
+        print(json.dumps(to_json(card), indent=2, ensure_ascii=False, default=repr))
+    else:
+        print(to_text(card), end="")
+    if args.min_score is not None and card.score < args.min_score:
+        print(
+            f"{PROG}: score {card.score:g}% is below --min-score {args.min_score:g}",
+            file=sys.stderr,
+        )
+        return ExitCode.FAILURE
+    return ExitCode.OK
