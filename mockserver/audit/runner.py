@@ -9,6 +9,7 @@ client actually asked, so the expected values are those of the request it sent.
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ FAULT_PROMPT = "How does a client survive a broken stream?"
 FAULT_MESSAGES: Messages = ({"role": "user", "content": FAULT_PROMPT},)
 FAULT_HEADER = "X-Koala-Mock-Fault"
 SEED_HEADER = "X-Koala-Mock-Seed"
+SHUTDOWN_TIMEOUT = 0.1
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class AuditSettings:
     seeds: Sequence[int]
     hang_after: float
     max_event_size: int = DEFAULT_MAX_EVENT_SIZE
+    #: Only these faults (None: every fault of the catalogue).
+    faults: Sequence[str] | None = None
 
     @property
     def timing(self) -> Timing:
@@ -81,9 +85,16 @@ def _quiet_config(**options: Any) -> MockConfig:
     return MockConfig(speed=0.0, **options)
 
 
+def _mock(config: MockConfig) -> KoalaMock:
+    # A stalled stream left behind by a hang is closed at once when the audit moves on.
+    return KoalaMock(config, shutdown_timeout=SHUTDOWN_TIMEOUT)
+
+
 async def _fault_results(settings: AuditSettings) -> Any:
-    with KoalaMock(_quiet_config(cassette_dir=None, mode="synthetic")) as mock:
+    with _mock(_quiet_config(cassette_dir=None, mode="synthetic")) as mock:
         for case in fault_cases(settings.timing):
+            if settings.faults is not None and case.spec.name not in settings.faults:
+                continue
             mock.reset()
             mock.fault(case.spec.name, **case.spec.params)
             result = await run_client(
@@ -160,7 +171,7 @@ async def _fuzz_results(settings: AuditSettings) -> Any:
         if not mine:
             continue
         config = _quiet_config(cassette_dir=settings.cassette_dir, mode="fuzz", seed=seed)
-        with KoalaMock(config) as mock:
+        with _mock(config) as mock:
             for case in mine:
                 mock.reset()
                 result = await run_client(
@@ -208,8 +219,6 @@ def _fuzz_reproduce(case: FuzzCase, cassette_dir: Path | None) -> Reproduce:
 
 
 def _describe_messages(messages: Messages) -> str:
-    import json
-
     return "messages " + json.dumps(list(messages), ensure_ascii=False)
 
 
