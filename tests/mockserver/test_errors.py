@@ -49,6 +49,7 @@ def test_bad_config_and_fault_are_caught_by_the_base() -> None:
 
 
 def test_a_fault_is_registered_once_with_its_params() -> None:
+    from mockserver.wire.expectations import STATUS, VALUES, always
     from mockserver.wire.faults import FAULTS, FaultContext, fault, make_fault_spec
     from mockserver.wire.plan import ResponsePlan
 
@@ -56,7 +57,7 @@ def test_a_fault_is_registered_once_with_its_params() -> None:
     assert [p.name for p in FAULTS["truncate"].params] == ["events", "mid_event"]
     with pytest.raises(ValueError, match="registered twice"):
 
-        @fault("rate_limit", "again", "none")
+        @fault("rate_limit", "again", "none", family=STATUS, expected=always(VALUES))
         def _again(ctx: FaultContext) -> ResponsePlan:
             raise AssertionError
 
