@@ -330,7 +330,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 async def _serve(config: MockConfig, host: str, port: int, args: argparse.Namespace) -> int:
-    from mockserver.server.access_log import install_access_log
+    from mockserver.server.access_log import flush_access_log, install_access_log
     from mockserver.server.app import create_app
 
     stop = asyncio.Event()
@@ -367,8 +367,9 @@ async def _serve(config: MockConfig, host: str, port: int, args: argparse.Namesp
     try:
         await stop.wait()
     finally:
+        flush_access_log(app)  # the lines of the requests before the signal come first
         print(f"{PROG}: shutting down", file=sys.stderr, flush=True)
-        await runner.cleanup()
+        await runner.cleanup()  # flushes the lines of the requests it lets finish
     return ExitCode.OK
 
 

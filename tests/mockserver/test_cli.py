@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from koala import Koala
+from koala import Koala, build_headers, build_payload
 from mockserver.cli.exit_codes import ExitCode
 from mockserver.cli.main import _config_from_args, build_parser, main
 from mockserver.testing.embedded import is_loopback
@@ -348,6 +348,28 @@ def test_serve_logs_one_json_line_per_request(serve_process: list[ServeProcess])
     assert post["bytes"] >= len(answer.encode())
     assert post["served_by"]
     assert post["duration_ms"] >= 0
+
+
+def test_serve_loses_no_buffered_log_line_on_sigterm(serve_process: list[ServeProcess]) -> None:
+    """Lines are buffered; a SIGTERM right after the last answer still writes every one."""
+    server = _start(serve_process, "--port", "0", "--mode", "synthetic", "--speed", "0")
+    endpoint = server.wait_for_endpoint()
+    payload = json.dumps(build_payload("gpt-4o-mini", [{"role": "user", "content": "hi"}]))
+    headers = {**build_headers(), "Content-Type": "application/json"}
+    for number in range(40):
+        request = urllib.request.Request(
+            f"{endpoint}?n={number}", data=payload.encode(), headers=headers, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+            response.read()
+    server.process.send_signal(signal.SIGTERM)  # well within the buffer's flush interval
+    _, err = server.stop_output()
+    assert server.process.returncode == 0, err
+    logged = [line for line in err.splitlines() if line.startswith("POST /api/gpt/ 200 ")]
+    assert len(logged) == 40
+    before = err.partition("shutting down")[0]
+    assert before.count("POST /api/gpt/ 200 ") == 40  # flushed before the shutdown note
 
 
 def test_serve_on_a_taken_port_is_a_one_line_error(serve_process: list[ServeProcess]) -> None:
