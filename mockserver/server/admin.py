@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from mockserver.server.http_errors import Handler, json_error
+from mockserver.server.journal import JournalEntry
 from mockserver.server.state import (
     CASSETTES,
     CONFIG,
@@ -17,18 +18,24 @@ from mockserver.server.state import (
     JOURNAL,
     STARTED,
     STREAMS,
+    STUBS,
     cassettes,
+    reset,
 )
 from mockserver.wire.faults import FAULTS, FaultSpecError, make_fault_spec, parse_fault_spec
+from mockserver.wire.request_filter import FilterError, RequestFilter
+from mockserver.wire.stubs import STUB_KEYS, StubError, parse_stub
 
 #: (method, path, what it does): the README's admin table.
 ADMIN_ENDPOINTS: tuple[tuple[str, str, str], ...] = (
+    ("GET", "/__admin/", "This list of endpoints, as JSON."),
     (
         "GET",
         "/__admin/requests",
-        "Every request (newest 10,000; `?path=/api/gpt/` filters, `?limit=N` keeps the last N): "
-        "time, method, path, headers, body, contract verdict, what served it (`served_by`), seed, "
-        "fault, the values sent, events and bytes sent, client disconnect, status, ending.",
+        "Every request (newest 10,000): time, method, path, headers, body, contract verdict, "
+        "what served it (`served_by`), seed, fault, the values sent, events and bytes sent, "
+        "client disconnect, status, ending. Filters: `?path=/api/gpt/`, `?input=TEXT`, "
+        "`?model=NAME`, `?header=Name:value` (repeatable); `?limit=N` keeps the last N.",
     ),
     ("DELETE", "/__admin/requests", 'Clear the journal. Answers `{"cleared": n}`.'),
     (
@@ -43,21 +50,71 @@ ADMIN_ENDPOINTS: tuple[tuple[str, str, str], ...] = (
         '`"NAME;param=value"`). 201 with the queued item; 400 naming the problem.',
     ),
     ("DELETE", "/__admin/faults", 'Clear the queue. Answers `{"cleared": n}`.'),
+    ("GET", "/__admin/stubs", "The stubs, in the order they are tried, with their use counts."),
+    (
+        "POST",
+        "/__admin/stubs",
+        'Add a stub, tried in order before the cassettes: `{"tokens": [...]` or `"text": "..."`, '
+        '`"status": 200, "headers": {...}, "fault": "NAME;k=v", "when": {body fields}, '
+        '"times": N}` (no `times`: unlimited). 201 with the stub; 400 naming the problem.',
+    ),
+    ("DELETE", "/__admin/stubs", 'Remove every stub. Answers `{"cleared": n}`.'),
+    (
+        "POST",
+        "/__admin/reset",
+        'Clear the journal, the queued faults and the stubs. Answers `{"cleared": {...}}`.',
+    ),
     ("GET", "/__admin/cassettes", "Loaded cassettes (interactions, provenance) and load errors."),
     ("POST", "/__admin/cassettes/reload", "Reload the cassettes from disk; answers as GET."),
     (
         "GET",
         "/__admin/health",
         '`{"status": "ok", ...}` with mode, uptime, counts of requests, cassettes, '
-        "open streams and queued faults.",
+        "open streams, queued faults and stubs.",
     ),
 )
+_REQUEST_QUERY = ("path", "limit", "input", "model", "header")
+
+
+async def admin_index(request: web.Request) -> web.Response:
+    return web.json_response(
+        {
+            "server": "koala-mock",
+            "endpoints": [
+                {"method": method, "path": path, "description": what}
+                for method, path, what in ADMIN_ENDPOINTS
+            ],
+        }
+    )
+
+
+def request_filter_from_query(query: Any) -> RequestFilter:
+    """``?input=``, ``?model=`` and repeated ``?header=Name:value`` as a filter."""
+    fields = {name: query[name] for name in ("input", "model") if name in query}
+    headers = []
+    for text in query.getall("header", []):
+        name, colon, value = text.partition(":")
+        if not colon or not name.strip():
+            raise FilterError(f"header: expected Name:value, got {text!r}")
+        headers.append((name.strip(), value.strip()))
+    return RequestFilter.build(fields, headers)
 
 
 async def list_requests(request: web.Request) -> web.Response:
+    unknown = sorted(set(request.query) - set(_REQUEST_QUERY))
+    if unknown:
+        return json_error(
+            400, f"unknown query parameters {unknown}; expected {', '.join(_REQUEST_QUERY)}"
+        )
     path = request.query.get("path")
     limit_text = request.query.get("limit")
+    try:
+        wanted = request_filter_from_query(request.query)
+    except FilterError as exc:
+        return json_error(400, str(exc))
     entries = request.app[JOURNAL].entries(path)
+    if wanted:
+        entries = [e for e in entries if _entry_matches(e, wanted)]
     if limit_text is not None:
         if not limit_text.isdigit():
             return json_error(400, f"limit: expected a non-negative integer, got {limit_text!r}")
@@ -65,6 +122,10 @@ async def list_requests(request: web.Request) -> web.Response:
     return web.json_response(
         {"count": len(entries), "requests": [e.to_json() for e in entries]}, dumps=_dumps
     )
+
+
+def _entry_matches(entry: JournalEntry, wanted: RequestFilter) -> bool:
+    return wanted.matches(entry.body, entry.headers)
 
 
 async def clear_requests(request: web.Request) -> web.Response:
@@ -114,6 +175,30 @@ async def clear_faults(request: web.Request) -> web.Response:
     return web.json_response({"cleared": request.app[FAULT_QUEUE].clear()})
 
 
+async def list_stubs(request: web.Request) -> web.Response:
+    return web.json_response({"stubs": request.app[STUBS].to_json()}, dumps=_dumps)
+
+
+async def add_stub(request: web.Request) -> web.Response:
+    body = await _json_object(request)
+    if isinstance(body, web.Response):
+        return body
+    try:
+        stub = parse_stub(body)
+    except StubError as exc:
+        return json_error(400, str(exc), keys=list(STUB_KEYS))
+    request.app[STUBS].add(stub)
+    return web.json_response({"stub": stub.to_json()}, status=201, dumps=_dumps)
+
+
+async def clear_stubs(request: web.Request) -> web.Response:
+    return web.json_response({"cleared": request.app[STUBS].clear()})
+
+
+async def reset_all(request: web.Request) -> web.Response:
+    return web.json_response({"cleared": reset(request.app)})
+
+
 async def list_cassettes(request: web.Request) -> web.Response:
     return web.json_response(cassettes(request.app).to_json(), dumps=_dumps)
 
@@ -140,6 +225,7 @@ async def health(request: web.Request) -> web.Response:
             "cassette_errors": len(library.errors) if library.loaded else None,
             "open_streams": app[STREAMS].count,
             "queued_faults": len(app[FAULT_QUEUE]),
+            "stubs": len(app[STUBS]),
         }
     )
 
@@ -162,11 +248,17 @@ def _dumps(value: Any) -> str:
 def add_admin_routes(app: web.Application, wrap: Callable[[Handler], Handler]) -> None:
     """The admin routes, each handler passed through ``wrap`` (the admin guard, JSON errors)."""
     router = app.router
+    router.add_get("/__admin/", wrap(admin_index))
+    router.add_get("/__admin", wrap(admin_index))
     router.add_get("/__admin/requests", wrap(list_requests))
     router.add_delete("/__admin/requests", wrap(clear_requests))
     router.add_get("/__admin/faults", wrap(list_faults))
     router.add_post("/__admin/faults", wrap(queue_fault_handler))
     router.add_delete("/__admin/faults", wrap(clear_faults))
+    router.add_get("/__admin/stubs", wrap(list_stubs))
+    router.add_post("/__admin/stubs", wrap(add_stub))
+    router.add_delete("/__admin/stubs", wrap(clear_stubs))
+    router.add_post("/__admin/reset", wrap(reset_all))
     router.add_get("/__admin/cassettes", wrap(list_cassettes))
     router.add_post("/__admin/cassettes/reload", wrap(reload_cassettes))
     router.add_get("/__admin/health", wrap(health))

@@ -24,8 +24,10 @@ from mockserver.server.state import (
     JOURNAL,
     STARTED,
     STREAMS,
+    STUBS,
 )
 from mockserver.wire.faults import FaultQueue
+from mockserver.wire.stubs import StubList
 
 CHAT_PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Koala chat (mock)</title></head>
@@ -60,6 +62,7 @@ def create_app(config: MockConfig | None = None) -> web.Application:
     app[CASSETTES] = CassetteLibrary(config.cassette_dir)
     app[STREAMS] = OpenStreams()
     app[STARTED] = time.time()
+    app[STUBS] = StubList()
     api = journaled(journal, ChatEndpoint(app))
     page = journaled(journal, chat_page)
     app.router.add_post("/api/gpt/", api)

@@ -1,9 +1,10 @@
 """``POST /api/gpt/``: check the request, choose the answer's source, send it.
 
-Sources, in order: a fault (header, queue, or the server default); then a matching cassette
-(unless the mode is ``synthetic``); then, unless the mode is ``replay`` (404), the synthetic
-answer. A fuzz seed (fuzz mode, or the ``X-Koala-Mock-Seed`` header) rewrites the answer's
-stream without changing its values.
+Sources, in order: a fault (header, queue, or the server default); then the first matching stub
+(set by a test: :mod:`mockserver.wire.stubs`); then a matching cassette (unless the mode is
+``synthetic``); then, unless the mode is ``replay`` (404), the synthetic answer. A fault breaks
+the answer the stub, cassette or synthesis would have given. A fuzz seed (fuzz mode, or the
+``X-Koala-Mock-Seed`` header) rewrites the answer's stream without changing its values.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from mockserver.config import MockConfig
 from mockserver.server.http_errors import json_error
 from mockserver.server.journal import JournalEntry, decode_json_body
 from mockserver.server.sender import send_plan
-from mockserver.server.state import CASSETTES, CONFIG, FAULT_QUEUE, STREAMS
+from mockserver.server.state import CASSETTES, CONFIG, FAULT_QUEUE, STREAMS, STUBS
 from mockserver.wire.contract import PASSED, check_request
 from mockserver.wire.faults import (
     FaultQueue,
@@ -30,6 +31,7 @@ from mockserver.wire.faults import (
 )
 from mockserver.wire.fuzz import MAX_SEED, fuzzed_plan, new_seed
 from mockserver.wire.plan import MAX_STORED_BYTES, ResponsePlan, event_stream_plan
+from mockserver.wire.stubs import Stub
 from mockserver.wire.synthetic import synthetic_tokens
 
 FAULT_HEADER = "X-Koala-Mock-Fault"
@@ -51,6 +53,7 @@ class ChatEndpoint:
         self.fault_queue = app[FAULT_QUEUE]
         self.streams = app[STREAMS]
         self.library = app[CASSETTES]
+        self.stubs = app[STUBS]
 
     async def __call__(self, request: web.Request, entry: JournalEntry) -> web.StreamResponse:
         if self.config.record_upstream:
@@ -92,6 +95,11 @@ class ChatEndpoint:
         # After the seed: a rejected request uses no queued fault.
         fault = _fault_for(headers, self.fault_queue, config)
 
+        # len() first: with no stubs set (the usual case) this costs one call.
+        stub = self.stubs.take(payload, headers) if len(self.stubs) else None
+        if stub is not None:
+            plan, entry.served_by = _stub_plan(stub, fault, seed, config)
+            return await self._send(request, plan, entry, fault or stub.fault, seed)
         found: Recorded | None = None
         mode = config.mode
         if mode != "synthetic":
@@ -100,21 +108,58 @@ class ChatEndpoint:
                 request.method, request.path, payload, raw, nearest=mode == "replay"
             )
             if found is None and mode == "replay" and fault is None:
+                nearest = miss.nearest_name if miss else None
+                differences = miss.differences if miss else []
+                entry.served_by = {
+                    "source": "error",
+                    "unmatched": True,
+                    "nearest": nearest,
+                    "differences": differences,
+                }
                 raise RequestRejected(
                     json_error(
                         404,
                         "no cassette matches this request (mode: replay)",
-                        nearest=miss.nearest_name if miss else None,
-                        differences=miss.differences if miss else [],
+                        nearest=nearest,
+                        differences=differences,
                     )
                 )
         plan, entry.served_by = _plan(payload, found, fault, seed, config)
+        return await self._send(request, plan, entry, fault, seed)
+
+    async def _send(
+        self,
+        request: web.Request,
+        plan: ResponsePlan,
+        entry: JournalEntry,
+        fault: FaultSpec | None,
+        seed: int | None,
+    ) -> web.StreamResponse:
         if fault is not None:
             entry.fault = str(fault)
         if seed is not None:
             plan = plan.with_header(SEED_HEADER, str(seed))
             entry.seed = seed
         return await send_plan(request, plan, self.streams, entry)
+
+
+def _stub_plan(
+    stub: Stub, fault: FaultSpec | None, seed: int | None, config: MockConfig
+) -> tuple[ResponsePlan, dict[str, Any]]:
+    """A stub's answer (broken by ``fault``, or rewritten from ``seed``, when given), and the
+    journal's word for it."""
+    delay = config.scaled(config.latency)
+    served: dict[str, Any] = {"source": "stub", "stub": stub.number}
+    if seed is not None:
+        served["seed"] = seed
+    if fault is not None:
+        plan = fault.plan(stub.values(), delay)
+        return plan, {**served, "source": "fault", "fault": str(fault), "answer": "stub"}
+    plan = stub.plan(delay)
+    if seed is not None and plan.values is not None and stub.fault is None:
+        fuzzed = fuzzed_plan(seed, plan.values, delay)
+        plan = replace(fuzzed, status=plan.status, headers=plan.headers)
+    return plan, served
 
 
 def _plan(

@@ -16,6 +16,7 @@ from mockserver.config import MockConfig
 from mockserver.server.journal import Journal
 from mockserver.server.sender import OpenStreams
 from mockserver.wire.faults import FaultQueue, QueuedFault, make_fault_spec
+from mockserver.wire.stubs import StubList
 
 CONFIG = web.AppKey("koala_mock_config", MockConfig)
 JOURNAL = web.AppKey("koala_mock_journal", Journal)
@@ -23,6 +24,7 @@ FAULT_QUEUE = web.AppKey("koala_mock_fault_queue", FaultQueue)
 CASSETTES = web.AppKey("koala_mock_cassettes", CassetteLibrary)
 STREAMS = web.AppKey("koala_mock_streams", OpenStreams)
 STARTED = web.AppKey("koala_mock_started", float)
+STUBS = web.AppKey("koala_mock_stubs", StubList)
 
 
 def journal(app: web.Application) -> Journal:
@@ -41,10 +43,14 @@ def queue_fault(app: web.Application, name: str, times: int = 1, **params: Any) 
     return app[FAULT_QUEUE].push(make_fault_spec(name, params), times)
 
 
-def reset(app: web.Application) -> None:
-    """Clear the journal and the fault queue (the cassettes stay loaded)."""
-    app[JOURNAL].clear()
-    app[FAULT_QUEUE].clear()
+def reset(app: web.Application) -> dict[str, int]:
+    """Clear the journal, the fault queue and the stubs (the cassettes stay loaded); returns how
+    many of each were cleared."""
+    return {
+        "requests": app[JOURNAL].clear(),
+        "faults": app[FAULT_QUEUE].clear(),
+        "stubs": app[STUBS].clear(),
+    }
 
 
 def cassettes(app: web.Application) -> CassetteLibrary:

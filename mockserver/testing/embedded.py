@@ -28,9 +28,16 @@ from aiohttp import web
 
 from mockserver.cassettes.library import API_PATH
 from mockserver.errors import MockServerError
+from mockserver.testing.verification import (
+    HeaderMatch,
+    RequestList,
+    assert_requested,
+    contract_failures,
+)
 
 __all__ = [
     "DEFAULT_SHUTDOWN_TIMEOUT",
+    "ContractViolation",
     "KoalaMock",
     "MockAdminError",
     "ServerAddress",
@@ -53,6 +60,10 @@ _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 class MockAdminError(MockServerError, RuntimeError):
     """The mock server's admin API refused a call (the message carries its JSON error)."""
+
+
+class ContractViolation(MockServerError, AssertionError):
+    """Requests the server saw broke the Koala API contract (the message lists them)."""
 
 
 @dataclass(frozen=True)
@@ -128,9 +139,11 @@ def _bound_port(runner: web.AppRunner, requested: int) -> int:
 class KoalaMock:
     """The mock server in a background thread, plus a small client for its admin API.
 
-    ``api_endpoint`` is what ``Koala`` needs; ``requests`` is the journal; ``fault(...)`` queues a
-    fault for the next requests; ``reset()`` clears both. Use as a context manager, or call
-    ``start()`` and ``stop()``.
+    ``api_endpoint`` is what ``Koala`` needs; ``requests`` is the journal (``.matching(...)``
+    filters it, ``assert_requested(...)`` checks it); ``fault(...)`` queues a fault for the next
+    requests; ``respond_with(...)`` adds a stub; ``check_contract()`` raises
+    :class:`ContractViolation` for requests that broke the contract; ``reset()`` clears the
+    journal, faults and stubs. Use as a context manager, or call ``start()`` and ``stop()``.
     """
 
     def __init__(
@@ -154,6 +167,10 @@ class KoalaMock:
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
         self.app: web.Application | None = None
+        #: Header and body warnings fail :meth:`check_contract` too (``config.strict`` or the
+        #: ``koala_mock(strict=True)`` marker).
+        self.strict_contract = self.config.strict
+        self._contract_errors_allowed = False
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -245,18 +262,95 @@ class KoalaMock:
     # -- admin API ------------------------------------------------------------------------------
 
     @property
-    def requests(self) -> list[dict[str, Any]]:
-        """The journal: one dict per request the server saw, oldest first."""
-        return journal_entries(self.admin("GET", "/__admin/requests"))
+    def requests(self) -> RequestList:
+        """The journal: one dict per request the server saw, oldest first.
+
+        ``requests.matching(input=..., model=..., header=(name, value))`` keeps the chat API
+        requests whose body fields and headers are equal to those given.
+        """
+        return RequestList(journal_entries(self.admin("GET", "/__admin/requests")))
+
+    def assert_requested(
+        self, times: int | None = None, header: HeaderMatch = None, **fields: Any
+    ) -> RequestList:
+        """The chat API requests matching ``fields`` and ``header``; ``AssertionError`` unless
+        there are exactly ``times`` (``None``: at least one), showing the nearest request and
+        how it differs."""
+        __tracebackhide__ = True
+        return assert_requested(self.requests, times, header, **fields)
 
     def fault(self, name: str, times: int = 1, **params: Any) -> None:
         """Answer the next ``times`` requests with the fault ``name`` (``params`` tune it)."""
         self.admin("POST", "/__admin/faults", {"fault": name, "times": times, "params": params})
 
+    def respond_with(
+        self,
+        tokens: list[Any] | None = None,
+        *,
+        text: str | None = None,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        fault: str | None = None,
+        when: dict[str, Any] | None = None,
+        times: int | None = None,
+    ) -> dict[str, Any]:
+        """Answer matching requests with this, before any cassette (first added, first tried).
+
+        ``tokens`` (a list of JSON values, one event each) or ``text`` (one event; the body of
+        a non-2xx ``status``); ``headers`` are added to the answer; ``fault`` (``"NAME;k=v"``)
+        breaks it; ``when`` holds body fields a request must have (``{"input": "Hello"}``);
+        ``times`` uses the stub up after that many requests (``None``: never). Returns the stub
+        as the server holds it. A bad value raises :class:`MockAdminError` naming it.
+        """
+        stub: dict[str, Any] = {"status": status}
+        for key, value in (
+            ("tokens", tokens),
+            ("text", text),
+            ("headers", headers),
+            ("fault", fault),
+            ("when", when),
+            ("times", times),
+        ):
+            if value is not None:
+                stub[key] = value
+        answer = self.admin("POST", "/__admin/stubs", stub)
+        result: dict[str, Any] = answer["stub"]
+        return result
+
+    def clear_stubs(self) -> None:
+        self.admin("DELETE", "/__admin/stubs")
+
     def reset(self) -> None:
-        """Forget the journal and any queued faults."""
-        self.admin("DELETE", "/__admin/requests")
-        self.admin("DELETE", "/__admin/faults")
+        """Forget the journal, the queued faults and the stubs."""
+        self.admin("POST", "/__admin/reset", {})
+
+    # -- the contract ---------------------------------------------------------------------------
+
+    def allow_contract_errors(self, allowed: bool = True) -> None:
+        """This test sends bad requests on purpose: :meth:`check_contract` lets them pass (they
+        are still in :attr:`requests`, with their verdicts)."""
+        self._contract_errors_allowed = allowed
+
+    def begin_test(self, *, strict: bool | None = None, allow_errors: bool = False) -> None:
+        """The contract policy for the next test (the pytest plugin calls this)."""
+        self.strict_contract = self.config.strict if strict is None else strict
+        self._contract_errors_allowed = allow_errors
+
+    def contract_failures(self) -> list[str]:
+        """The requests that broke the contract (see :meth:`check_contract`), one block each;
+        empty when there are none or they are allowed."""
+        if self._contract_errors_allowed:
+            return []
+        return contract_failures(self.requests, strict=self.strict_contract)
+
+    def check_contract(self) -> None:
+        """Raise :class:`ContractViolation` naming each request that got a contract error (with
+        ``strict_contract``: a header or body warning too) or, in replay mode, matched no
+        cassette; unless :meth:`allow_contract_errors` was called."""
+        __tracebackhide__ = True
+        failures = self.contract_failures()
+        if failures:
+            raise ContractViolation(contract_message(failures, self.strict_contract))
 
     def admin(self, method: str, path: str, body: Any = None) -> Any:
         """Call the admin API: JSON in, JSON out; ``MockAdminError`` on a non-2xx answer."""
@@ -280,3 +374,16 @@ class KoalaMock:
             raise MockAdminError(
                 f"{method} {path} answered something that is not JSON: {payload[:200]!r}"
             ) from None
+
+
+def contract_message(failures: list[str], strict: bool) -> str:
+    count = len(failures)
+    what = "broke the Koala API contract" + (" (strict: warnings count)" if strict else "")
+    return "\n".join(
+        [
+            f"koala_mock: {count} request{'' if count == 1 else 's'} {what}:",
+            *failures,
+            "If the test sends bad requests on purpose, call koala_mock.allow_contract_errors() "
+            "or mark it @pytest.mark.koala_mock(allow_contract_errors=True).",
+        ]
+    )

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
-
 import pytest
+from pytester_runs import run_inline, run_subprocess
 
 from koala import RateLimitError
 from mockserver.config import MockConfig
@@ -14,19 +13,6 @@ from mockserver.testing.pytest_plugin import MockedKoala
 pytest_plugins = ["pytester"]
 
 HI = [{"role": "user", "content": "hi"}]
-_REGISTERED = any(
-    ep.value == "mockserver.testing.pytest_plugin" for ep in entry_points(group="pytest11")
-)
-# Installed (pip install -e .), pytest loads the plugin from its entry point; otherwise load it
-# by name so these tests still check the fixtures themselves.
-PLUGIN_ARGS = () if _REGISTERED else ("-p", "mockserver.testing.pytest_plugin")
-
-PYTEST_INI = """
-[pytest]
-asyncio_mode = strict
-asyncio_default_fixture_loop_scope = function
-"""
-
 USER_TESTS = """
 import pytest
 from koala import RateLimitError
@@ -75,21 +61,9 @@ def test_live_is_skipped_by_default():
 """
 
 
-def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    """A fresh pytest process: what a user who installed the project gets."""
-    pytester.makeini(PYTEST_INI)
-    return pytester.runpytest_subprocess(*PLUGIN_ARGS, "-p", "no:cacheprovider", *args)
-
-
-def _run_inline(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    """The same, in this process (faster; for tests without async code)."""
-    pytester.makeini(PYTEST_INI)
-    return pytester.runpytest_inprocess(*PLUGIN_ARGS, "-p", "no:cacheprovider", *args)
-
-
 def test_fixtures_work_without_a_conftest(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_user=USER_TESTS)
-    result = _run(pytester, "-rs")
+    result = run_subprocess(pytester, "-rs")
     result.assert_outcomes(passed=5, skipped=1)
     result.stdout.fnmatch_lines(["*run pytest with --live*"])
 
@@ -107,8 +81,8 @@ def test_offline():
     pass
 """
     )
-    _run_inline(pytester, "--live").assert_outcomes(passed=2)
-    _run_inline(pytester).assert_outcomes(passed=1, skipped=1)
+    run_inline(pytester, "--live").assert_outcomes(passed=2)
+    run_inline(pytester).assert_outcomes(passed=1, skipped=1)
 
 
 def test_koala_mock_config_can_be_overridden(pytester: pytest.Pytester) -> None:
@@ -128,7 +102,7 @@ def test_every_request_fails(koala_mock, koala_provider):
         "".join(koala_provider.create_completion("gpt-4o-mini", [{"role": "user", "content": "x"}]))
 """
     )
-    _run_inline(pytester).assert_outcomes(passed=1)
+    run_inline(pytester).assert_outcomes(passed=1)
 
 
 # -- the fixtures in this very run (the plugin is loaded by its entry point) ----------------------

@@ -1,0 +1,207 @@
+"""Answers a test sets for itself ("stubs"), tried in order before the cassettes. Pure.
+
+A stub says what to answer (``tokens``, ``text``, ``status``, ``headers``, ``fault``), to which
+requests (``when``: body fields that must be equal) and how many times (``times``; unlimited
+when absent). The first stub whose ``when`` matches answers and uses up one of its times.
+
+>>> stubs = StubList()
+>>> _ = stubs.add(parse_stub({"tokens": ["Hi", "!"], "when": {"input": "Hello"}, "times": 1}))
+>>> stubs.take({"input": "Hello"}, {}).values()
+['Hi', '!']
+>>> stubs.take({"input": "Hello"}, {}) is None  # used up
+True
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mockserver.errors import MockServerError
+from mockserver.wire.faults import FaultSpec, FaultSpecError, parse_fault_spec
+from mockserver.wire.plan import ResponsePlan, Write, event_stream_plan
+from mockserver.wire.request_filter import FilterError, RequestFilter
+
+STUB_KEYS = ("tokens", "text", "status", "headers", "fault", "when", "times")
+_PLAIN_TEXT = "text/plain; charset=utf-8"
+
+
+class StubError(MockServerError, ValueError):
+    """A stub that cannot be served (the message names the bad key)."""
+
+
+@dataclass
+class Stub:
+    when: RequestFilter = field(default_factory=RequestFilter)
+    tokens: list[Any] | None = None
+    text: str | None = None
+    status: int = 200
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    fault: FaultSpec | None = None
+    #: How many more requests it answers (None: every matching one).
+    remaining: int | None = None
+    #: Set when the stub is added: 1 for the first, then 2...
+    number: int = 0
+    #: How many requests it answered.
+    used: int = 0
+
+    def values(self) -> list[Any]:
+        """What a correct client yields from the answer's stream."""
+        if self.tokens is not None:
+            return list(self.tokens)
+        return [self.text] if self.text else []
+
+    def plan(self, delay: float = 0.0) -> ResponsePlan:
+        """The answer: the fault applied to the values, an event stream for a 2xx, else the
+        text as the body (``text/plain`` unless ``headers`` says otherwise)."""
+        if self.fault is not None:
+            plan = self.fault.plan(self.values(), delay)
+        elif 200 <= self.status < 300:
+            plan = event_stream_plan(self.values(), delay=delay, status=self.status)
+        else:
+            body = (self.text or "").encode("utf-8")
+            plan = ResponsePlan(
+                status=self.status, headers=[("Content-Type", _PLAIN_TEXT)], writes=[Write(body)]
+            )
+        for name, value in self.headers:
+            plan = plan.with_header(name, value)
+        return plan
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "when": dict(self.when.fields),
+            "tokens": self.tokens,
+            "text": self.text,
+            "status": self.status,
+            "headers": dict(self.headers),
+            "fault": str(self.fault) if self.fault is not None else None,
+            "remaining": self.remaining,
+            "used": self.used,
+        }
+
+
+def parse_stub(data: Any) -> Stub:
+    """A stub from its JSON form (the keys of :data:`STUB_KEYS`); :class:`StubError` naming
+    the first problem."""
+    if not isinstance(data, dict):
+        raise StubError(f"a stub is a JSON object, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(STUB_KEYS))
+    if unknown:
+        raise StubError(f"unknown keys {unknown}; a stub has {', '.join(STUB_KEYS)}")
+    tokens, text = data.get("tokens"), data.get("text")
+    if tokens is not None and text is not None:
+        raise StubError("give tokens or text, not both")
+    if tokens is not None and not isinstance(tokens, list):
+        raise StubError(f"tokens: expected a list of JSON values, got {tokens!r:.80}")
+    if tokens is not None:
+        _check_json(tokens)
+    if text is not None and not isinstance(text, str):
+        raise StubError(f"text: expected a string, got {text!r:.80}")
+    status = data.get("status", 200)
+    if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 599:
+        raise StubError(f"status: expected an integer 200..599, got {status!r}")
+    fault = _fault(data.get("fault"))
+    if fault is not None and status != 200:
+        raise StubError("fault and status: a fault sets its own status; give one of them")
+    if fault is None and 200 <= status < 300 and tokens is None and text is None:
+        raise StubError("give tokens (a list) or text to answer with, or a status or a fault")
+    return Stub(
+        when=_when(data.get("when")),
+        tokens=list(tokens) if tokens is not None else None,
+        text=text,
+        status=status,
+        headers=_headers(data.get("headers")),
+        fault=fault,
+        remaining=_times(data.get("times")),
+    )
+
+
+def _check_json(value: Any) -> None:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise StubError(f"tokens: not JSON values ({exc})") from None
+
+
+def _fault(value: Any) -> FaultSpec | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise StubError(f"fault: expected 'NAME' or 'NAME;param=value', got {value!r}")
+    try:
+        return parse_fault_spec(value)
+    except FaultSpecError as exc:
+        raise StubError(f"fault: {exc}") from None
+
+
+def _when(value: Any) -> RequestFilter:
+    if value is None:
+        return RequestFilter()
+    if not isinstance(value, dict):
+        raise StubError(f"when: expected an object of body fields, got {value!r:.80}")
+    try:
+        return RequestFilter.build(value)
+    except FilterError as exc:
+        raise StubError(f"when: {exc}") from None
+
+
+def _headers(value: Any) -> list[tuple[str, str]]:
+    if value is None:
+        return []
+    if not isinstance(value, dict):
+        raise StubError(f"headers: expected an object of name: value strings, got {value!r:.80}")
+    out = []
+    for name, text in value.items():
+        if not isinstance(text, str) or not name or any(c in name + text for c in "\r\n\0"):
+            raise StubError(f"headers: {name!r}: expected a one-line string value, got {text!r}")
+        out.append((name, text))
+    return out
+
+
+def _times(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise StubError(f"times: expected a positive integer (none: unlimited), got {value!r}")
+    return value
+
+
+class StubList:
+    """The stubs of one server, in the order they were added."""
+
+    def __init__(self) -> None:
+        self._stubs: list[Stub] = []
+        self._added = 0
+
+    def add(self, stub: Stub) -> Stub:
+        self._added += 1
+        stub.number = self._added
+        self._stubs.append(stub)
+        return stub
+
+    def take(self, body: Any, headers: Mapping[str, str]) -> Stub | None:
+        """The first stub matching the request (and one use of it), or None."""
+        for stub in self._stubs:
+            if stub.when.matches(body, headers):
+                stub.used += 1
+                if stub.remaining is not None:
+                    stub.remaining -= 1
+                    if stub.remaining <= 0:
+                        self._stubs.remove(stub)
+                return stub
+        return None
+
+    def clear(self) -> int:
+        cleared = len(self._stubs)
+        self._stubs.clear()
+        self._added = 0
+        return cleared
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [stub.to_json() for stub in self._stubs]
+
+    def __len__(self) -> int:
+        return len(self._stubs)
