@@ -501,10 +501,17 @@ class _Dumper(yaml.SafeDumper):
     pass
 
 
+_YAML_LINE_BREAKS = frozenset("\x85\u2028\u2029")
+
+
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
     # Multi-line text (event-stream bodies) as a literal block where YAML can hold it exactly;
     # PyYAML falls back to a double-quoted string when it cannot (CR, trailing spaces...).
     style = "|" if "\n" in value and len(value) > 40 else None
+    if _YAML_LINE_BREAKS.intersection(value):
+        # NEL, LS and PS are line breaks to YAML: written raw (plain, quoted or literal) they
+        # read back as a newline or a space. A double-quoted scalar escapes them (\N, \L, \P).
+        style = '"'
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 

@@ -370,3 +370,20 @@ def test_verify_reports_a_deeply_nested_cassette_without_a_traceback(
     assert main(["verify", "--upstream", "http://127.0.0.1:9/api/gpt/", str(tmp_path)]) == 4
     err = capsys.readouterr().err
     assert "deep.yaml: nested too deeply" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("char", ["\x85", "\u2028", "\u2029"])
+@pytest.mark.parametrize("around", ["{}", "data: {}\n\n" * 3, " {} ", "a{}b\n" * 20])
+def test_yaml_line_break_characters_in_a_body_read_back_exactly(
+    tmp_path: Path, char: str, around: str
+) -> None:
+    # NEL, LS and PS are line breaks to YAML: written raw they came back as "\n" or " ".
+    body = around.replace("{}", char).encode("utf-8")
+    path = tmp_path / "breaks.yaml"
+    write_cassette(path, cassette(interaction(body, single_chunk(body))))
+    assert load_cassette(path).interactions[0].body == body
+    from vcr.persisters.filesystem import FilesystemPersister
+    from vcr.serializers import yamlserializer
+
+    _, responses = FilesystemPersister.load_cassette(str(path), yamlserializer)
+    assert responses[0]["body"]["string"] == body
