@@ -138,7 +138,9 @@ async def test_a_stub_counts_as_a_match_in_replay_mode(aiohttp_client: ClientFac
 async def test_a_bad_stub_is_a_400_naming_the_key(client: Client) -> None:
     status, answer = await add(client, {"tokens": ["a"], "times": -1})
     assert status == 400 and "times" in answer["error"]
-    async with client.post("/__admin/stubs", data=b"{nope") as response:
+    async with client.post(
+        "/__admin/stubs", data=b"{nope", headers={"Content-Type": "application/json"}
+    ) as response:
         assert response.status == 400 and "not valid JSON" in (await response.json())["error"]
 
 
