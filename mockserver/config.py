@@ -13,6 +13,7 @@ from mockserver.cassettes.locations import (
     bundled_cassette_dir,
     default_cassette_dir,
 )
+from mockserver.cassettes.record_mode import RECORD_MODES
 from mockserver.errors import MockServerError
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "MAX_LATENCY_SECONDS",
     "MIN_SPEED",
     "MODES",
+    "RECORD_MODES",
     "SOURCE_CASSETTE_DIR",
     "ConfigError",
     "MockConfig",
@@ -59,8 +61,12 @@ class MockConfig:
     - ``default_fault``: ``"NAME;param=value;..."`` applied to every request without its own.
     - ``max_body_size``: larger request bodies get a 413.
     - ``admin_token``: when set, every ``/__admin/*`` call needs ``Authorization: Bearer TOKEN``.
-    - ``record_upstream``, ``record_dir``, ``scrub``: recording proxy (see ``recording.py``);
-      ``record_dir`` ``None`` means ``./cassettes`` in the working directory.
+    - ``record_upstream``, ``record_dir``, ``record_mode``, ``scrub``, ``keep_headers``,
+      ``keep_query``: the recording proxy (see :mod:`mockserver.server.proxy`); ``record_dir``
+      ``None`` means ``./cassettes`` in the working directory; ``record_mode`` is vcrpy's
+      (``new_episodes`` by default: replay what the directory holds, record what is new).
+      With ``record_upstream`` set, ``mode``, ``seed`` and ``default_fault`` mean nothing and
+      are refused.
     """
 
     cassette_dir: Path | None = field(default_factory=default_cassette_dir)
@@ -74,7 +80,10 @@ class MockConfig:
     admin_token: str | None = field(default=None, repr=False)
     record_upstream: str | None = None
     record_dir: Path | None = None
+    record_mode: str = "new_episodes"
     scrub: bool = True
+    keep_headers: tuple[str, ...] = ()
+    keep_query: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -104,12 +113,37 @@ class MockConfig:
             self.cassette_dir = Path(self.cassette_dir)
         if self.record_dir is not None and not isinstance(self.record_dir, Path):
             self.record_dir = Path(self.record_dir)
+        if self.record_mode not in RECORD_MODES:
+            raise ConfigError(
+                f"record_mode {self.record_mode!r} is not one of {', '.join(RECORD_MODES)}"
+            )
+        self.keep_headers = tuple(self.keep_headers)
+        self.keep_query = tuple(self.keep_query)
+        if self.record_upstream is not None:
+            self._check_recording()
         if self.default_fault is not None:
             from mockserver.wire.faults import (
                 parse_fault_spec,  # late: faults imports nothing from here
             )
 
             parse_fault_spec(self.default_fault)  # raises FaultSpecError (a ValueError)
+
+    def _check_recording(self) -> None:
+        """Refuse what the recording proxy would silently ignore."""
+        if self.mode != "auto":
+            raise ConfigError(
+                f"mode {self.mode!r} does not apply to the recording proxy: it answers from the "
+                "upstream and its record directory, as record_mode says"
+            )
+        if self.seed is not None:
+            raise ConfigError(
+                "seed does not apply to the recording proxy (a request's X-Koala-Mock-Seed does)"
+            )
+        if self.default_fault is not None:
+            raise ConfigError(
+                "default_fault does not apply to the recording proxy: every answer would be the "
+                "fault and nothing would be recorded (a request's X-Koala-Mock-Fault still works)"
+            )
 
     def scaled(self, seconds: float) -> float:
         """A recorded or configured delay, scaled by ``speed`` (0 when speed is 0)."""

@@ -143,6 +143,13 @@ def _index_key(method: str, path: str, body: Any) -> str | None:
         return None
 
 
+def match_key(method: str, path: str, body: Any, raw: bytes) -> str:
+    """A key equal for requests the replay matching rules call equal (a non-JSON body, or one
+    with a NaN, by its bytes)."""
+    key = _index_key(method, api_path(path), body) if not isinstance(body, bytes) else None
+    return key if key is not None else repr((method.upper(), api_path(path), raw))
+
+
 def _canonical(value: Any) -> Any:
     if isinstance(value, float):
         if value != value:

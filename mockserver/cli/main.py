@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from koala import Koala
 from mockserver.cli.exit_codes import ExitCode, HelpFormatter, epilog
 from mockserver.cli.numbers import bounded
+from mockserver.cli.upstream_options import add_scrub_options, record_mode_option
 from mockserver.config import (
     CASSETTES_ENV_VAR,
     DEFAULT_RECORD_DIR,
@@ -155,9 +156,7 @@ def _check_cassette_dir(given_as: str, directory: Path) -> None:
 
 def _upstream(url: str) -> str:
     """``url`` if the recording proxy can forward to it (checked now, not on every request)."""
-    from mockserver.upstream.recording import (
-        check_upstream_url,  # late: recording loads aiohttp's client
-    )
+    from mockserver.upstream.client import check_upstream_url  # late: loads aiohttp's client
 
     try:
         return check_upstream_url(url)
@@ -176,9 +175,30 @@ def _record_dir(directory: Path) -> Path:
     return directory
 
 
+#: Flags that mean nothing to the recording proxy, and why (refused with --record).
+_NOT_WITH_RECORD = {
+    "cassettes": "the proxy replays from and records into --record-dir",
+    "mode": "the proxy answers from the upstream and --record-dir, as --record-mode says",
+    "seed": "fuzzing applies per request there (send X-Koala-Mock-Seed)",
+    "latency": "recorded answers keep their own timing",
+    "fault": "every answer would be the fault and nothing would be recorded "
+    "(send X-Koala-Mock-Fault to get one)",
+    "strict": "the proxy forwards every request as the client sent it",
+}
+
+
+def _refuse_with_record(args: argparse.Namespace) -> None:
+    for flag, why in _NOT_WITH_RECORD.items():
+        value = getattr(args, flag, None)
+        if value is not None and value is not False:
+            raise UsageError(f"--{flag} does not apply with --record: {why}")
+
+
 def _config_from_args(args: argparse.Namespace) -> MockConfig:
     """A ``MockConfig`` from the flags given; flags left out keep the config's defaults."""
     options: dict[str, Any] = {}
+    if getattr(args, "record", False):
+        _refuse_with_record(args)
     cassettes: Path | None = getattr(args, "cassettes", None)
     if cassettes is not None:
         _check_cassette_dir(f"--cassettes {cassettes}", cassettes)
@@ -201,10 +221,22 @@ def _config_from_args(args: argparse.Namespace) -> MockConfig:
         options["record_upstream"] = _upstream(args.upstream or Koala.api_endpoint)
         options["record_dir"] = _record_dir(args.record_dir or DEFAULT_RECORD_DIR.resolve())
         options["scrub"] = not args.no_scrub
-    elif getattr(args, "upstream", None) or getattr(args, "record_dir", None):
-        raise UsageError("--upstream and --record-dir only apply with --record")
-    elif getattr(args, "no_scrub", False):
-        raise UsageError("--no-scrub only applies with --record")
+        options["keep_headers"] = tuple(args.keep_header)
+        options["keep_query"] = tuple(args.keep_query)
+        if args.record_mode is not None:
+            options["record_mode"] = args.record_mode
+    else:
+        for flag in (
+            "upstream",
+            "record_dir",
+            "no_scrub",
+            "record_mode",
+            "keep_header",
+            "keep_query",
+        ):
+            if getattr(args, flag, None):
+                name = "--" + flag.replace("_", "-")
+                raise UsageError(f"{name} only applies with --record")
     try:
         return MockConfig(**options)
     except ValueError as exc:  # e.g. an unknown --fault name
@@ -296,11 +328,8 @@ def _add_serve_command(subparsers: Any) -> None:
         help="where recorded cassettes go, created if missing (default: ./cassettes in the "
         "current directory)",
     )
-    record.add_argument(
-        "--no-scrub",
-        action="store_true",
-        help="keep secrets (cookies, tokens, Visitor-ID) in recorded cassettes",
-    )
+    record_mode_option(record, "new_episodes", "replay what --record-dir holds, record what is new")
+    add_scrub_options(record)
     serve.set_defaults(func=run_serve)
 
 
@@ -382,9 +411,20 @@ def _on_signals(stop: asyncio.Event) -> None:
 
 def _print_banner(address: ServerAddress, config: MockConfig, out: TextIO) -> None:
     reachable = ServerAddress(_WILDCARD_HOSTS.get(address.host, address.host), address.port)
-    print(f"{PROG}: serving on {address.url} (mode {config.mode})", file=out)
     if config.record_upstream:
-        print(f"{PROG}: recording from {config.record_upstream}", file=out)
+        from mockserver.cassettes.scrub import mask_url
+
+        print(
+            f"{PROG}: serving on {address.url} (recording proxy, record mode {config.record_mode})",
+            file=out,
+        )
+        print(
+            f"{PROG}: recording from {mask_url(config.record_upstream)} into "
+            f"{config.record_dir or DEFAULT_RECORD_DIR}",
+            file=out,
+        )
+    else:
+        print(f"{PROG}: serving on {address.url} (mode {config.mode})", file=out)
     print(f"export KOALA_API_ENDPOINT={reachable.api_endpoint}", file=out)
     print(
         f"{PROG}: admin API: {reachable.url}/__admin/requests (the journal), "
@@ -398,6 +438,8 @@ def _report_cassettes(app: web.Application, config: MockConfig) -> None:
     """Load the cassettes now, so a bad file shows up at start-up rather than on first use."""
     from mockserver.server.state import cassettes
 
+    if config.record_upstream:
+        return  # the proxy answers from the upstream and its record directory
     if config.cassette_dir is None:
         print(f"{PROG}: no cassettes (every answer is synthetic)", file=sys.stderr, flush=True)
         return
@@ -470,18 +512,15 @@ def run_demo_command(args: argparse.Namespace) -> int:
         return ExitCode.INTERRUPTED
 
 
-# -- record / verify (mockserver.cli.cassette_commands, when present) --------------------
+# -- record / verify ----------------------------------------------------------------------------
 
 
 def _add_cassette_commands(subparsers: Any) -> None:
-    try:
-        from mockserver.cli import cassette_commands
-    except ModuleNotFoundError as exc:
-        if exc.name == f"{__package__}.cassette_commands":
-            return
-        raise
-    cassette_commands.add_record_command(subparsers)
-    cassette_commands.add_verify_command(subparsers)
+    from mockserver.cli.record import add_record_command
+    from mockserver.cli.verify import add_verify_command
+
+    add_record_command(subparsers)
+    add_verify_command(subparsers)
 
 
 # -- audit (mockserver.cli.audit_command) --------------------------------------------------------

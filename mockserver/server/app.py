@@ -16,6 +16,7 @@ from mockserver.server.admin_guard import admin_route
 from mockserver.server.endpoint import ChatEndpoint
 from mockserver.server.http_errors import Handler, add_fallback_route, journaled
 from mockserver.server.journal import Journal, JournalEntry
+from mockserver.server.proxy import RecordingProxy
 from mockserver.server.sender import OpenStreams
 from mockserver.server.state import (
     CASSETTES,
@@ -63,7 +64,8 @@ def create_app(config: MockConfig | None = None) -> web.Application:
     app[STREAMS] = OpenStreams()
     app[STARTED] = time.time()
     app[STUBS] = StubList()
-    api = journaled(journal, ChatEndpoint(app))
+    chat = RecordingProxy(app) if config.record_upstream else ChatEndpoint(app)
+    api = journaled(journal, chat)
     page = journaled(journal, chat_page)
     app.router.add_post("/api/gpt/", api)
     app.router.add_post("/api/gpt", api)

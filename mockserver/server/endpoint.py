@@ -56,12 +56,6 @@ class ChatEndpoint:
         self.stubs = app[STUBS]
 
     async def __call__(self, request: web.Request, entry: JournalEntry) -> web.StreamResponse:
-        if self.config.record_upstream:
-            from mockserver.upstream.recording import (
-                proxy_and_record,  # only the recording proxy needs it
-            )
-
-            return await proxy_and_record(request, self.config, entry)
         try:
             return await self._answer(request, entry)
         except RequestRejected as rejected:
@@ -91,9 +85,9 @@ class ChatEndpoint:
                 )
             )
         entry.body = payload if keep_body else None
-        seed = _seed_for(headers, config)
+        seed = seed_for(headers, config)
         # After the seed: a rejected request uses no queued fault.
-        fault = _fault_for(headers, self.fault_queue, config)
+        fault = fault_for(headers, self.fault_queue, config)
 
         # len() first: with no stubs set (the usual case) this costs one call.
         stub = self.stubs.take(payload, headers) if len(self.stubs) else None
@@ -124,7 +118,7 @@ class ChatEndpoint:
                         differences=differences,
                     )
                 )
-        plan, entry.served_by = _plan(payload, found, fault, seed, config)
+        plan, entry.served_by = plan_answer(payload, found, fault, seed, config)
         return await self._send(request, plan, entry, fault, seed)
 
     async def _send(
@@ -162,7 +156,7 @@ def _stub_plan(
     return plan, served
 
 
-def _plan(
+def plan_answer(
     payload: dict[str, Any],
     found: Recorded | None,
     fault: FaultSpec | None,
@@ -181,7 +175,7 @@ def _plan(
         plan = fault.plan(values if values is not None else synthetic_tokens(payload), delay)
         return plan, {**served, "source": "fault", "fault": str(fault), "answer": served["source"]}
     if found is not None:
-        plan = _replay_plan(found, config.speed, delay)
+        plan = replay_plan(found, config.speed, delay)
         if seed is not None and values is not None:  # fuzzing drops the recorded timing
             fuzzed = fuzzed_plan(seed, values, delay)
             plan = replace(fuzzed, status=plan.status, headers=plan.headers)
@@ -192,7 +186,7 @@ def _plan(
     return event_stream_plan(tokens, delay=delay), served
 
 
-def _replay_plan(found: Recorded, speed: float, delay: float) -> ResponsePlan:
+def replay_plan(found: Recorded, speed: float, delay: float) -> ResponsePlan:
     if found.has_timing:
         return found.timed_plan(speed)
     if delay and found.plan.event_ends:
@@ -222,7 +216,7 @@ def _too_large(limit: int) -> RequestRejected:
     return RequestRejected(json_error(413, f"request body larger than {limit} bytes", limit=limit))
 
 
-def _fault_for(
+def fault_for(
     headers: Mapping[str, str], queue: FaultQueue, config: MockConfig
 ) -> FaultSpec | None:
     """The header's fault, else the next queued one, else the server default."""
@@ -242,7 +236,7 @@ def _fault_for(
         ) from None
 
 
-def _seed_for(headers: Mapping[str, str], config: MockConfig) -> int | None:
+def seed_for(headers: Mapping[str, str], config: MockConfig) -> int | None:
     """The header's seed, else in fuzz mode the configured seed or a new random one."""
     text = headers.get(SEED_HEADER)
     if text is not None:

@@ -18,28 +18,37 @@ upstream answers normally today; likewise a 2xx cassette when the upstream answe
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-import aiohttp
 
 from koala.errors import StreamError
 from koala.request import new_visitor_id
 from koala.response import RATE_LIMIT_STATUSES, ErrorPage, error_page, parse_media_type
 from koala.sse import BOM, EventStreamDecoder
-from mockserver.cassettes.cassette import Cassette, Interaction, first_header, json_kind
-from mockserver.upstream.recording import (
-    Capture,
-    StreamInterruptedError,
-    UpstreamUnreachableError,
-    send_and_capture,
+from mockserver.cassettes.cassette import (
+    Cassette,
+    Interaction,
+    first_header,
+    interaction_name,
+    json_kind,
 )
+from mockserver.cassettes.scrub import SCRUBBED
+from mockserver.upstream.client import (
+    Capture,
+    RecordingError,
+    StreamInterruptedError,
+    Timeouts,
+    UpstreamClient,
+    UpstreamUnreachableError,
+    UpstreamURL,
+    sendable_headers,
+)
+from mockserver.upstream.words import plural
 
 OK, DRIFT, UNVERIFIED = "ok", "drift", "unverified"
 #: Answers that depend on the moment (load, the client's IP), not on the API's contract.
 SITUATIONAL_STATUSES = frozenset({402, 403, 429, 503})
-_UNSENT_HEADERS = {"host", "content-length", "transfer-encoding", "connection"}
 _LINE_ENDING = re.compile(rb"(\r\n|\n|\r)")
 _ENDING_NAMES = {b"\n": "LF", b"\r\n": "CRLF", b"\r": "CR"}
 _PAGE_NAMES: dict[ErrorPage | None, str] = {
@@ -52,14 +61,16 @@ _PAGE_NAMES: dict[ErrorPage | None, str] = {
 class VerifyUnreachableError(UpstreamUnreachableError):
     """The upstream did not answer a cassette's request; the check stopped there."""
 
-    def __init__(self, url: str, cause: BaseException, checked: int) -> None:
-        self.checked = checked
+    def __init__(self, unreachable: UpstreamUnreachableError, verdicts: list[Verdict]) -> None:
+        self.verdicts = list(verdicts)
+        checked = len(verdicts)
         self.consequence = (
             "no cassette was verified"
             if not checked
-            else f"verification stopped after {checked} interactions"
+            else f"verification stopped after {plural(checked, 'interaction')}"
         )
-        super().__init__(url, cause)
+        RecordingError.__init__(self, f"{unreachable.problem}; {self.consequence}")
+        self.url, self.cause, self.problem = unreachable.url, unreachable.cause, unreachable.problem
 
 
 @dataclass
@@ -232,59 +243,92 @@ def compare(name: str, recorded: Interaction, live: Capture) -> Verdict:
     return Verdict(name, DRIFT if differences else OK, differences)
 
 
-def request_headers_for(interaction: Interaction) -> list[tuple[str, str]]:
-    """The recorded request headers, with a fresh Visitor-ID (the recorded one is scrubbed)."""
+def request_headers_for(
+    interaction: Interaction, api_key: str | None = None
+) -> list[tuple[str, str]]:
+    """The recorded request headers to send again: a fresh Visitor-ID (the recorded one is a
+    placeholder), no scrubbed value (``SCRUBBED`` is no credential); a scrubbed
+    ``Authorization`` is sent as ``Bearer <api_key>`` when a key is given."""
     headers = []
     for name, values in interaction.request_headers.items():
-        if name.lower() in _UNSENT_HEADERS:
-            continue
         for value in values:
-            headers.append((name, new_visitor_id() if name.lower() == "visitor-id" else value))
-    return headers
+            if name.lower() == "visitor-id":
+                headers.append((name, new_visitor_id()))
+            elif SCRUBBED not in value:
+                headers.append((name, value))
+            elif name.lower() == "authorization" and api_key:
+                headers.append((name, f"Bearer {api_key}"))
+    return sendable_headers(headers)
 
 
 async def verify_cassettes(
-    cassettes: Sequence[Cassette], upstream: str, *, timeout: float | None = 120.0
+    cassettes: Sequence[Cassette],
+    upstream: str,
+    *,
+    timeouts: Timeouts | None = None,
+    api_key: str | None = None,
+    on_verdict: Callable[[Verdict], None] | None = None,
 ) -> list[Verdict]:
-    """Send every interaction's request to ``upstream`` and compare the answers.
+    """Send every interaction's request to ``upstream`` and compare the answers; ``on_verdict``
+    hears of each result as soon as it is known.
 
     Raises :class:`VerifyUnreachableError` (an ``UpstreamUnreachableError``) as soon as the
-    upstream does not answer.
+    upstream does not answer; its ``verdicts`` are the results so far.
     """
-    verdicts = []
-    client_timeout = aiohttp.ClientTimeout(total=timeout)
-    async with aiohttp.ClientSession(timeout=client_timeout) as session:
+    target = UpstreamURL.parse(upstream)
+    verdicts: list[Verdict] = []
+
+    def found(verdict: Verdict) -> None:
+        verdicts.append(verdict)
+        if on_verdict is not None:
+            on_verdict(verdict)
+
+    async with UpstreamClient(timeouts) as client:
         for cassette in cassettes:
             for index, interaction in enumerate(cassette.interactions):
-                name = cassette.name if index == 0 else f"{cassette.name}#{index}"
+                name = interaction_name(cassette, index)
                 try:
-                    live = await send_and_capture(
-                        session,
+                    live = await client.capture(
                         interaction.method,
-                        upstream,
-                        request_headers_for(interaction),
+                        target,
+                        request_headers_for(interaction, api_key),
                         interaction.request_body,
                     )
                 except StreamInterruptedError as exc:  # a finding about this cassette
-                    verdicts.append(Verdict(name, DRIFT, [exc.problem]))
+                    found(Verdict(name, DRIFT, [exc.problem]))
                     continue
                 except UpstreamUnreachableError as exc:
-                    raise VerifyUnreachableError(upstream, exc.cause, len(verdicts)) from exc
-                verdicts.append(compare(name, interaction, live))
+                    raise VerifyUnreachableError(exc, verdicts) from exc
+                found(compare(name, interaction, live))
     return verdicts
+
+
+def format_verdict(verdict: Verdict) -> str:
+    """One cassette's result as ``koala-mock verify`` prints it (a line, then its differences)."""
+    head = f"{verdict.name}: {verdict.outcome}"
+    if verdict.note:
+        head += f" ({verdict.note})"
+    return "\n".join([head, *(f"  - {difference}" for difference in verdict.differences)])
+
+
+def counts(verdicts: Sequence[Verdict]) -> dict[str, int]:
+    return {kind: sum(v.outcome == kind for v in verdicts) for kind in (OK, DRIFT, UNVERIFIED)}
+
+
+def summary_line(verdicts: Sequence[Verdict]) -> str:
+    tally = counts(verdicts)
+    return f"summary: {tally[OK]} ok, {tally[DRIFT]} drift, {tally[UNVERIFIED]} unverified"
 
 
 def report(verdicts: Sequence[Verdict]) -> str:
     """The text ``koala-mock verify`` prints."""
-    lines = []
-    for verdict in verdicts:
-        head = f"{verdict.name}: {verdict.outcome}"
-        if verdict.note:
-            head += f" ({verdict.note})"
-        lines.append(head)
-        lines.extend(f"  - {difference}" for difference in verdict.differences)
-    counts = {kind: sum(v.outcome == kind for v in verdicts) for kind in (OK, DRIFT, UNVERIFIED)}
-    lines.append(
-        f"summary: {counts[OK]} ok, {counts[DRIFT]} drift, {counts[UNVERIFIED]} unverified"
-    )
-    return "\n".join(lines)
+    return "\n".join([*(format_verdict(v) for v in verdicts), summary_line(verdicts)])
+
+
+def verdict_json(verdict: Verdict) -> dict[str, object]:
+    return {
+        "name": verdict.name,
+        "outcome": verdict.outcome,
+        "differences": list(verdict.differences),
+        "note": verdict.note,
+    }

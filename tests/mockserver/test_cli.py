@@ -182,7 +182,15 @@ def test_an_unreachable_upstream_is_not_the_usage_error_code() -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["serve", "--upstream", "http://127.0.0.1:9/"], "only apply with --record"),
+        (["serve", "--upstream", "http://127.0.0.1:9/"], "--upstream only applies with --record"),
+        (["serve", "--record-mode", "all"], "--record-mode only applies with --record"),
+        (["serve", "--keep-header", "X-A"], "--keep-header only applies with --record"),
+        (["serve", "--record", "--mode", "replay"], "--mode does not apply with --record"),
+        (["serve", "--record", "--fault", "rate_limit"], "nothing would be recorded"),
+        (["serve", "--record", "--seed", "3"], "send X-Koala-Mock-Seed"),
+        (["serve", "--record", "--latency", "1"], "keep their own timing"),
+        (["serve", "--record", "--strict"], "forwards every request as the client sent it"),
+        (["serve", "--record", "--cassettes", "."], "records into --record-dir"),
         (["serve", "--no-scrub"], "only applies with --record"),
         (["serve", "--record", "--upstream", "notaurl"], "expected an http:// or https:// URL"),
         (["serve", "--record", "--upstream", "ftp://x/"], "expected an http:// or https:// URL"),

@@ -9,7 +9,7 @@ from mockserver.cassettes.cassette import CassetteError, CassetteExistsError
 from mockserver.cli.main import UsageError
 from mockserver.cli.messages_file import MessagesFileError
 from mockserver.testing.embedded import MockAdminError
-from mockserver.upstream.recording import (
+from mockserver.upstream.client import (
     RecordingError,
     StreamInterruptedError,
     UpstreamUnreachableError,

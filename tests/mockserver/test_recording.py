@@ -23,13 +23,9 @@ from mockserver.cli.main import main as cli_main
 from mockserver.config import MockConfig
 from mockserver.server.app import create_app
 from mockserver.testing.embedded import KoalaMock
-from mockserver.upstream.recording import (
-    StreamInterruptedError,
-    UpstreamUnreachableError,
-    describe,
-    record_conversation,
-    slug,
-)
+from mockserver.upstream.client import StreamInterruptedError, UpstreamUnreachableError
+from mockserver.upstream.record import describe, record_conversation
+from mockserver.upstream.saving import slug
 
 MESSAGES = [{"role": "user", "content": "Hello"}]
 PIECES = [b'data: "Hi"\n\n', b'data: " th\xc3', b'\xa8re"\n\ndata: 42\n\n', b"data: null\n\n"]
@@ -115,7 +111,9 @@ async def test_records_every_chunk_with_its_bytes_and_offsets(tmp_path: Path, se
     upstream = Upstream()
     url = await serve(upstream.app())
     out = tmp_path / "hello.yaml"
-    capture = await record_conversation(MESSAGES, out, upstream=url)
+    recording = await record_conversation(MESSAGES, out, upstream=url)
+    capture = recording.capture
+    assert capture is not None
     interaction = load_cassette(out).interactions[0]
     assert interaction.body == b"".join(PIECES)
     assert [c.data for c in interaction.chunks] == [c.data for c in capture.chunks]
@@ -134,7 +132,7 @@ async def test_records_every_chunk_with_its_bytes_and_offsets(tmp_path: Path, se
     cassette = load_cassette(out)
     assert cassette.provenance["source"] == "recorded"
     assert cassette.provenance["upstream"] == url
-    summary = describe(capture, out)
+    summary = describe(recording)
     assert "events:   4" in summary
     assert f"bytes:    {len(b''.join(PIECES))} in {len(capture.chunks)} chunks" in summary
 
@@ -201,9 +199,9 @@ async def test_a_non_2xx_answer_is_recorded_and_replays_as_the_typed_error(
         pieces=[b"slow down"],
     )
     url = await serve(upstream.app())
-    capture = await record_conversation(MESSAGES, tmp_path / "limited.yaml", upstream=url)
-    assert capture.status == 429
-    assert "non-2xx" in describe(capture, None)
+    recording = await record_conversation(MESSAGES, tmp_path / "limited.yaml", upstream=url)
+    assert recording.capture is not None and recording.capture.status == 429
+    assert "non-2xx" in describe(recording)
     with (
         koala_vcr(str(tmp_path)).use_cassette("limited.yaml"),
         pytest.raises(RateLimitError) as caught,
@@ -304,15 +302,19 @@ async def test_proxy_streams_through_and_records_a_scrubbed_cassette(
 
 
 async def test_proxy_never_overwrites_and_numbers_cassettes(tmp_path: Path, serve: Serve) -> None:
-    upstream_url = await serve(Upstream(gap=0).app())
+    upstream = Upstream(gap=0)
+    upstream_url = await serve(upstream.app())
     config = MockConfig(cassette_dir=None, record_upstream=upstream_url, record_dir=tmp_path)
     proxy_url = await serve(create_app(config))
-    body = b'{"input": "Hi", "inputHistory": [], "outputHistory": [], "model": "m"}'
+    body = b'{"input": "Hi", "inputHistory": [], "outputHistory": [], "model": "%s"}'
     async with aiohttp.ClientSession() as session:
-        for _ in range(2):
-            async with session.post(proxy_url, data=body) as response:
-                await response.read()
+        # Two requests with one slug: numbered files. The same request again: replayed from its
+        # cassette (new_episodes, the proxy's default), never a second file for it.
+        for model in (b"m1", b"m2", b"m1"):
+            async with session.post(proxy_url, data=body % model) as response:
+                assert await response.read() == b"".join(PIECES)
     assert await saved(tmp_path, 2) == ["hi-001.yaml", "hi-002.yaml"]
+    assert len(upstream.received) == 2
 
 
 async def test_proxy_without_a_record_dir_saves_in_the_working_directory(
@@ -374,7 +376,11 @@ def test_cli_record_prints_a_summary_and_refuses_to_overwrite(
         printed = capsys.readouterr().out
         assert "status:   200 OK" in printed
         assert f"file:     {out}" in printed
-        assert cli_main(argv) == 1
+        # The same request again (record mode once): the cassette holds it, nothing is sent.
+        assert cli_main(argv) == 0
+        assert "already holds this request" in capsys.readouterr().err
+        other = ["record", "--out", str(out), "--prompt", "Bye", "--upstream", mock.api_endpoint]
+        assert cli_main(other) == 1
         assert "already exists" in capsys.readouterr().err
         assert cli_main([*argv, "--no-scrub", "--force"]) == 0
         assert "scrubbing is OFF" in capsys.readouterr().err
@@ -433,12 +439,12 @@ def test_cli_record_turns_any_provider_error_into_exit_4(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from koala.errors import InvalidOptionError
-    from mockserver.cli import cassette_commands
+    from mockserver.cli import record as record_command
 
     async def refuse(*args: object, **kwargs: object) -> None:
         raise InvalidOptionError("no such option")
 
-    monkeypatch.setattr(cassette_commands, "record_conversation", refuse)
+    monkeypatch.setattr(record_command, "record_conversation", refuse)
     out = tmp_path / "x.yaml"
     upstream = "http://127.0.0.1:9/api/gpt/"
     assert cli_main(["record", "--out", str(out), "--prompt", "Hi", "--upstream", upstream]) == 4

@@ -16,7 +16,8 @@ from mockserver.cli.main import main as cli_main
 from mockserver.config import MockConfig
 from mockserver.server.app import create_app
 from mockserver.testing.embedded import KoalaMock
-from mockserver.upstream.recording import UpstreamUnreachableError, record_conversation
+from mockserver.upstream.client import UpstreamUnreachableError
+from mockserver.upstream.record import record_conversation
 from mockserver.upstream.verify import (
     DRIFT,
     OK,
