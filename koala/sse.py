@@ -123,7 +123,6 @@ class EventStreamDecoder:
         if self.done:
             return out
         # Not started: what is pending is shorter than a BOM, so it cannot be one.
-        self._started = True
         lines = [self._pending] if self._pending else []
         self._pending = b""
         lines.append(b"")  # dispatch whatever event is still open
@@ -136,11 +135,14 @@ class EventStreamDecoder:
 
     def _check_size(self, line: bytes) -> None:
         if len(line) + self._data_size > self.max_event_size:
-            raise EventTooLargeError(
-                f"larger than max_event_size={self.max_event_size} bytes",
-                self.events_dispatched + 1,
-                line,
-            )
+            raise self._too_large(line)
+
+    def _too_large(self, line: bytes) -> EventTooLargeError:
+        return EventTooLargeError(
+            f"larger than max_event_size={self.max_event_size} bytes",
+            self.events_dispatched + 1,
+            line,
+        )
 
     def _read_simple_events(self, block: bytes, out: list[Any]) -> int:
         """Fast path: decode the leading runs of one-line events (``data: <JSON>``, blank line).
@@ -232,7 +234,7 @@ class EventStreamDecoder:
                 data_lines.append(value)
                 self._data_size += len(value)
                 if self._data_size > self.max_event_size:
-                    self._check_size(b"")
+                    raise self._too_large(line)
             elif line[0] != 58:  # not a ":" comment
                 self._read_field(line)
 

@@ -272,3 +272,42 @@ def test_first_bad_message_is_named_wherever_it_is(
         build_payload(None, messages)
     assert raised.value.index == index
     assert f"messages[{index}]" in str(raised.value)
+
+
+#: The same cases, with the exact message each must give.
+INVALID_MESSAGES = [
+    ([], "messages: is empty; at least one message is needed"),
+    ("hello", "messages: expected a list of messages, got str"),
+    (None, "messages: expected a list of messages, got NoneType"),
+    (
+        [user("ok"), "x"],
+        "messages[1]: has type str; expected a mapping with 'role' and 'content'",
+    ),
+    ([{"content": "x"}], "messages[0]: has no 'role'"),
+    ([{"role": "user"}], "messages[0]: has no 'content'"),
+    ([{"role": 1, "content": "x"}], "messages[0]: 'role' has type int; expected a string"),
+    (
+        [{"role": "user", "content": None}],
+        "messages[0]: 'content' is None; expected a string or a list of parts",
+    ),
+    (
+        [{"role": "user", "content": 7}],
+        "messages[0]: 'content' has type int; expected a string or a list of parts",
+    ),
+    (
+        [{"role": "user", "content": [{"type": "text"}]}],
+        "messages[0]: content part 0 is a text part without a string 'text'",
+    ),
+    (
+        [{"role": "user", "content": ["a", "b", 3]}],
+        "messages[0]: content part 2 has type int; expected a string or a mapping",
+    ),
+]
+
+
+@pytest.mark.parametrize(("messages", "message"), INVALID_MESSAGES)
+def test_invalid_messages_say_exactly_what_is_wrong(messages: Any, message: str) -> None:
+    with pytest.raises(InvalidMessagesError) as raised:
+        build_payload(None, messages)
+    assert str(raised.value) == message
+    assert raised.value.problem == message.split(": ", 1)[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from koala.errors import InvalidEncodingError, MalformedEventError
+from koala.errors import EventTooLargeError, InvalidEncodingError, MalformedEventError
 from koala.sse import BOM, EventStreamDecoder
 
 
@@ -80,6 +80,7 @@ def test_invalid_utf8_names_the_byte_offset_in_its_line(line: bytes, offset: int
         decode(b'data: "ok"\n\n' + line + b"\n\n")
     assert caught.value.event_number == 2
     assert caught.value.problem == f"invalid UTF-8 at byte {offset}"
+    assert caught.value.line_excerpt.startswith(line[: line.index(b":") + 1].decode())
     assert str(caught.value).startswith(f"event 2: invalid UTF-8 at byte {offset}: ")
 
 
@@ -100,3 +101,73 @@ def test_a_malformed_event_names_its_number_and_line() -> None:
     assert (caught.value.event_number, caught.value.problem) == (3, "data is not JSON")
     assert caught.value.line_excerpt == "data: nope"
     assert str(caught.value) == "event 3: data is not JSON: 'data: nope'"
+
+
+def test_input_after_the_done_marker_is_ignored_whatever_its_size() -> None:
+    decoder = EventStreamDecoder(max_event_size=16)
+    assert decoder.feed(b'data: "a"\n\ndata: [DONE]\n\n') == ["a"]
+    assert decoder.feed(b"x" * 100) == []  # no newline, far over the limit: still ignored
+    assert decoder.feed(b"data: nope\n\n") == []
+    assert decoder.close() == []
+
+
+def test_an_lf_is_dropped_once_after_a_cr_that_ended_a_chunk() -> None:
+    decoder = EventStreamDecoder()
+    assert decoder.feed(b'data: "a"\r\n\r') == ["a"]
+    assert decoder.feed(b'\ndata: "b"') == []  # the LF of the CRLF, then a line still open
+    assert decoder.feed(b"\n\n") == ["b"]  # this LF is a line end of its own
+
+
+@pytest.mark.parametrize("size", [15, 16])
+def test_a_pending_line_may_be_exactly_max_event_size(size: int) -> None:
+    decoder = EventStreamDecoder(max_event_size=16)
+    assert decoder.feed(b"x" * size) == []
+    assert decoder.close() == []  # an unknown field, ignored
+
+
+def test_a_pending_line_one_byte_over_max_event_size_raises() -> None:
+    decoder = EventStreamDecoder(max_event_size=16)
+    with pytest.raises(EventTooLargeError):
+        decoder.feed(b"x" * 17)
+
+
+def test_an_oversized_tail_after_good_events_raises_on_close() -> None:
+    decoder = EventStreamDecoder(max_event_size=16)
+    assert decoder.feed(b'data: "a"\n\n' + b"x" * 17) == ["a"]
+    with pytest.raises(EventTooLargeError) as caught:
+        decoder.close()
+    assert caught.value.event_number == 2
+
+
+def test_data_lines_may_add_up_to_exactly_max_event_size_in_every_event() -> None:
+    # Each "data: 1234567" line carries 7 bytes of data; two make 14.
+    decoder = EventStreamDecoder(max_event_size=14)
+    body = b"data: 1234567\ndata: 1234567\n\n"
+    assert decoder.feed(body + body) == [1234567, 1234567, 1234567, 1234567]
+
+
+def test_data_lines_over_max_event_size_name_the_line_that_crossed_it() -> None:
+    decoder = EventStreamDecoder(max_event_size=13)
+    with pytest.raises(EventTooLargeError) as caught:
+        decoder.feed(b"data: 1234567\ndata: 7654321\n\n")
+    assert (caught.value.event_number, caught.value.line_excerpt) == (1, "data: 7654321")
+
+
+def test_an_empty_data_line_is_skipped_and_the_event_goes_on() -> None:
+    assert decode(b'data: \ndata: "a"\ndata:\ndata: "b"\n\n') == ["a", "b"]
+
+
+def test_a_bare_data_line_opens_an_event_that_counts() -> None:
+    with pytest.raises(MalformedEventError) as caught:
+        decode(b"data\n\ndata: nope\n\n")
+    assert caught.value.event_number == 2
+
+
+@pytest.mark.parametrize("data", [b'"a\tb"', b'"a\x01"', b'"a"x', b'"a" "b"', b'"a'])
+def test_string_data_is_strict_json(data: bytes) -> None:
+    with pytest.raises(MalformedEventError):
+        decode(b"data: " + data + b"\n\n")
+
+
+def test_string_data_may_have_white_space_around_it() -> None:
+    assert decode(b'data:  "a" \n\n') == ["a"]

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from mockserver.wire.contract import Problem, Verdict, check_request, describe
+from mockserver.wire.contract import Problem, Verdict, _provider_payload, check_request, describe
 
 VISITOR_ID = "abcdefghij0123456789"
 #: The browser headers of docs/PROTOCOL.md, in wire order, plus the Content-Type aiohttp adds.
@@ -136,6 +136,17 @@ def test_every_missing_field_is_a_422_naming_it(
 
 
 @container
+@pytest.mark.parametrize("name", ["inputHistory", "outputHistory"])
+@pytest.mark.parametrize("items", [[1], [None, None], [["a"]]])
+def test_a_history_of_only_wrong_items_is_a_422(
+    as_headers: Containers, name: str, items: list[Any]
+) -> None:
+    verdict = verdict_for(as_headers, body={**BODY, name: items})
+    assert verdict.status == 422
+    assert [p.field for p in verdict.errors] == [f"{name}[{i}]" for i in range(len(items))]
+
+
+@container
 def test_all_fields_missing_are_named_in_order(as_headers: Containers) -> None:
     verdict = verdict_for(as_headers, body={})
     assert verdict.status == 422
@@ -250,7 +261,10 @@ def test_a_body_that_is_not_json_is_a_400_saying_why(
 ) -> None:
     verdict = verdict_for(as_headers, raw=raw)
     assert (verdict.status, verdict.error) == (400, NOT_JSON)
-    assert [(p.field, p.got) for p in verdict.errors] == [("body", got)]
+    expected = (
+        "a JSON object" if got == "an empty body" else "UTF-8 JSON" if "UTF-8" in got else "JSON"
+    )
+    assert messages(verdict.errors) == [f"body: expected {expected}, got {got}"]
     assert verdict.payload is None
 
 
@@ -346,7 +360,13 @@ def test_a_missing_real_time_flag_is_a_warning(as_headers: Containers) -> None:
 
 @container
 @pytest.mark.parametrize(
-    "value", ["application/json; charset=utf-8", "Application/JSON", " application/json"]
+    "value",
+    [
+        "application/json; charset=utf-8",
+        "application/json;charset=utf-8; x=y",
+        "Application/JSON",
+        " application/json",
+    ],
 )
 def test_content_type_parameters_and_case_are_accepted(as_headers: Containers, value: str) -> None:
     verdict = verdict_for(as_headers, replaced("Content-Type", value))
@@ -398,6 +418,7 @@ def test_header_warnings_come_in_wire_order_before_body_warnings(as_headers: Con
         (-2.5e300, "number -2.5e+300"),
         ([], "a list of 0 items"),
         ({}, "an object with 0 keys"),
+        (b"raw", "bytes"),  # not a JSON type: its Python type's name
     ],
 )
 def test_describe_names_the_type_and_shortens_strings_to_40_characters(
@@ -427,3 +448,48 @@ def test_a_verdict_serialises_status_error_errors_and_warnings(as_headers: Conta
         "errors": [Problem("model", "a string", "number 4").to_json()],
         "warnings": [Problem("header TE", "'trailers'", "'x'").to_json()],
     }
+
+
+# -- the fast path ----------------------------------------------------------------------------
+# An optimisation, but one with a contract of its own: every request exactly as the provider
+# sends it takes it (so the server's cost per request stays low), and nothing else does.
+
+FAST_PATH_BODIES = [
+    BODY,
+    {**BODY, "inputHistory": [], "outputHistory": []},
+    {**BODY, "inputHistory": ["a", "b"], "outputHistory": ["c", "d", "e"], "input": ""},
+    {**BODY, "realTimeData": False},
+]
+
+
+@pytest.mark.parametrize("body", FAST_PATH_BODIES)
+def test_the_providers_request_takes_the_fast_path(body: dict[str, Any]) -> None:
+    headers = CIMultiDictProxy(CIMultiDict(PROTOCOL_HEADERS))
+    assert _provider_payload(headers, json.dumps(body).encode()) == body
+
+
+@pytest.mark.parametrize("in_body", [None, True])
+def test_a_real_time_request_takes_the_fast_path(in_body: bool | None) -> None:
+    body = dict(BODY) if in_body is None else {**BODY, "realTimeData": True}
+    headers = CIMultiDictProxy(CIMultiDict(replaced("Flag-Real-Time-Data", "true")))
+    assert _provider_payload(headers, json.dumps(body).encode()) == body
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        (PROTOCOL_HEADERS, {**BODY, "realTimeData": True}),
+        (replaced("Flag-Real-Time-Data", "true"), {**BODY, "realTimeData": False}),
+        (replaced("Flag-Real-Time-Data", "TRUE"), BODY),
+        (replaced("Content-Type", "application/json; charset=utf-8"), BODY),
+        (replaced("Visitor-ID", "X" * 20), BODY),
+        (without("Visitor-ID"), BODY),
+        (PROTOCOL_HEADERS, {**BODY, "extra": 1}),
+        (PROTOCOL_HEADERS, {**BODY, "inputHistory": [1]}),
+        (PROTOCOL_HEADERS, {**BODY, "model": None}),
+    ],
+)
+def test_anything_else_leaves_the_fast_path(headers: dict[str, str], body: Any) -> None:
+    raw = json.dumps(body).encode()
+    assert _provider_payload(CIMultiDictProxy(CIMultiDict(headers)), raw) is None
+    assert _provider_payload(headers, raw) is None  # a plain dict never takes it
