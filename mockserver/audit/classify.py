@@ -2,11 +2,12 @@
 
 - **correct**: no error, and the values a good client reads (chunks may be split differently
   when they are all text);
-- **typed error**: the documented error for the fault (or an exception the user accepts);
+- **typed error**: the documented error for the fault (or an exception the user accepts), after
+  none but the answer's values;
 - **raw exception**: any other exception (its class is named);
 - **hang**: no end within the audit's time limit;
 - **silent loss**: ended without an error, but values are missing or cut, or an error was due;
-- **wrong values**: ended without an error with values the answer does not have.
+- **wrong values**: values the answer does not have (with or without an error).
 """
 
 from __future__ import annotations
@@ -70,6 +71,11 @@ def classify(
     if result.error is not None:
         exc = result.error
         if expected.error is not None and accepts(exc, expected.error):
+            if got and not (same_values(got, full) or is_loss(got, full)):
+                # The right error, after values the answer does not have.
+                return Verdict(
+                    Outcome.WRONG_VALUES, False, f"got {_preview(got)} before {error_name(exc)}"
+                )
             return Verdict(Outcome.TYPED_ERROR, True, f"{error_name(exc)}: {_short(exc)}")
         return Verdict(Outcome.RAW_EXCEPTION, False, f"{error_name(exc)}: {_short(exc)}")
     if expected.values and same_values(got, answer):

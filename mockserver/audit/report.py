@@ -37,7 +37,13 @@ class Scorecard:
 
     @property
     def score(self) -> float:
-        return score_of(self.passed, self.total)
+        """The mean of the family scores: each family weighs the same, whatever the number of
+        its runs (so ``--seeds`` does not drown the fault families in fuzz runs)."""
+        families = self.families()
+        if not families:
+            return 0.0
+        shares = [sum(r.verdict.passed for r in rows) / len(rows) for _, rows in families]
+        return round(100.0 * sum(shares) / len(shares), 1)
 
     def families(self) -> list[tuple[str, list[CaseResult]]]:
         present = {r.family for r in self.results}
@@ -116,15 +122,21 @@ def to_text(card: Scorecard) -> str:
                 f"{r.verdict.outcome.value:<13}  {r.verdict.detail}"
             )
         lines.append("")
-    lines.append(f"score: {card.score:g}% ({card.passed}/{card.total} runs)")
+    lines.append(
+        f"score: {card.score:g}% (the mean of the family scores; {card.passed}/{card.total} runs "
+        "passed)"
+    )
     failures = card.failures()
     if failures:
         lines += ["", "to reproduce a failing run, start the server and send the request:"]
+        shown_request = None
         for r in failures:
+            if r.reproduce.request != shown_request:
+                lines.append(f"  request: {r.reproduce.request}")
+                shown_request = r.reproduce.request
             lines += [
                 f"  {r.case}: {r.verdict.outcome.value}",
                 f"    {r.reproduce.serve}",
-                f"    (or on any running server, the header  {r.reproduce.header})",
-                f"    {r.reproduce.request}",
+                f"    (or on any running server: {r.reproduce.header})",
             ]
     return "\n".join(lines) + "\n"

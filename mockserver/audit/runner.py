@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,8 @@ from mockserver.cassettes.library import recorded
 from mockserver.config import MockConfig
 from mockserver.testing.embedded import KoalaMock
 from mockserver.wire.expectations import Expected
+from mockserver.wire.fuzz import rewriting_for
+from mockserver.wire.streams import KOALA_FORMAT
 from mockserver.wire.synthetic import synthetic_tokens
 
 FAULT_PROMPT = "How does a client survive a broken stream?"
@@ -180,12 +182,11 @@ async def _fuzz_results(settings: AuditSettings) -> Any:
                 verdict = classify(
                     case.expected, result, case.values, case.values, settings.client.accepts
                 )
-                if not verdict.passed and not _served_from(mock, case.cassette):
-                    verdict = Verdict(
-                        verdict.outcome,
-                        False,
-                        verdict.detail + f" (the request did not match {case.cassette})",
-                    )
+                if not verdict.passed:
+                    why = rewriting_summary(case.seed, case.values)
+                    if not _served_from(mock, case.cassette):
+                        why = f"the request did not match {case.cassette}"
+                    verdict = Verdict(verdict.outcome, False, f"{verdict.detail} ({why})")
                 yield CaseResult(
                     case.family,
                     "fuzz",
@@ -194,6 +195,18 @@ async def _fuzz_results(settings: AuditSettings) -> Any:
                     verdict,
                     _fuzz_reproduce(case, settings.cassette_dir),
                 )
+
+
+def rewriting_summary(seed: int, values: Sequence[Any]) -> str:
+    """How the seed's bytes differ from the Koala format: ``line_ending='\\r', bom=True, ...``."""
+    rewriting = rewriting_for(seed, values)
+    changed = [
+        f"{f.name}={getattr(rewriting.fmt, f.name)!r}"
+        for f in fields(rewriting.fmt)
+        if getattr(rewriting.fmt, f.name) != getattr(KOALA_FORMAT, f.name)
+    ]
+    changed.append(f"{len(rewriting.cuts)} split points")
+    return ", ".join(changed)
 
 
 def _served_from(mock: KoalaMock, name: str) -> bool:
@@ -214,7 +227,7 @@ def _fuzz_reproduce(case: FuzzCase, cassette_dir: Path | None) -> Reproduce:
     return Reproduce(
         serve=f"koala-mock serve{where} --mode fuzz --seed {case.seed} --speed 0",
         header=f"{SEED_HEADER}: {case.seed}",
-        request=f"the request recorded in {case.cassette}: {_describe_messages(case.messages)}",
+        request=f"the one recorded in {case.cassette}, {_describe_messages(case.messages)}",
     )
 
 

@@ -19,7 +19,7 @@ from mockserver.cli.numbers import bounded
 from mockserver.config import default_cassette_dir
 
 PROG = "koala-mock"
-DEFAULT_SEEDS = 3
+DEFAULT_SEEDS = 5
 DEFAULT_TIMEOUT = 5.0
 AUDIT_EXIT_CODES = epilog(
     (ExitCode.OK, "the audit ran (and the score is at least --min-score)"),
@@ -92,7 +92,7 @@ def add_audit_command(subparsers: Any) -> None:
         "--min-score",
         type=percent,
         metavar="X",
-        help="exit 1 when the score (percent of runs passed) is below X",
+        help="exit 1 when the score (the mean of the family scores, in percent) is below X",
     )
     audit.set_defaults(func=run_audit_command)
 

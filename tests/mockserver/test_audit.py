@@ -116,6 +116,12 @@ def _accepts_by_name(exc: BaseException, name: str) -> bool:
             Outcome.TYPED_ERROR,
             True,
         ),
+        (
+            raises("KoalaConnectionError"),
+            RunResult(["a", "z"], error=KoalaConnectionError("cut")),
+            Outcome.WRONG_VALUES,
+            False,
+        ),
         (raises("KoalaConnectionError"), RunResult(["a"]), Outcome.SILENT_LOSS, False),
         (raises("KoalaConnectionError"), RunResult([]), Outcome.SILENT_LOSS, False),
         (raises("KoalaConnectionError"), RunResult(["z"]), Outcome.WRONG_VALUES, False),
@@ -148,6 +154,18 @@ def test_a_foreign_error_counts_by_name_or_when_declared() -> None:
     assert client.accepts(RateLimitError("429"), "RateLimitError")
     assert client.accepts(KeyError("x"), "KoalaConnectionError")  # declared: a LookupError
     assert not client.accepts(ValueError("x"), "KoalaConnectionError")
+
+
+def test_g4f_absent_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from mockserver.audit import g4f_client
+
+    for name in [m for m in sys.modules if m == "g4f" or m.startswith("g4f.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(g4f_client.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ClientSpecError, match=r"g4f is not installed \(pip install g4f==0.3.3.4"):
+        load_client("g4f", 1.0)
 
 
 def test_bad_client_specs_are_named() -> None:
@@ -375,7 +393,27 @@ def test_text_report_has_a_table_per_family() -> None:
     card = Scorecard("weak", TIMING, [], None, rows)
     text = to_text(card)
     assert text.index("status: 1/1 (100%)") < text.index("connection: 0/1 (0%)")
-    assert "score: 50% (1/2 runs)" in text
+    assert "score: 50% (the mean of the family scores; 1/2 runs passed)" in text
     assert "koala-mock serve --fault truncate" in text
     assert "koala-mock serve --fault rate_limit" not in text  # passing rows need no command
     assert_schema(to_json(card))
+
+
+def test_the_score_weighs_each_family_the_same() -> None:
+    from mockserver.audit.classify import Verdict
+    from mockserver.audit.runner import CaseResult, Reproduce
+
+    def row(family: str, passed: bool) -> CaseResult:
+        outcome = Outcome.CORRECT if passed else Outcome.SILENT_LOSS
+        return CaseResult(
+            family, "fault", "x", VALUES, Verdict(outcome, passed, ""), Reproduce("", "", "")
+        )
+
+    rows = [row("status", True), row("fuzz", True), row("fuzz", False), row("fuzz", False)]
+    card = Scorecard("c", TIMING, [0], None, rows)
+    assert (card.passed, card.total) == (2, 4)
+    assert card.score == 66.7  # (100% + 33.3%) / 2, not 2/4
+    assert to_json(card)["families"] == [
+        {"family": "status", "passed": 1, "total": 1, "score": 100.0},
+        {"family": "fuzz", "passed": 1, "total": 3, "score": 33.3},
+    ]
