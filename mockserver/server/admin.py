@@ -11,6 +11,7 @@ from aiohttp import web
 
 from mockserver.server.http_errors import Handler, json_error
 from mockserver.server.journal import JournalEntry
+from mockserver.server.request_body import BodyRejected, ClientGone, client_gone, read_body
 from mockserver.server.state import (
     CASSETTES,
     CONFIG,
@@ -26,6 +27,10 @@ from mockserver.wire.faults import FAULTS, FaultSpecError, make_fault_spec, pars
 from mockserver.wire.request_filter import FilterError, RequestFilter
 from mockserver.wire.stubs import STUB_KEYS, StubError, parse_stub
 
+#: The largest ``?limit=`` (the journal never holds more entries than this).
+MAX_LIMIT = 1_000_000
+#: The most requests one queued fault may answer.
+MAX_TIMES = 1_000_000_000
 #: (method, path, what it does): the README's admin table.
 ADMIN_ENDPOINTS: tuple[tuple[str, str, str], ...] = (
     ("GET", "/__admin/", "This list of endpoints, as JSON."),
@@ -107,7 +112,9 @@ async def list_requests(request: web.Request) -> web.Response:
             400, f"unknown query parameters {unknown}; expected {', '.join(_REQUEST_QUERY)}"
         )
     path = request.query.get("path")
-    limit_text = request.query.get("limit")
+    limit = query_int(request, "limit", 0, MAX_LIMIT)
+    if isinstance(limit, web.Response):
+        return limit
     try:
         wanted = request_filter_from_query(request.query)
     except FilterError as exc:
@@ -115,10 +122,8 @@ async def list_requests(request: web.Request) -> web.Response:
     entries = request.app[JOURNAL].entries(path)
     if wanted:
         entries = [e for e in entries if _entry_matches(e, wanted)]
-    if limit_text is not None:
-        if not limit_text.isdigit():
-            return json_error(400, f"limit: expected a non-negative integer, got {limit_text!r}")
-        entries = entries[len(entries) - int(limit_text) :] if int(limit_text) else []
+    if limit is not None:
+        entries = entries[len(entries) - limit :] if limit else []
     return web.json_response(
         {"count": len(entries), "requests": [e.to_json() for e in entries]}, dumps=_dumps
     )
@@ -126,6 +131,24 @@ async def list_requests(request: web.Request) -> web.Response:
 
 def _entry_matches(entry: JournalEntry, wanted: RequestFilter) -> bool:
     return wanted.matches(entry.body, entry.headers)
+
+
+def query_int(
+    request: web.Request, name: str, minimum: int, maximum: int
+) -> int | web.Response | None:
+    """Query parameter ``name`` as an int in ``minimum..maximum`` (None when absent), or the
+    JSON 400 that names it. Only ASCII digits count (``str.isdigit`` takes ``²`` too)."""
+    text = request.query.get(name)
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit() and len(text) <= len(str(maximum))):
+        return json_error(
+            400, f"{name}: expected a whole number {minimum}..{maximum}, got {text[:40]!r}"
+        )
+    value = int(text)
+    if not minimum <= value <= maximum:
+        return json_error(400, f"{name}: expected a whole number {minimum}..{maximum}, got {value}")
+    return value
 
 
 async def clear_requests(request: web.Request) -> web.Response:
@@ -153,8 +176,8 @@ async def queue_fault_handler(request: web.Request) -> web.Response:
     params = body.get("params", {})
     if not isinstance(name, str):
         return json_error(400, f"fault: expected a fault name (string), got {name!r}")
-    if isinstance(times, bool) or not isinstance(times, int) or times < 1:
-        return json_error(400, f"times: expected a positive integer, got {times!r}")
+    if isinstance(times, bool) or not isinstance(times, int) or not 1 <= times <= MAX_TIMES:
+        return json_error(400, f"times: expected a whole number 1..{MAX_TIMES}, got {times!r}")
     if not isinstance(params, dict):
         return json_error(400, f"params: expected an object, got {params!r}")
     try:
@@ -231,7 +254,12 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def _json_object(request: web.Request) -> dict[str, Any] | web.Response:
-    raw = await request.read()
+    try:
+        raw = await read_body(request, request.app[CONFIG].max_body_size)
+    except BodyRejected as rejected:
+        return rejected.response
+    except ClientGone:
+        return client_gone(None)
     try:
         body = json.loads(raw) if raw.strip() else None
     except (ValueError, RecursionError) as exc:

@@ -55,7 +55,11 @@ def _admin_catch_all(handler: Handler) -> Handler:
 def create_app(config: MockConfig | None = None) -> web.Application:
     """The mock server. ``config`` defaults to :class:`MockConfig` ()."""
     config = config if config is not None else MockConfig()
-    app = web.Application(client_max_size=config.max_body_size)
+    # The body is decoded by the app (request_body.py), which bounds and reports what aiohttp's
+    # decompression did not.
+    app = web.Application(
+        client_max_size=config.max_body_size, handler_args={"auto_decompress": False}
+    )
     journal = Journal()
     app[CONFIG] = config
     app[JOURNAL] = journal

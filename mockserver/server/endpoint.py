@@ -19,6 +19,7 @@ from mockserver.cassettes.library import Recorded
 from mockserver.config import MockConfig
 from mockserver.server.http_errors import json_error
 from mockserver.server.journal import JournalEntry, decode_json_body
+from mockserver.server.request_body import BodyRejected, ClientGone, client_gone, read_body
 from mockserver.server.sender import send_plan
 from mockserver.server.state import CASSETTES, CONFIG, FAULT_QUEUE, STREAMS, STUBS
 from mockserver.wire.contract import PASSED, check_request
@@ -64,7 +65,12 @@ class ChatEndpoint:
 
     async def _answer(self, request: web.Request, entry: JournalEntry) -> web.StreamResponse:
         config = self.config
-        raw = await read_body(request, config.max_body_size)
+        try:
+            raw = await read_body(request, config.max_body_size)
+        except BodyRejected as rejected:
+            raise RequestRejected(rejected.response) from None
+        except ClientGone:
+            return client_gone(entry)
         entry.body_size = len(raw)
         headers = request.headers
         verdict = check_request(headers, raw, strict=config.strict)
@@ -192,28 +198,6 @@ def replay_plan(found: Recorded, speed: float, delay: float) -> ResponsePlan:
     if delay and found.plan.event_ends:
         return found.paced_plan(delay)
     return found.plan
-
-
-async def read_body(request: web.Request, limit: int) -> bytes:
-    """The request body, or a JSON 413 as soon as it is known to exceed ``limit`` bytes."""
-    if request.content_length is not None and request.content_length > limit:
-        raise _too_large(limit)
-    content = request.content
-    if content.is_eof():
-        # The whole body (already de-chunked and decompressed by aiohttp's parser) is
-        # buffered: take it at once, without request.read()'s loop (a few us per request).
-        raw = content.read_nowait()
-        if len(raw) > limit:
-            raise _too_large(limit)
-        return raw
-    try:
-        return await request.read()  # the app's client_max_size is the same limit
-    except web.HTTPRequestEntityTooLarge:
-        raise _too_large(limit) from None
-
-
-def _too_large(limit: int) -> RequestRejected:
-    return RequestRejected(json_error(413, f"request body larger than {limit} bytes", limit=limit))
 
 
 def fault_for(

@@ -11,6 +11,7 @@ chat API's replay is meant to be nearly as cheap as a bare handler.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -54,7 +55,12 @@ def journaled(journal: Journal, handler: JournaledHandler) -> Handler:
         except Exception as exc:  # a bug in the mock server: report it, keep serving
             response = _bug_response(request, exc)
             entry.served_by = {"source": "bug"}
-        if entry.status is None:
+        except asyncio.CancelledError:  # aiohttp cancels the handler of a client that left
+            if entry.ending is None:
+                entry.client_disconnected = True
+                entry.finish("client_disconnected")
+            raise
+        if entry.status is None and not entry.client_disconnected:
             entry.status = response.status
         if entry.ending is None and not response.prepared:
             entry.finish("eof")

@@ -41,11 +41,11 @@ from mockserver.server.endpoint import (
     RequestRejected,
     fault_for,
     plan_answer,
-    read_body,
     seed_for,
 )
 from mockserver.server.http_errors import json_error
 from mockserver.server.journal import JournalEntry, decode_json_body
+from mockserver.server.request_body import BodyRejected, ClientGone, client_gone, read_body
 from mockserver.server.sender import send_plan
 from mockserver.server.state import CONFIG, FAULT_QUEUE, STREAMS
 from mockserver.upstream.client import (
@@ -113,7 +113,12 @@ class RecordingProxy:
             return rejected.response
 
     async def _answer(self, request: web.Request, entry: JournalEntry) -> web.StreamResponse:
-        raw = await read_body(request, self.config.max_body_size)
+        try:
+            raw = await read_body(request, self.config.max_body_size)
+        except BodyRejected as rejected:
+            raise RequestRejected(rejected.response) from None
+        except ClientGone:
+            return client_gone(entry)
         url = self.upstream.with_query(request.query_string)
         _journal_request(entry, request, raw)
         payload = parse_json(raw)

@@ -51,7 +51,12 @@ __all__ = [
 #: Answer headers not captured: they describe one transfer, not the answer.
 UNCAPTURED_RESPONSE_HEADERS = HOP_BY_HOP_HEADERS | TRANSFER_HEADERS
 #: Request headers never sent upstream (aiohttp sets Host and Content-Length itself).
-UNSENT_REQUEST_HEADERS = (HOP_BY_HOP_HEADERS - {"te"}) | {"host", "content-length"}
+#: (The mock decodes a request body before forwarding it, so its Content-Encoding stays too.)
+UNSENT_REQUEST_HEADERS = (HOP_BY_HOP_HEADERS - {"te"}) | {
+    "host",
+    "content-length",
+    "content-encoding",
+}
 #: Headers aiohttp would add on its own when the caller did not send them.
 _AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 

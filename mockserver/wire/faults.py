@@ -15,6 +15,7 @@ import json
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from http import HTTPStatus
 from typing import Any
 
 from mockserver.errors import MockServerError
@@ -124,6 +125,12 @@ class Param:
             return number
         if not isinstance(raw, str):
             raise problem
+        bad = next((c for c in raw if (c < " " and c != "\t") or c == "\x7f"), None)
+        if bad is not None:  # it would end up in a header, which cannot hold it
+            raise FaultSpecError(
+                f"fault {fault!r}: {self.name} contains the control character {bad!r} "
+                "(CR, LF and other control characters cannot be sent in a header value)"
+            )
         return raw
 
 
@@ -382,12 +389,20 @@ def _bot_detected(ctx: FaultContext) -> ResponsePlan:
     family=STATUS,
     expected=always(raises("ResponseStatusError")),
 )
+def _reason(status: int) -> str:
+    """The standard reason phrase (``502 Bad Gateway``); a generic one for unnamed codes."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Server Error"
+
+
 def _server_error(ctx: FaultContext) -> ResponsePlan:
     status = ctx.params["status"]
     return ResponsePlan(
         status=status,
         headers=[("Content-Type", "text/plain; charset=utf-8")],
-        writes=[Write(f"{status} Internal Server Error (mock fault: server_error)".encode())],
+        writes=[Write(f"{status} {_reason(status)} (mock fault: server_error)".encode())],
     )
 
 
