@@ -381,14 +381,6 @@ def _bot_detected(ctx: FaultContext) -> ResponsePlan:
     return html_plan(403, BOT_PAGE)
 
 
-@fault(
-    "server_error",
-    "A 5xx status with a plain-text body.",
-    "ResponseStatusError",
-    Param("status", int, 500, "the status code", 500, 599),
-    family=STATUS,
-    expected=always(raises("ResponseStatusError")),
-)
 def _reason(status: int) -> str:
     """The standard reason phrase (``502 Bad Gateway``); a generic one for unnamed codes."""
     try:
@@ -397,6 +389,14 @@ def _reason(status: int) -> str:
         return "Server Error"
 
 
+@fault(
+    "server_error",
+    "A 5xx status with a plain-text body.",
+    "ResponseStatusError",
+    Param("status", int, 500, "the status code", 500, 599),
+    family=STATUS,
+    expected=always(raises("ResponseStatusError")),
+)
 def _server_error(ctx: FaultContext) -> ResponsePlan:
     status = ctx.params["status"]
     return ResponsePlan(
