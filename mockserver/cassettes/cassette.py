@@ -229,21 +229,33 @@ def _our_metadata(data: dict[Any, Any], interactions: list[Any]) -> tuple[dict[s
     return (ours if isinstance(ours, dict) else {}), f"metadata.{METADATA_KEY}"
 
 
+def cassette_files(directory: str | os.PathLike[str]) -> list[Path]:
+    """The ``*.yaml`` / ``*.yml`` files in ``directory``, sorted by name; :class:`CassetteError`
+    when it is not a directory."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CassetteError(directory, "not a directory")
+    return [
+        path
+        for path in sorted(directory.iterdir())
+        if path.suffix.lower() in CASSETTE_SUFFIXES and path.is_file()
+    ]
+
+
 def load_cassette_dir(
     directory: str | os.PathLike[str],
 ) -> tuple[list[Cassette], list[CassetteError]]:
-    """Every ``*.yaml`` / ``*.yml`` file in ``directory``, sorted by name.
+    """Every cassette file in ``directory`` (:func:`cassette_files`), loaded.
 
     A file that cannot be loaded is reported in the second list, not raised.
     """
-    directory = Path(directory)
-    if not directory.is_dir():
-        return [], [CassetteError(directory, "not a directory")]
+    try:
+        paths = cassette_files(directory)
+    except CassetteError as exc:
+        return [], [exc]
     cassettes: list[Cassette] = []
     errors: list[CassetteError] = []
-    for path in sorted(directory.iterdir()):
-        if path.suffix.lower() not in CASSETTE_SUFFIXES or not path.is_file():
-            continue
+    for path in paths:
         try:
             cassettes.append(load_cassette(path))
         except CassetteError as exc:
