@@ -70,6 +70,38 @@ header_values = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_
 async def test_arbitrary_bodies(client: Client, body: bytes) -> None:
     async with client.post("/api/gpt/", data=body, headers=HEADERS) as response:
         await assert_json_4xx_or_ok(response)
+        assert response.status == expected_status(body)
+
+
+def expected_status(raw: bytes) -> int:
+    """413 over the body limit, 400 unless UTF-8 JSON, 422 unless a valid payload, else 200."""
+    if len(raw) > 4096:
+        return 413
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError included
+        return 400
+    if not isinstance(body, dict):
+        return 422
+    return 422 if expected_problem_fields(body) else 200
+
+
+def expected_problem_fields(body: dict[str, Any]) -> list[str]:
+    """The fields the contract must name for ``body``: an oracle written from docs/PROTOCOL.md,
+    independent of mockserver.wire.contract."""
+    fields: list[str] = []
+    for name in ("input", "inputHistory", "outputHistory", "model"):
+        value = body.get(name)
+        if name in ("input", "model"):
+            if not isinstance(value, str):
+                fields.append(name)
+        elif not isinstance(value, list):
+            fields.append(name)
+        else:
+            fields += [f"{name}[{i}]" for i, item in enumerate(value) if not isinstance(item, str)]
+    if "realTimeData" in body and not isinstance(body["realTimeData"], bool):
+        fields.append("realTimeData")
+    return fields
 
 
 @NETWORK
@@ -79,6 +111,15 @@ async def test_payload_shaped_bodies(client: Client, body: dict[str, Any]) -> No
         "/api/gpt/", data=json.dumps(body).encode(), headers=HEADERS
     ) as response:
         await assert_json_4xx_or_ok(response)
+        expected = expected_problem_fields(body)
+        if len(json.dumps(body).encode()) > 4096:
+            assert response.status == 413
+        elif expected:
+            assert response.status == 422
+            error = await response.json()
+            assert [problem["field"] for problem in error["problems"]] == expected
+        else:
+            assert response.status == 200
 
 
 @NETWORK
