@@ -62,6 +62,7 @@ __all__ = [
     "scrub_interaction",
     "scrub_uri",
     "scrub_url",
+    "stored_request_headers",
     "strip_control_headers",
     "unscrubbed",
     "url_secrets",
@@ -169,10 +170,11 @@ def scrub_url(url: str, policy: ScrubPolicy | None = None) -> str:
 
 
 def mask_url(url: str) -> str:
-    """``url`` as it may be printed: user-info and credential-like query values masked.
+    """``url`` as it may be printed: user-info and every query value masked (a parameter's name
+    does not tell whether its value is a credential).
 
     >>> mask_url("https://me:pw@koala.sh/api/gpt/?api_key=k&lang=de")
-    'https://***@koala.sh/api/gpt/?api_key=***&lang=de'
+    'https://***@koala.sh/api/gpt/?api_key=***&lang=***'
     """
     try:
         parts = urlsplit(url)
@@ -184,12 +186,12 @@ def mask_url(url: str) -> str:
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, "***" if is_sensitive_name(k) else v) for k, v in pairs], safe="*")
+        query = urlencode([(k, "***" if v else v) for k, v in pairs], safe="*")
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def url_secrets(url: str) -> set[str]:
-    """The user-info and credential-like query values of ``url`` (what :func:`mask_url` hides)."""
+    """The user-info and the query values of ``url`` (what :func:`mask_url` hides)."""
     found: set[str] = set()
     try:
         parts = urlsplit(url)
@@ -198,15 +200,14 @@ def url_secrets(url: str) -> set[str]:
     if "@" in parts.netloc:
         user, _, password = parts.netloc.rpartition("@")[0].partition(":")
         found.update(v for v in (user, password, unquote(user), unquote(password)) if v)
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if is_sensitive_name(key) and value:
-            found.add(value)
+    found.update(value for _, value in parse_qsl(parts.query) if value)
     return found
 
 
 def redact(text: str, secrets: Iterable[str], mask: str = "***") -> str:
-    """``text`` with every occurrence of each secret (raw or percent-encoded) replaced."""
-    pattern = _pattern({s for s in secrets if s})
+    """``text`` with every occurrence of each secret (raw or percent-encoded) replaced; values
+    under four characters are left (masking every "de" would garble the message)."""
+    pattern = _pattern({s for s in secrets if len(s) >= 4})
     return pattern.sub(mask, text) if pattern is not None else text
 
 
@@ -361,6 +362,15 @@ class _Echoes:
 
 
 # ----------------------------------------------------------------------------- interactions
+
+
+def stored_request_headers(
+    headers: Mapping[str, list[str]], policy: ScrubPolicy | None = None
+) -> dict[str, list[str]]:
+    """The request headers as a cassette would store them (the proxy's journal shows these)."""
+    return _scrub_headers(
+        headers, CONTRACT_REQUEST_HEADERS, policy or ScrubPolicy(), set(), dropped_are_secret=True
+    )
 
 
 def scrub_interaction(interaction: Interaction, policy: ScrubPolicy | None = None) -> Interaction:

@@ -28,13 +28,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from koala.errors import StreamError
 from koala.sse import EventStreamDecoder
 from mockserver.cassettes.cassette import Cassette, CassetteError, parse_json, write_cassette
 from mockserver.cassettes.library import CassetteLibrary, Recorded, match_key, recorded
 from mockserver.cassettes.record_mode import Action, RecordMode, decide, refusal
-from mockserver.cassettes.scrub import ScrubPolicy, mask_url
+from mockserver.cassettes.scrub import ScrubPolicy, mask_url, stored_request_headers
 from mockserver.config import DEFAULT_RECORD_DIR
 from mockserver.server.endpoint import (
     SEED_HEADER,
@@ -54,6 +55,7 @@ from mockserver.upstream.client import (
     UpstreamClient,
     UpstreamUnreachableError,
     UpstreamURL,
+    multi_headers,
 )
 from mockserver.upstream.saving import (
     cassette_for,
@@ -120,7 +122,7 @@ class RecordingProxy:
         except ClientGone:
             return client_gone(entry)
         url = self.upstream.with_query(request.query_string)
-        _journal_request(entry, request, raw)
+        _journal_request(entry, request, raw, self.policy)
         payload = parse_json(raw)
         answer_payload = payload if isinstance(payload, dict) else {}
         seed = seed_for(request.headers, self.config)
@@ -189,7 +191,7 @@ class RecordingProxy:
     ) -> web.StreamResponse:
         entry.served_by = {
             "source": "upstream",
-            "upstream": mask_url(url),
+            "upstream": mask_url(url),  # every query value masked
             "record_mode": str(self.mode),
         }
         if seed is not None:  # the client gets a fuzzed answer: the whole one is needed first
@@ -318,7 +320,14 @@ def _unreachable(entry: JournalEntry, exc: UpstreamUnreachableError) -> web.Resp
     return web.Response(status=502, text=f"koala-mock recording proxy: {exc}\n")
 
 
-def _journal_request(entry: JournalEntry, request: web.Request, body: bytes) -> None:
+def _journal_request(
+    entry: JournalEntry, request: web.Request, body: bytes, policy: ScrubPolicy | None
+) -> None:
+    """The request as the journal keeps it: its headers as a cassette would store them (the
+    journal is served over HTTP, and a proxied request carries real credentials)."""
+    if policy is not None:
+        headers = stored_request_headers(multi_headers(request.headers), policy)
+        entry.headers = CIMultiDict((name, v) for name, values in headers.items() for v in values)
     entry.body_size = len(body)
     entry.contract_verdict = check_request(request.headers, body)
     if len(body) <= MAX_STORED_BYTES:

@@ -20,6 +20,7 @@ is decoded (``Content-Encoding`` and the other transfer headers are not part of 
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -116,7 +117,8 @@ class UpstreamURL:
     """An upstream endpoint: the URL to send to (no user-info), and the user-info apart."""
 
     url: str
-    basic_auth: aiohttp.BasicAuth | None = None
+    #: ``(user, password)`` from the URL's user-info, percent-decoded.
+    user_info: tuple[str, str] | None = None
 
     @classmethod
     def parse(cls, url: str) -> UpstreamURL:
@@ -127,7 +129,14 @@ class UpstreamURL:
         userinfo, _, hostport = parts.netloc.rpartition("@")
         user, _, password = userinfo.partition(":")
         bare = urlunsplit((parts.scheme, hostport, parts.path, parts.query, parts.fragment))
-        return cls(bare, aiohttp.BasicAuth(unquote(user), unquote(password)))
+        return cls(bare, (unquote(user), unquote(password)))
+
+    def basic_auth(self) -> str | None:
+        """The ``Authorization`` value the user-info stands for (None without user-info)."""
+        if self.user_info is None:
+            return None
+        pair = ":".join(self.user_info).encode("utf-8")
+        return "Basic " + base64.b64encode(pair).decode("ascii")
 
     @property
     def display(self) -> str:
@@ -144,8 +153,8 @@ class UpstreamURL:
 
     def secrets(self) -> set[str]:
         found = url_secrets(self.url)
-        if self.basic_auth is not None:
-            found.update(v for v in (self.basic_auth.login, self.basic_auth.password) if v)
+        if self.user_info is not None:
+            found.update(v for v in self.user_info if v)
         return found
 
 
@@ -265,8 +274,9 @@ class UpstreamClient:
         url = upstream.with_query(query)
         sent = sendable_headers(headers)
         names = {name.lower() for name, _ in sent}
-        if upstream.basic_auth is not None and "authorization" not in names:
-            sent.append(("Authorization", upstream.basic_auth.encode()))
+        basic_auth = upstream.basic_auth()
+        if basic_auth is not None and "authorization" not in names:
+            sent.append(("Authorization", basic_auth))
         skip = [name for name in _AUTO_HEADERS if name.lower() not in names]
         secrets = upstream.secrets()
         try:
