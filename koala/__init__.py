@@ -5,8 +5,10 @@
 'gpt-4o-mini'
 """
 
+from .api_key import API_KEY_ENV_VAR, ApiKey
 from .base import AsyncGeneratorProvider, ProviderModelMixin
 from .errors import (
+    AuthenticationError,
     BotDetectedError,
     CloudflareError,
     EventTooLargeError,
@@ -29,8 +31,11 @@ from .request import build_headers, build_payload, encode_payload, new_visitor_i
 from .sse import EventStreamDecoder
 
 __all__ = [
+    "API_KEY_ENV_VAR",
     "ENDPOINT_ENV_VAR",
+    "ApiKey",
     "AsyncGeneratorProvider",
+    "AuthenticationError",
     "BotDetectedError",
     "CloudflareError",
     "EventStreamDecoder",

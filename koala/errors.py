@@ -32,11 +32,13 @@ class InvalidMessagesError(KoalaError, ValueError):
 
 
 class ModelNotSupportedError(KoalaError, ValueError):
-    """The model is neither a known model nor an alias of one."""
+    """The model cannot be sent: not a string (Koala), or not listed (a stricter provider)."""
 
-    def __init__(self, model: str, known: list[str]) -> None:
+    def __init__(self, model: object, known: list[str], problem: str | None = None) -> None:
         self.model = model
-        super().__init__(f"model {model!r} is not supported; known models: {', '.join(known)}")
+        if problem is None:
+            problem = f"model {model!r} is not supported"
+        super().__init__(f"{problem}; known models: {', '.join(known)}")
 
 
 class InvalidOptionError(KoalaError, ValueError):
@@ -48,24 +50,46 @@ class MissingDependencyError(KoalaError, ImportError):
 
 
 class ResponseStatusError(KoalaError):
-    """The API answered with a non-2xx status."""
+    """The API answered with a non-2xx status.
 
-    def __init__(self, status: int, body: str, reason: str | None = None) -> None:
+    ``message`` is the ``message`` (or ``error``) string of a JSON error body, else None; when
+    present it is part of the error's text.
+    """
+
+    def __init__(
+        self, status: int, body: str, reason: str | None = None, message: str | None = None
+    ) -> None:
         self.status = status
         self.body_excerpt = excerpt(body)
-        detail = reason if reason is not None else self.body_excerpt
+        self.message = message
+        if reason is None:
+            detail = excerpt(message) if message is not None else self.body_excerpt
+        elif message is not None:
+            detail = f"{reason}: {excerpt(message)}"
+        else:
+            detail = reason
         super().__init__(f"Response {status}: {detail}")
 
 
 class RateLimitError(ResponseStatusError):
     """429 or 402: too many requests (or payment required). ``retry_after`` is in seconds."""
 
-    def __init__(self, status: int, body: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        body: str,
+        retry_after: float | None = None,
+        message: str | None = None,
+    ) -> None:
         self.retry_after = retry_after
         reason = "Rate limit reached"
         if retry_after is not None:
             reason += f" (Retry-After: {retry_after:g} s)"
-        super().__init__(status, body, reason)
+        super().__init__(status, body, reason, message)
+
+
+class AuthenticationError(ResponseStatusError):
+    """401: the keyed API refused the API key (missing, wrong or expired)."""
 
 
 class CloudflareError(ResponseStatusError):

@@ -11,16 +11,26 @@ from typing import Any, ClassVar, NamedTuple
 import aiohttp
 from aiohttp import BaseConnector, ClientResponse, ClientSession, ClientTimeout
 
+from .api_key import API_KEY_ENV_VAR, ApiKey, resolve_api_key
 from .base import AsyncGeneratorProvider, ProviderModelMixin
 from .errors import (
     InvalidOptionError,
     KoalaConnectionError,
     KoalaTimeoutError,
     MissingDependencyError,
+    ModelNotSupportedError,
     UnexpectedContentTypeError,
     excerpt,
 )
-from .request import DEFAULT_MODEL, build_headers, build_payload, is_visitor_id
+from .request import (
+    DEFAULT_MODEL,
+    OBSERVED_MODELS,
+    build_headers,
+    build_keyed_headers,
+    build_keyed_payload,
+    build_payload,
+    is_visitor_id,
+)
 from .response import parse_media_type, status_error
 from .sse import DEFAULT_MAX_EVENT_SIZE, EventStreamDecoder
 
@@ -35,6 +45,14 @@ class Koala(AsyncGeneratorProvider, ProviderModelMixin):
 
     The endpoint is, by precedence: the ``api_endpoint=`` keyword argument, the
     ``KOALA_API_ENDPOINT`` environment variable, the class attribute ``api_endpoint``.
+
+    Two request shapes (docs/PROTOCOL.md): the browser shape of the original provider (the
+    default), and the keyed API's when an API key is given (``api_key=`` or ``KOALA_API_KEY``).
+    ``json_reply=True`` asks for the JSON reply ``{"output": ...}`` instead of the event stream.
+
+    ``models`` lists the models seen in public clients (:attr:`models_are_observed`); the
+    service's own list is not public, so any other model name is sent as given, as the
+    original did.
     """
 
     url: ClassVar[str] = "https://koala.sh"
@@ -43,8 +61,27 @@ class Koala(AsyncGeneratorProvider, ProviderModelMixin):
     supports_message_history: ClassVar[bool] = True
     supports_stream: ClassVar[bool] = True
     default_model: ClassVar[str] = DEFAULT_MODEL
-    models: ClassVar[list[str]] = [DEFAULT_MODEL]
+    models: ClassVar[list[str]] = list(OBSERVED_MODELS)
+    #: ``models`` is what public clients were seen to send, not a list the service publishes.
+    models_are_observed: ClassVar[bool] = True
     model_aliases: ClassVar[dict[str, str]] = {"gpt-4o-mini-2024-07-18": DEFAULT_MODEL}
+
+    @classmethod
+    def get_model(cls, model: str | None) -> str:
+        """The model to send: the default for ``None`` or ``""``, an alias resolved, else as given.
+
+        An unknown name is no error (the service's list is not public, and the original sent
+        any name); a model that is not a string is :class:`ModelNotSupportedError`.
+        """
+        if model is None or model == "":
+            return cls.default_model
+        if not isinstance(model, str):
+            raise ModelNotSupportedError(
+                model,
+                cls.get_models(),
+                f"model must be a string, got {type(model).__name__} {model!r}",
+            )
+        return cls.model_aliases.get(model, model)
 
     @classmethod
     def endpoint(cls, api_endpoint: str | None = None) -> str:
@@ -65,6 +102,8 @@ class Koala(AsyncGeneratorProvider, ProviderModelMixin):
         visitor_id: str | None = None,
         real_time_data: bool = False,
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        api_key: str | ApiKey | None = None,
+        json_reply: bool = False,
         **kwargs: Any,
     ) -> AsyncGenerator[Any, None]:
         """Yield the answer's chunks (usually ``str``) as they arrive.
@@ -72,11 +111,28 @@ class Koala(AsyncGeneratorProvider, ProviderModelMixin):
         ``timeout`` bounds the whole call and ``read_timeout`` the wait for each chunk, in seconds
         (``None`` for no limit); past either, :class:`KoalaTimeoutError`. Bad ``messages`` raise
         :class:`InvalidMessagesError` before any network I/O.
+
+        ``api_key`` (else ``$KOALA_API_KEY``) sends the keyed shape, ``Authorization: Bearer``;
+        the key appears in no error message and no repr. ``json_reply=True`` sends
+        ``Accept: application/json``: the answer then arrives whole and is yielded once.
         """
         url = cls.endpoint(api_endpoint)
         check_options(url, timeout, read_timeout, visitor_id, real_time_data, max_event_size)
-        payload = build_payload(cls.get_model(model), messages)
-        headers = build_headers(visitor_id, real_time_data)
+        if not isinstance(json_reply, bool):
+            raise InvalidOptionError(f"json_reply must be True or False, got {json_reply!r}")
+        key = resolve_api_key(api_key)
+        if key is not None and visitor_id is not None:
+            raise InvalidOptionError(
+                "visitor_id belongs to the browser shape; the keyed shape (api_key= or "
+                f"${API_KEY_ENV_VAR}) sends no Visitor-ID"
+            )
+        resolved_model = cls.get_model(model)
+        if key is None:
+            payload = build_payload(resolved_model, messages)
+            headers = build_headers(visitor_id, real_time_data, json_reply)
+        else:
+            payload = build_keyed_payload(resolved_model, messages, real_time_data)
+            headers = build_keyed_headers(key.bearer(), json_reply)
         client_timeout = ClientTimeout(total=timeout, sock_read=read_timeout)
         owns_connector = connector is None
         route = _route_for(connector, proxy)

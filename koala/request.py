@@ -17,6 +17,11 @@ from typing import Any
 from .errors import InvalidMessagesError
 
 DEFAULT_MODEL = "gpt-4o-mini"
+#: Models seen in public clients of this endpoint (PROTOCOL.md); the service publishes no list,
+#: so this is what was observed, not what the service accepts. Any other name is sent as given.
+OBSERVED_MODELS = ("gpt-4o-mini", "gpt-3.5-turbo", "gpt-4.1-mini", "gpt-4.1", "gpt-5.1")
+JSON_MEDIA_TYPE = "application/json"
+EVENT_STREAM_MEDIA_TYPE = "text/event-stream"
 USER_AGENT = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:122.0) Gecko/20100101 Firefox/122.0"
 VISITOR_ID_ALPHABET = string.ascii_lowercase + string.digits
 VISITOR_ID_LENGTH = 20
@@ -33,16 +38,19 @@ def is_visitor_id(value: str) -> bool:
     return len(value) == VISITOR_ID_LENGTH and all(c in VISITOR_ID_ALPHABET for c in value)
 
 
-def build_headers(visitor_id: str | None = None, real_time_data: bool = False) -> dict[str, str]:
-    """The 13 headers the provider sets, in the original's wire order.
+def build_headers(
+    visitor_id: str | None = None, real_time_data: bool = False, json_reply: bool = False
+) -> dict[str, str]:
+    """The 13 headers the provider sets, in the original's wire order (the browser shape).
 
-    aiohttp adds Host before them and Content-Length/Content-Type after them.
+    aiohttp adds Host before them and Content-Length/Content-Type after them. ``json_reply``
+    asks for the JSON reply instead of the event stream (``Accept: application/json``).
     """
     if visitor_id is None:
         visitor_id = new_visitor_id()
     return {
         "User-Agent": USER_AGENT,
-        "Accept": "text/event-stream",
+        "Accept": JSON_MEDIA_TYPE if json_reply else EVENT_STREAM_MEDIA_TYPE,
         "Accept-Language": "de,en-US;q=0.7,en;q=0.3",
         "Accept-Encoding": "gzip, deflate, br",
         "Referer": "https://koala.sh/chat",
@@ -55,6 +63,28 @@ def build_headers(visitor_id: str | None = None, real_time_data: bool = False) -
         "Sec-Fetch-Site": "same-origin",
         "TE": "trailers",
     }
+
+
+def build_keyed_headers(bearer: str, json_reply: bool = False) -> dict[str, str]:
+    """The headers of the keyed shape: the credential and what answer is wanted, nothing else.
+
+    ``bearer`` is the whole ``Authorization`` value (:meth:`koala.api_key.ApiKey.bearer`).
+    aiohttp adds Host, User-Agent, Content-Length and Content-Type.
+    """
+    return {
+        "Authorization": bearer,
+        "Accept": JSON_MEDIA_TYPE if json_reply else EVENT_STREAM_MEDIA_TYPE,
+    }
+
+
+def build_keyed_payload(
+    model: str | None, messages: Sequence[Message], real_time_data: bool = False
+) -> dict[str, Any]:
+    """The keyed shape's body: :func:`build_payload`'s fields, then ``realTimeData``.
+
+    The keyed API takes the flag in the body (the browser shape sends it as a header).
+    """
+    return {**build_payload(model, messages), "realTimeData": real_time_data}
 
 
 def content_text(content: Any, index: int) -> str:

@@ -8,7 +8,11 @@ error, and which?* (:func:`status_error`). The rules are docs/PROTOCOL.md's stat
   number of seconds);
 - a 403 or 503 carrying Cloudflare's challenge page is :class:`CloudflareError`;
 - a 403 carrying the "Unable to load site" page is :class:`BotDetectedError`;
+- a 401 is :class:`AuthenticationError` (the keyed API refused the key);
 - any other non-2xx status is :class:`ResponseStatusError`; a 2xx is no error.
+
+A JSON error body's ``message`` (else ``error``) string becomes the error's ``message`` and part
+of its text: the keyed API's clients read errors there (:func:`error_message`).
 
 >>> parse_media_type('Text/Event-Stream; charset="UTF-8"')
 MediaType(essence='text/event-stream', charset='utf-8')
@@ -20,17 +24,25 @@ True
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Literal, NamedTuple
 
-from .errors import BotDetectedError, CloudflareError, RateLimitError, ResponseStatusError
+from .errors import (
+    AuthenticationError,
+    BotDetectedError,
+    CloudflareError,
+    RateLimitError,
+    ResponseStatusError,
+)
 
 __all__ = [
     "EVENT_STREAM",
     "JSON",
     "ErrorPage",
     "MediaType",
+    "error_message",
     "error_page",
     "parse_media_type",
     "retry_after_seconds",
@@ -122,14 +134,41 @@ def status_error(
     if 200 <= status < 300:
         return None
     text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+    message = error_message(text)
     if status in RATE_LIMIT_STATUSES:
-        return RateLimitError(status, text, retry_after_seconds(_header(headers, "Retry-After")))
+        retry_after = retry_after_seconds(_header(headers, "Retry-After"))
+        return RateLimitError(status, text, retry_after, message)
     page = error_page(text) if status in (403, 503) else None
     if page == "cloudflare":
         return CloudflareError(status, text)
     if page == "bot" and status == 403:
         return BotDetectedError(status, text)
-    return ResponseStatusError(status, text)
+    if status == 401:
+        return AuthenticationError(status, text, message=message)
+    return ResponseStatusError(status, text, message=message)
+
+
+def error_message(body: str) -> str | None:
+    """The ``message`` (else ``error``) string of a JSON error body, else None.
+
+    >>> error_message('{"message": "Invalid API key"}')
+    'Invalid API key'
+    >>> error_message("<html>") is None
+    True
+    """
+    if not body.lstrip().startswith("{"):
+        return None
+    try:
+        reply = json.loads(body)
+    except (ValueError, RecursionError):  # also a body cut off mid-way
+        return None
+    if not isinstance(reply, dict):
+        return None
+    for name in ("message", "error"):
+        value = reply.get(name)
+        if isinstance(value, str) and value.strip():
+            return value
+    return None
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

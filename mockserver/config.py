@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from koala.api_key import ApiKey
 from mockserver.cassettes.locations import (
     CASSETTES_ENV_VAR,
     DEFAULT_CASSETTE_DIR,
@@ -17,6 +18,7 @@ from mockserver.cassettes.record_mode import RECORD_MODES
 from mockserver.errors import MockServerError
 
 __all__ = [
+    "API_KEY_ENV_VAR",
     "CASSETTES_ENV_VAR",
     "DEFAULT_CASSETTE_DIR",
     "DEFAULT_RECORD_DIR",
@@ -32,6 +34,8 @@ __all__ = [
 ]
 
 MODES = ("auto", "replay", "synthetic", "fuzz")
+#: The environment variable ``serve --api-key`` falls back to.
+API_KEY_ENV_VAR = "KOALA_MOCK_API_KEY"
 #: The longest pause between events ``latency`` may ask for (a larger one only hangs clients).
 MAX_LATENCY_SECONDS = 60.0
 #: The slowest replay: a hundred times slower than recorded.
@@ -67,6 +71,9 @@ class MockConfig:
       (``new_episodes`` by default: replay what the directory holds, record what is new).
       With ``record_upstream`` set, ``mode``, ``seed`` and ``default_fault`` mean nothing and
       are refused.
+    - ``api_key``: the key requests of the keyed shape must carry (``Authorization: Bearer``);
+      a missing or other key is a 401. ``None``: any key. Kept as an :class:`ApiKey`, so it
+      shows as ``***`` in the config's repr. The browser shape never needs it.
     """
 
     cassette_dir: Path | None = field(default_factory=default_cassette_dir)
@@ -84,8 +91,11 @@ class MockConfig:
     scrub: bool = True
     keep_headers: tuple[str, ...] = ()
     keep_query: tuple[str, ...] = ()
+    api_key: ApiKey | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        if self.api_key is not None and not isinstance(self.api_key, ApiKey):
+            self.api_key = ApiKey(self.api_key)  # InvalidOptionError (a ValueError) if unusable
         if self.mode not in MODES:
             raise ConfigError(f"mode {self.mode!r} is not one of {', '.join(MODES)}")
         if not 0 <= self.latency <= MAX_LATENCY_SECONDS:

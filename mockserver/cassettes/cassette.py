@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from koala.testing import matching_form
 from mockserver.errors import MockServerError
 
 FORMAT_VERSION = 1
@@ -419,7 +420,10 @@ def _distance(differences: list[str]) -> int:
 
 
 def request_differences(interaction: Interaction, method: str, path: str, body: Any) -> list[str]:
-    """What differs between a request and a recorded one (empty when they match)."""
+    """What differs between a request and a recorded one (empty when they match).
+
+    JSON bodies are compared in their :func:`matching_form`.
+    """
     differences = []
     if method.upper() != interaction.method.upper():
         differences.append(f"method: {method.upper()!r} != {interaction.method.upper()!r}")
@@ -433,7 +437,7 @@ def request_differences(interaction: Interaction, method: str, path: str, body: 
                 f"body: {_short(raw)} != {_short(interaction.request_body)} (compared as bytes)"
             )
         return differences
-    differences.extend(json_differences(body, recorded, "body"))
+    differences.extend(json_differences(matching_form(body), matching_form(recorded), "body"))
     return differences
 
 

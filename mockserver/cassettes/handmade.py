@@ -15,6 +15,7 @@ that it is hand-made, not a recording; ``cassettes/README.md`` explains how to r
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import sys
 from collections.abc import Sequence
@@ -22,8 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from koala.request import DEFAULT_MODEL, build_headers, build_payload, encode_payload
-from koala.testing import VISITOR_ID_PLACEHOLDER
+from koala.request import (
+    DEFAULT_MODEL,
+    build_headers,
+    build_keyed_headers,
+    build_payload,
+    encode_payload,
+)
+from koala.testing import SCRUBBED, VISITOR_ID_PLACEHOLDER
 from mockserver.cassettes.cassette import (
     Cassette,
     Chunk,
@@ -65,6 +72,9 @@ class Spec:
     gap: tuple[float, float] = (0.02, 0.06)
     seed: int = 1
     model: str = DEFAULT_MODEL
+    #: The keyed shape (docs/PROTOCOL.md): a Bearer key, ``input`` without histories, and
+    #: the JSON reply (``raw_body``) instead of a stream.
+    keyed: bool = False
 
 
 def user(text: str) -> Message:
@@ -114,6 +124,8 @@ _CLOUDFLARE_PAGE = (
     "<noscript>Enable JavaScript and cookies to continue</noscript>"
     "</div></div></body></html>\n"
 )
+
+_KOALA_ANSWER = "A koala is a tree-dwelling marsupial from Australia that eats eucalyptus leaves."
 
 SPECS: list[Spec] = [
     Spec(
@@ -214,6 +226,19 @@ SPECS: list[Spec] = [
         raw_body=_CLOUDFLARE_PAGE.encode("utf-8"),
         seed=8,
     ),
+    Spec(
+        name="keyed_json_reply",
+        description="The keyed API: Authorization: Bearer, a body of input, realTimeData and "
+        'model without histories, Accept: application/json, and the JSON reply {"output": ...}. '
+        "Replay treats the omitted histories as empty ones, so the provider's keyed and browser "
+        "requests for the same conversation both match.",
+        messages=[user("What is a koala?")],
+        headers={"Content-Type": ["application/json; charset=utf-8"]},
+        raw_body=json.dumps({"output": _KOALA_ANSWER}).encode("utf-8"),
+        model="gpt-4.1-mini",
+        keyed=True,
+        seed=9,
+    ),
 ]
 
 
@@ -252,6 +277,8 @@ def build(spec: Spec) -> Cassette:
     """The cassette for ``spec`` (deterministic)."""
     rng = random.Random(spec.seed)
     payload = build_payload(spec.model, spec.messages)
+    if spec.keyed:  # as public keyed clients send it: no histories
+        payload = {"input": payload["input"], "realTimeData": False, "model": payload["model"]}
     request_body = encode_payload(payload)
     body = spec.raw_body if spec.raw_body is not None else b"".join(encode_events(spec.values))
     chunks = []
@@ -260,9 +287,12 @@ def build(spec: Spec) -> Cassette:
         if number:
             at += rng.uniform(*spec.gap)
         chunks.append(Chunk(round(at, 4), piece))
-    request_headers = {
-        name: [value] for name, value in build_headers(VISITOR_ID_PLACEHOLDER).items()
-    }
+    sent = (
+        build_keyed_headers(f"Bearer {SCRUBBED}", json_reply=True)
+        if spec.keyed
+        else build_headers(VISITOR_ID_PLACEHOLDER)
+    )
+    request_headers = {name: [value] for name, value in sent.items()}
     request_headers["Content-Type"] = ["application/json"]
     request_headers["Content-Length"] = [str(len(request_body))]
     interaction = Interaction(
@@ -278,6 +308,8 @@ def build(spec: Spec) -> Cassette:
     )
     provenance = dict(PROVENANCE)
     provenance["messages"] = [dict(m) for m in spec.messages]
+    if spec.keyed:
+        provenance["shape"] = "keyed (docs/PROTOCOL.md)"
     return Cassette(
         name=spec.name,
         path=None,

@@ -21,6 +21,7 @@ from typing import Any
 from koala.errors import StreamError
 from koala.response import parse_media_type
 from koala.sse import EventStreamDecoder
+from koala.testing import matching_form
 from mockserver.cassettes.cassette import (
     Cassette,
     CassetteError,
@@ -30,6 +31,7 @@ from mockserver.cassettes.cassette import (
     find_match,
     interaction_name,
     load_cassette,
+    parse_json,
 )
 from mockserver.wire.http_headers import HOP_BY_HOP_HEADERS, TRANSFER_HEADERS
 from mockserver.wire.plan import ResponsePlan, Write
@@ -110,12 +112,21 @@ def recorded(cassette: Cassette, index: int, interaction: Interaction) -> Record
 def decoded_values(
     interaction: Interaction, pieces: list[bytes]
 ) -> tuple[list[Any] | None, list[int]]:
-    """The values of a 2xx event-stream answer, and where each event is complete.
+    """The values of a 2xx answer, and where each event is complete.
 
-    None when the answer is not an event stream or does not decode (it is replayed as recorded).
+    An event stream's decoded values, or the ``output`` of a JSON reply ``{"output": "..."}``
+    (the keyed API's; one value, no events). None when the answer is neither or does not decode
+    (it is replayed as recorded).
     """
     media_type = parse_media_type(interaction.response_header("Content-Type"))
-    if not 200 <= interaction.status < 300 or not media_type.is_event_stream:
+    if not 200 <= interaction.status < 300:
+        return None, []
+    if media_type.is_json:
+        reply = parse_json(interaction.body)
+        if isinstance(reply, dict) and isinstance(reply.get("output"), str):
+            return [reply["output"]], []
+        return None, []
+    if not media_type.is_event_stream:
         return None, []
     decoder = EventStreamDecoder(max_event_size=len(interaction.body) + 1)
     values: list[Any] = []
@@ -138,10 +149,11 @@ def decoded_values(
 def _index_key(method: str, path: str, body: Any) -> str | None:
     """A key equal for requests that ``find_match`` calls equal (None: leave it to find_match).
 
-    Like ``find_match``: object key order is ignored, ``1 == 1.0``, ``true != 1``.
+    Like ``find_match``: object key order is ignored, ``1 == 1.0``, ``true != 1``, and bodies
+    are compared in their :func:`matching_form` (omitted histories are empty ones).
     """
     try:
-        return json.dumps([method.upper(), path, _canonical(body)], sort_keys=True)
+        return json.dumps([method.upper(), path, _canonical(matching_form(body))], sort_keys=True)
     except ValueError:  # NaN never equals itself
         return None
 

@@ -20,10 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from koala import Koala
+from koala.api_key import ApiKey, check_api_key
+from koala.errors import InvalidOptionError
 from mockserver.cli.exit_codes import ExitCode, HelpFormatter, epilog
 from mockserver.cli.numbers import bounded
 from mockserver.cli.upstream_options import add_scrub_options, record_mode_option
 from mockserver.config import (
+    API_KEY_ENV_VAR,
     CASSETTES_ENV_VAR,
     DEFAULT_RECORD_DIR,
     MAX_LATENCY_SECONDS,
@@ -217,6 +220,10 @@ def _config_from_args(args: argparse.Namespace) -> MockConfig:
     token = _admin_token(args)
     if token is not None:
         options["admin_token"] = token
+    if hasattr(args, "api_key"):
+        key = _api_key(args.api_key)
+        if key is not None:
+            options["api_key"] = key
     if getattr(args, "record", False):
         options["record_upstream"] = _upstream(args.upstream or Koala.api_endpoint)
         options["record_dir"] = _record_dir(args.record_dir or DEFAULT_RECORD_DIR.resolve())
@@ -254,6 +261,20 @@ def _admin_token(args: argparse.Namespace) -> str | None:
         token = secrets.token_urlsafe(24)
         args.generated_admin_token = True
     return token
+
+
+def _api_key(given: str | None) -> ApiKey | None:
+    """``--api-key``, else ``$KOALA_MOCK_API_KEY``, else None; the error never quotes the key."""
+    source = "--api-key"
+    if given is None:
+        given = os.environ.get(API_KEY_ENV_VAR) or None
+        source = f"${API_KEY_ENV_VAR}"
+    if given is None:
+        return None
+    try:
+        return ApiKey(check_api_key(given, source))
+    except InvalidOptionError as exc:
+        raise UsageError(str(exc)) from None
 
 
 # -- serve ----------------------------------------------------------------------------------------
@@ -294,6 +315,13 @@ def _add_serve_command(subparsers: Any) -> None:
         "--strict",
         action="store_true",
         help="reject requests whose headers deviate from the browser headers (422)",
+    )
+    serve.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help=f"require this key of keyed requests (Authorization: Bearer KEY), else a 401 "
+        f"(default: ${API_KEY_ENV_VAR}; none: any key). The environment variable keeps the key "
+        "out of the process list",
     )
     serve.add_argument(
         "--max-body-size",
@@ -425,6 +453,8 @@ def _print_banner(address: ServerAddress, config: MockConfig, out: TextIO) -> No
         )
     else:
         print(f"{PROG}: serving on {address.url} (mode {config.mode})", file=out)
+    if config.api_key is not None:  # the key itself is never printed
+        print(f"{PROG}: keyed requests need the API key given (Authorization: Bearer)", file=out)
     print(f"export KOALA_API_ENDPOINT={reachable.api_endpoint}", file=out)
     print(
         f"{PROG}: admin API: {reachable.url}/__admin/requests (the journal), "

@@ -5,6 +5,10 @@ Sources, in order: a fault (header, queue, or the server default); then the firs
 ``synthetic``); then, unless the mode is ``replay`` (404), the synthetic answer. A fault breaks
 the answer the stub, cassette or synthesis would have given. A fuzz seed (fuzz mode, or the
 ``X-Koala-Mock-Seed`` header) rewrites the answer's stream without changing its values.
+
+The answer's form follows ``Accept`` (:func:`mockserver.wire.json_answer.wants_json`): the
+event stream, or one JSON ``{"output": ...}``, whatever the source (stub, cassette, synthesis).
+A fault that is about the stream only is a 400 for a request that wants JSON.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from mockserver.server.journal import JournalEntry, decode_json_body
 from mockserver.server.request_body import BodyRejected, ClientGone, client_gone, read_body
 from mockserver.server.sender import send_plan
 from mockserver.server.state import CASSETTES, CONFIG, FAULT_QUEUE, STREAMS, STUBS
-from mockserver.wire.contract import PASSED, check_request
+from mockserver.wire.contract import check_request, passed
 from mockserver.wire.faults import (
+    FAULTS,
     FaultQueue,
     FaultSpec,
     FaultSpecError,
@@ -31,6 +36,7 @@ from mockserver.wire.faults import (
     parse_fault_spec,
 )
 from mockserver.wire.fuzz import MAX_SEED, fuzzed_plan, new_seed
+from mockserver.wire.json_answer import as_json, as_stream, is_json_answer, json_plan, wants_json
 from mockserver.wire.plan import MAX_STORED_BYTES, ResponsePlan, event_stream_plan
 from mockserver.wire.stubs import Stub
 from mockserver.wire.synthetic import synthetic_tokens
@@ -73,32 +79,44 @@ class ChatEndpoint:
             return client_gone(entry)
         entry.body_size = len(raw)
         headers = request.headers
-        verdict = check_request(headers, raw, strict=config.strict)
-        # A verdict without problems is journaled as the shared PASSED (keeps entries small).
-        entry.contract_verdict = verdict if verdict.errors or verdict.warnings else PASSED
+        verdict = check_request(headers, raw, strict=config.strict, api_key=config.api_key)
+        # A verdict without problems is journaled as a shared one (keeps entries small).
+        has_problems = verdict.errors or verdict.warnings
+        entry.contract_verdict = verdict if has_problems else passed(verdict.shape)
         payload = verdict.payload
         keep_body = len(raw) <= MAX_STORED_BYTES  # a larger one is only summarised (memory)
         if payload is None or not verdict.ok:
             if keep_body:
                 entry.body = payload if payload is not None else decode_json_body(raw)
                 entry.raw_body = raw if entry.body is None else b""
+            message = verdict.error or "bad request"
+            if verdict.errors:  # the keyed API's clients show only ``message``: make it say why
+                message = f"{message}: " + "; ".join(p.message() for p in verdict.errors[:3])
             raise RequestRejected(
                 json_error(
                     verdict.status,
                     verdict.error or "bad request",
+                    {"WWW-Authenticate": "Bearer"} if verdict.status == 401 else None,
+                    message=message,
                     problems=[p.to_json() for p in verdict.errors],
                     warnings=[p.to_json() for p in verdict.warnings],
+                    shape=verdict.shape,
                 )
             )
         entry.body = payload if keep_body else None
         seed = seed_for(headers, config)
+        json_form = wants_json(headers)
         # After the seed: a rejected request uses no queued fault.
         fault = fault_for(headers, self.fault_queue, config)
+        if fault is not None and json_form and not fault.applies_to_json:
+            raise RequestRejected(stream_only(fault))
 
         # len() first: with no stubs set (the usual case) this costs one call.
         stub = self.stubs.take(payload, headers) if len(self.stubs) else None
         if stub is not None:
-            plan, entry.served_by = _stub_plan(stub, fault, seed, config)
+            if json_form and stub.fault is not None and not stub.fault.applies_to_json:
+                raise RequestRejected(stream_only(stub.fault))
+            plan, entry.served_by = _stub_plan(stub, fault, seed, config, json_form)
             return await self._send(request, plan, entry, fault or stub.fault, seed)
         found: Recorded | None = None
         mode = config.mode
@@ -116,15 +134,16 @@ class ChatEndpoint:
                     "nearest": nearest,
                     "differences": differences,
                 }
+                error = "no cassette matches this request (mode: replay)"
+                message = error
+                if nearest is not None:
+                    message = f"{error}; nearest: {nearest} ({'; '.join(differences[:3])})"
                 raise RequestRejected(
                     json_error(
-                        404,
-                        "no cassette matches this request (mode: replay)",
-                        nearest=nearest,
-                        differences=differences,
+                        404, error, message=message, nearest=nearest, differences=differences
                     )
                 )
-        plan, entry.served_by = plan_answer(payload, found, fault, seed, config)
+        plan, entry.served_by = plan_answer(payload, found, fault, seed, config, json_form)
         return await self._send(request, plan, entry, fault, seed)
 
     async def _send(
@@ -144,18 +163,26 @@ class ChatEndpoint:
 
 
 def _stub_plan(
-    stub: Stub, fault: FaultSpec | None, seed: int | None, config: MockConfig
+    stub: Stub,
+    fault: FaultSpec | None,
+    seed: int | None,
+    config: MockConfig,
+    json_form: bool = False,
 ) -> tuple[ResponsePlan, dict[str, Any]]:
     """A stub's answer (broken by ``fault``, or rewritten from ``seed``, when given), and the
-    journal's word for it."""
+    journal's word for it; ``json_form``: as the JSON reply."""
     delay = config.scaled(config.latency)
     served: dict[str, Any] = {"source": "stub", "stub": stub.number}
     if seed is not None:
         served["seed"] = seed
+    if json_form:
+        served["form"] = "json"
     if fault is not None:
-        plan = fault.plan(stub.values(), delay)
+        plan = fault.plan(stub.values(), delay, json=json_form)
         return plan, {**served, "source": "fault", "fault": str(fault), "answer": "stub"}
-    plan = stub.plan(delay)
+    plan = stub.plan(delay, json=json_form)
+    if json_form:
+        return plan, served
     if seed is not None and plan.values is not None and stub.fault is None:
         fuzzed = fuzzed_plan(seed, plan.values, delay)
         plan = replace(fuzzed, status=plan.status, headers=plan.headers)
@@ -168,28 +195,50 @@ def plan_answer(
     fault: FaultSpec | None,
     seed: int | None,
     config: MockConfig,
+    json_form: bool = False,
 ) -> tuple[ResponsePlan, dict[str, Any]]:
-    """What to send, and what the journal says served it."""
+    """What to send, and what the journal says served it; ``json_form``: the JSON reply."""
     delay = config.scaled(config.latency)
     values = found.plan.values if found is not None else None
     served = found.served_by if found is not None else {"source": "synthetic"}
     if seed is not None:
         served = {**served, "seed": seed}
+    if json_form:
+        served = {**served, "form": "json"}
     if fault is not None:
         # A stream fault breaks the answer the server would send, or the synthetic one when
         # the cassette holds no stream (a recorded 429, say).
-        plan = fault.plan(values if values is not None else synthetic_tokens(payload), delay)
+        answer = values if values is not None else synthetic_tokens(payload)
+        plan = fault.plan(answer, delay, json=json_form)
         return plan, {**served, "source": "fault", "fault": str(fault), "answer": served["source"]}
     if found is not None:
         plan = replay_plan(found, config.speed, delay)
+        if json_form:  # a stream becomes its JSON reply, sent when the stream would have ended
+            return as_json(plan), served
+        if is_json_answer(plan):  # a recorded keyed reply, asked for as a stream
+            return as_stream(plan, delay), served
         if seed is not None and values is not None:  # fuzzing drops the recorded timing
             fuzzed = fuzzed_plan(seed, values, delay)
             plan = replace(fuzzed, status=plan.status, headers=plan.headers)
         return plan, served
     tokens = synthetic_tokens(payload)
+    if json_form:  # (fuzzing rewrites streams; a JSON reply has no stream to rewrite)
+        return json_plan(tokens, wait=delay * max(0, len(tokens) - 1)), served
     if seed is not None:
         return fuzzed_plan(seed, tokens, delay), served
     return event_stream_plan(tokens, delay=delay), served
+
+
+def stream_only(fault: FaultSpec) -> web.Response:
+    """The 400 for a stream-only fault asked of a request that wants the JSON answer."""
+    usable = [name for name, scenario in FAULTS.items() if scenario.applies_to_json]
+    return json_error(
+        400,
+        f"fault {fault.name!r} is about the event stream only, and this request asks for a JSON "
+        "answer (Accept: application/json without text/event-stream)",
+        fault=fault.name,
+        json_faults=usable,
+    )
 
 
 def replay_plan(found: Recorded, speed: float, delay: float) -> ResponsePlan:

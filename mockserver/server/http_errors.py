@@ -1,6 +1,7 @@
 """JSON error answers, and the handler wrappers that guarantee them.
 
-Every error the server gives is ``{"error": <what went wrong>, "status": <code>, ...details}``.
+Every error the server gives is ``{"error": <what went wrong>, "message": <the same>, "status":
+<code>, ...details}`` (``message`` is where the keyed API's clients read an error).
 Each route's handler is wrapped (:func:`journaled` for the API and the pages, :func:`json_errors`
 for the admin API): aiohttp's own HTTP errors become that shape, and any unexpected exception a
 JSON 500 that names the bug, so the server never dies on a request. A catch-all route
@@ -34,10 +35,13 @@ JournaledHandler = Callable[[web.Request, JournalEntry], Awaitable[web.StreamRes
 
 
 def json_error(
-    status: int, message: str, headers: dict[str, str] | None = None, **details: Any
+    status: int, error: str, headers: dict[str, str] | None = None, **details: Any
 ) -> web.Response:
+    """The JSON error; ``message`` defaults to ``error`` (a ``message=`` detail replaces it)."""
     return web.json_response(
-        {"error": message, "status": status, **details}, status=status, headers=headers
+        {"error": error, "message": error, "status": status, **details},
+        status=status,
+        headers=headers,
     )
 
 

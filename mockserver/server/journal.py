@@ -55,6 +55,11 @@ class JournalEntry:
     _event_ends: Sequence[int] = field(default=(), repr=False)
 
     @property
+    def shape(self) -> str | None:
+        """The request shape the contract matched: ``browser`` or ``keyed`` (None: unchecked)."""
+        return self.contract_verdict.shape if self.contract_verdict is not None else None
+
+    @property
     def verdict(self) -> dict[str, Any] | None:
         """The contract's verdict as JSON (see :meth:`mockserver.wire.contract.Verdict.to_json`)."""
         return self.contract_verdict.to_json() if self.contract_verdict is not None else None
@@ -79,6 +84,7 @@ class JournalEntry:
             "path": self.path,
             "headers": masked_header_dict(self.headers),
             "body": _storable(self.body, self.raw_body, self.body_size),
+            "shape": self.shape,
             "verdict": self.verdict,
             "served_by": self.served_by,
             "status": self.status,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from koala.errors import ModelNotSupportedError, StreamError
+from koala.errors import StreamError
 from koala.provider import Koala
 from koala.request import build_headers, build_payload, encode_payload
 from koala.response import parse_media_type
@@ -83,15 +83,13 @@ class Recording:
 
 
 def resolve_model(model: str | None) -> tuple[str, bool]:
-    """The model name to send and whether the provider knows it.
+    """The model name to send and whether it is one the provider lists (seen in public clients).
 
-    Aliases resolve as the provider resolves them (``Koala.get_model``); a name the provider
-    does not list is sent as given (the original sent any model), with ``False``.
+    Aliases resolve as the provider resolves them (``Koala.get_model``); any other name is sent
+    as given (as the provider and the original do), with ``False``.
     """
-    try:
-        return Koala.get_model(model), True
-    except ModelNotSupportedError:
-        return str(model), False
+    resolved = Koala.get_model(model)
+    return resolved, resolved in Koala.get_models()
 
 
 def provider_request(

@@ -1,8 +1,13 @@
-"""What a valid request to ``POST /api/gpt/`` is: the rules PROTOCOL.md describes. Pure, no I/O.
+"""What a valid request to ``POST /api/gpt/`` is: the rules docs/PROTOCOL.md describes. Pure.
 
-The expected headers come from :func:`koala.request.build_headers`, so the client and the server
-share one truth. A body that is not JSON is a 400; JSON of the wrong shape is a 422; header
-deviations and unknown body keys are warnings (errors, hence a 422, when ``strict``).
+Two shapes (:func:`request_shape`): the **browser** shape the provider sends (browser headers,
+a Visitor-ID, all four body fields), and the **keyed** shape of API-key clients
+(``Authorization: Bearer``, ``input`` required, the other fields optional). The browser headers
+come from :func:`koala.request.build_headers`, so the client and the server share one truth.
+
+A missing or refused key is a 401 (keyed shape); a body that is not JSON is a 400; JSON of the
+wrong shape is a 422; header deviations and unknown body keys are warnings (errors, hence a 422,
+when ``strict``).
 """
 
 from __future__ import annotations
@@ -12,12 +17,20 @@ import json.scanner
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from koala.api_key import ApiKey
 from koala.request import VISITOR_ID_ALPHABET, VISITOR_ID_LENGTH, build_headers
 from koala.response import parse_media_type
+
+Shape = Literal["browser", "keyed"]
+BROWSER: Shape = "browser"
+KEYED: Shape = "keyed"
+#: The headers a keyed client sends (besides what its HTTP library adds: Host, User-Agent,
+#: Content-Length, Accept-Encoding). Shared with the recorder, which keeps these names.
+KEYED_HEADERS = ("Authorization", "Content-Type", "Accept")
 
 #: Headers whose values are per call (checked on their own) or set by the HTTP client.
 _PER_CALL_HEADERS = {"visitor-id", "flag-real-time-data"}
@@ -26,6 +39,8 @@ _EXPECTED_HEADERS = {
     for name, value in build_headers("0" * VISITOR_ID_LENGTH).items()
     if name.lower() not in _PER_CALL_HEADERS
 }
+#: Accept may also ask for the JSON reply (the provider's ``json_reply=True``).
+_ACCEPTED_VALUES = {"accept": ("text/event-stream", "application/json")}
 _EXPECTED_HEADER_ITEMS = tuple(_EXPECTED_HEADERS.items())
 _EXPECTED_HEADER_NAMES = tuple(_EXPECTED_HEADERS)
 _EXPECTED_HEADER_VALUES = tuple(_EXPECTED_HEADERS.values())
@@ -38,6 +53,8 @@ _BODY_FIELDS: dict[str, str] = {
     "model": "a string",
 }
 _OPTIONAL_BODY_FIELDS = {"realTimeData": "a boolean"}
+#: The keyed shape: ``input`` required, the rest optional.
+_KEYED_REQUIRED_FIELDS = ("input",)
 _KNOWN_BODY_FIELDS = frozenset(_BODY_FIELDS) | frozenset(_OPTIONAL_BODY_FIELDS)
 _CASE_INSENSITIVE = (CIMultiDict, CIMultiDictProxy)
 #: json.loads without its wrapper (which skips whitespace around the value): twice as fast.
@@ -76,6 +93,8 @@ class Verdict:
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     payload: dict[str, Any] | None = None
+    #: The shape the request was checked against.
+    shape: Shape = BROWSER
 
     @property
     def ok(self) -> bool:
@@ -84,6 +103,7 @@ class Verdict:
     def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
+            "shape": self.shape,
             "status": self.status,
             "error": self.error,
             "errors": [p.to_json() for p in self.errors],
@@ -93,6 +113,12 @@ class Verdict:
 
 #: The verdict about a request the contract has nothing to say about (never mutated).
 PASSED = Verdict()
+PASSED_KEYED = Verdict(shape=KEYED)
+
+
+def passed(shape: Shape) -> Verdict:
+    """The shared verdict without problems for ``shape`` (journal entries keep it, not a copy)."""
+    return PASSED if shape == BROWSER else PASSED_KEYED
 
 
 def describe(value: Any) -> str:
@@ -131,14 +157,17 @@ def parse_body(raw: bytes) -> tuple[Any, Problem | None]:
         return None, Problem("body", "JSON", f"unreadable JSON ({type(exc).__name__})")
 
 
-def check_payload(body: Any) -> tuple[list[Problem], list[Problem]]:
-    """Errors and warnings about the decoded body."""
+def check_payload(body: Any, shape: Shape = BROWSER) -> tuple[list[Problem], list[Problem]]:
+    """Errors and warnings about the decoded body (every field is required in the browser shape,
+    only ``input`` in the keyed shape; a field that is present has its type checked)."""
     if not isinstance(body, dict):
         return [Problem("body", "a JSON object", describe(body))], []
+    required = _BODY_FIELDS if shape == BROWSER else _KEYED_REQUIRED_FIELDS
     errors: list[Problem] = []
     for name, expected in _BODY_FIELDS.items():
         if name not in body:
-            errors.append(Problem(name, expected, "nothing (the field is missing)"))
+            if name in required:
+                errors.append(Problem(name, expected, "nothing (the field is missing)"))
             continue
         value = body[name]
         if expected == "a string":
@@ -177,7 +206,7 @@ def check_headers(headers: Mapping[str, str], payload: Any = None) -> list[Probl
     problems: list[Problem] = []
     for name, expected in _EXPECTED_HEADER_ITEMS:
         got = get(name)
-        if got != expected:
+        if got != expected and got not in _ACCEPTED_VALUES.get(name.lower(), ()):
             shown = "nothing (missing)" if got is None else repr(got)
             problems.append(Problem(f"header {name}", repr(expected), shown))
     visitor_id = lowered.get("visitor-id")
@@ -200,29 +229,99 @@ def check_headers(headers: Mapping[str, str], payload: Any = None) -> list[Probl
             problems.append(
                 Problem("header Flag-Real-Time-Data", f"{in_body!r} (as realTimeData)", repr(flag))
             )
-    content_type = lowered.get("content-type")
-    if content_type is None:
-        problems.append(Problem("header Content-Type", "'application/json'", "nothing (missing)"))
-    elif not parse_media_type(content_type).is_json:
-        problems.append(Problem("header Content-Type", "'application/json'", repr(content_type)))
+    problems.extend(_content_type_problems(lowered))
     return problems
 
 
-def check_request(headers: Mapping[str, str], raw_body: bytes, *, strict: bool = False) -> Verdict:
-    """The full verdict: 400 for a body that is not JSON, 422 for a wrong shape, else 200."""
+def _content_type_problems(headers: Mapping[str, str]) -> list[Problem]:
+    content_type = headers.get("content-type")
+    if content_type is None:
+        return [Problem("header Content-Type", "'application/json'", "nothing (missing)")]
+    if not parse_media_type(content_type).is_json:
+        return [Problem("header Content-Type", "'application/json'", repr(content_type))]
+    return []
+
+
+def request_shape(headers: Mapping[str, str], key_required: bool = False) -> Shape:
+    """Which shape a request is checked against.
+
+    A request with an ``Authorization`` header is keyed. When the server requires a key, a
+    request with neither a key nor a Visitor-ID is keyed too (a keyed client that forgot its
+    key, answered with a 401). Everything else is the browser shape.
+    """
+    lowered = headers if isinstance(headers, _CASE_INSENSITIVE) else CIMultiDict(headers)
+    if "authorization" in lowered:
+        return KEYED
+    if key_required and "visitor-id" not in lowered:
+        return KEYED
+    return BROWSER
+
+
+_OTHER_SCHEMES = {"basic", "digest", "token", "apikey", "negotiate", "hoba", "mutual"}
+
+
+def check_authorization(headers: Mapping[str, str], api_key: ApiKey | None) -> Problem | None:
+    """Why the keyed request's credential is refused (a 401), or None.
+
+    Without a configured key any non-empty Bearer token passes. A problem never quotes the
+    token: it may be a real key sent to the wrong place.
+    """
+    lowered = headers if isinstance(headers, _CASE_INSENSITIVE) else CIMultiDict(headers)
+    value = lowered.get("authorization")
+    expected = "'Bearer <API key>'"
+    if value is None:
+        return Problem("header Authorization", expected, "nothing (missing)")
+    if not value.strip():
+        return Problem("header Authorization", expected, "an empty value")
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        # Only a well-known scheme is named: anything else may be the key itself.
+        known = scheme if scheme.lower() in _OTHER_SCHEMES else None
+        shown = f"the scheme {known!r}" if known else "a value without the Bearer scheme"
+        return Problem("header Authorization", expected, shown)
+    token = token.strip()
+    if not token:
+        return Problem("header Authorization", expected, "'Bearer' without a key")
+    if api_key is not None and not api_key.matches(token):
+        return Problem(
+            "header Authorization", "the API key the server was started with", "another key"
+        )
+    return None
+
+
+def check_request(
+    headers: Mapping[str, str],
+    raw_body: bytes,
+    *,
+    strict: bool = False,
+    api_key: ApiKey | None = None,
+) -> Verdict:
+    """The full verdict: 401 for a refused key, 400 for a body that is not JSON, 422 for a
+    wrong shape, else 200. ``api_key``: the key keyed requests must carry (None: any key)."""
     payload = _provider_payload(headers, raw_body)
     if payload is not None:
         return Verdict(200, None, [], [], payload)
+    shape = request_shape(headers, api_key is not None)
+    if shape == KEYED:
+        refused = check_authorization(headers, api_key)
+        if refused is not None:
+            return Verdict(401, "the API key is missing or not valid", [refused], shape=KEYED)
     body, not_json = parse_body(raw_body)
     if not_json is not None:
-        return Verdict(400, "the request body is not valid JSON", errors=[not_json])
-    errors, warnings = check_payload(body)
-    warnings = check_headers(headers, body) + warnings
+        return Verdict(400, "the request body is not valid JSON", [not_json], shape=shape)
+    errors, warnings = check_payload(body, shape)
+    if shape == BROWSER:
+        warnings = check_headers(headers, body) + warnings
+    else:
+        lowered = headers if isinstance(headers, _CASE_INSENSITIVE) else CIMultiDict(headers)
+        warnings = _content_type_problems(lowered) + warnings
     if strict:
         errors, warnings = errors + warnings, []
     if errors:
-        return Verdict(422, "the request does not match the Koala API contract", errors, warnings)
-    return Verdict(200, None, [], warnings, body)
+        return Verdict(
+            422, "the request does not match the Koala API contract", errors, warnings, None, shape
+        )
+    return Verdict(200, None, [], warnings, body, shape)
 
 
 def _provider_payload(headers: Mapping[str, str], raw_body: bytes) -> dict[str, Any] | None:
@@ -235,6 +334,8 @@ def _provider_payload(headers: Mapping[str, str], raw_body: bytes) -> dict[str, 
         return None
     get = headers.get
     if tuple(map(get, _EXPECTED_HEADER_NAMES)) != _EXPECTED_HEADER_VALUES:
+        return None
+    if "authorization" in headers:  # the keyed shape, checked by the full path
         return None
     visitor_id = get("visitor-id")
     if visitor_id is None or _VISITOR_ID.fullmatch(visitor_id) is None:

@@ -35,6 +35,7 @@ from mockserver.wire.expectations import (
     slow_first_byte_rule,
     stall_rule,
 )
+from mockserver.wire.json_answer import json_body, json_plan
 from mockserver.wire.plan import ResponsePlan, Write, event_stream_plan, html_plan, rechunk
 from mockserver.wire.streams import (
     KOALA_FORMAT,
@@ -161,6 +162,13 @@ class FaultScenario:
     family: str = FRAMING
     #: What a good client does with it, from the parameters and the client's limits.
     expected: Rule = field(default=always(VALUES))
+    #: How the fault breaks a JSON answer (``Accept: application/json``); None: it is about
+    #: the event stream only, and a request that wants JSON gets a 400 for it.
+    build_json: Builder | None = None
+
+    @property
+    def applies_to_json(self) -> bool:
+        return self.build_json is not None
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
@@ -173,6 +181,7 @@ class FaultScenario:
             "name": self.name,
             "description": self.description,
             "provider": self.expectation,
+            "applies_to_json": self.applies_to_json,
             "params": [
                 {
                     "name": p.name,
@@ -202,8 +211,16 @@ class FaultSpec:
         """What a good client with ``limits`` does with this fault."""
         return self.scenario.expected(self.params, limits)
 
-    def plan(self, values: Sequence[Any], delay: float = 0.0) -> ResponsePlan:
-        return self.scenario.build(FaultContext(values, self.params, delay))
+    @property
+    def applies_to_json(self) -> bool:
+        return self.scenario.applies_to_json
+
+    def plan(self, values: Sequence[Any], delay: float = 0.0, json: bool = False) -> ResponsePlan:
+        """The broken answer; ``json``: its JSON form (check :attr:`applies_to_json` first)."""
+        build = self.scenario.build_json if json else self.scenario.build
+        if build is None:
+            raise FaultSpecError(f"fault {self.name!r} is about the event stream only")
+        return build(FaultContext(values, self.params, delay))
 
     def __str__(self) -> str:
         given = [
@@ -241,6 +258,7 @@ def fault(
     *params: Param,
     family: str,
     expected: Rule,
+    json: Builder | bool = False,
 ) -> Callable[[Builder], Builder]:
     """Register the decorated builder as fault ``name``, with its description and parameters.
 
@@ -255,13 +273,24 @@ def fault(
             family=STATUS, expected=always(raises("ResponseStatusError")),
         )
         def _teapot(ctx: FaultContext) -> ResponsePlan: ...
+
+    ``json`` says what the fault does to a request that wants the JSON answer: ``True``, the
+    same (a status page); a builder, that builder's plan (a cut JSON body, say); ``False``,
+    nothing sensible (a stream-only fault: such a request gets a 400 naming it).
     """
 
     def register(build: Builder) -> Builder:
         if name in FAULTS:
             raise ValueError(f"fault {name!r} is registered twice")
         FAULTS[name] = FaultScenario(
-            name, description, expectation, build, params, family=family, expected=expected
+            name,
+            description,
+            expectation,
+            build,
+            params,
+            family=family,
+            expected=expected,
+            build_json=build if json is True else (json or None),
         )
         return build
 
@@ -321,6 +350,51 @@ _EVENTS_BEFORE = "events sent before the fault"
 _LENIENT_CONTENT_TYPE = always(Expected(values=True, error="UnexpectedContentTypeError"))
 
 
+# ----------------------------------------------------------------------------- JSON forms
+# The faults that make sense for a JSON answer break it with these (status pages are the same).
+
+
+def _json_half(ctx: FaultContext) -> ResponsePlan:
+    """The first half of the JSON answer (no value complete)."""
+    body = json_body(ctx.values)
+    return replace(json_plan(ctx.values), writes=[Write(body[: len(body) // 2])], values=[])
+
+
+def _json_truncate(ctx: FaultContext) -> ResponsePlan:
+    return replace(_json_half(ctx), ending="close")
+
+
+def _json_disconnect(ctx: FaultContext) -> ResponsePlan:
+    return replace(_json_half(ctx), ending="abort")
+
+
+def _json_stall(ctx: FaultContext) -> ResponsePlan:
+    """The status line and headers, then nothing for ``seconds``, then the connection closes."""
+    plan = json_plan(ctx.values)
+    return replace(plan, writes=[], values=[], ending="stall", stall_seconds=ctx.params["seconds"])
+
+
+def _json_slow_first_byte(ctx: FaultContext) -> ResponsePlan:
+    return json_plan(ctx.values, wait=ctx.params["delay"])
+
+
+def _json_malformed(ctx: FaultContext) -> ResponsePlan:
+    return replace(json_plan(ctx.values), writes=[Write(b'{"output": "unterminated')], values=None)
+
+
+def _json_wrong_content_type(ctx: FaultContext) -> ResponsePlan:
+    plan = json_plan(ctx.values)
+    return replace(plan, headers=[("Content-Type", ctx.params["content_type"])], values=None)
+
+
+def _json_split_writes(ctx: FaultContext) -> ResponsePlan:
+    plan = json_plan(ctx.values)
+    size = ctx.params["size"]
+    pieces = [plan.body[i : i + size] for i in range(0, len(plan.body), size)]
+    delay = min(ctx.params["delay"], MAX_WAIT_SECONDS / max(1, len(pieces)))
+    return rechunk(plan, pieces, delay)
+
+
 # ----------------------------------------------------------------------------- the faults
 
 
@@ -331,6 +405,7 @@ _LENIENT_CONTENT_TYPE = always(Expected(values=True, error="UnexpectedContentTyp
     Param("retry_after", int, 30, "Retry-After value, seconds", 0, 86400),
     family=STATUS,
     expected=always(raises("RateLimitError")),
+    json=True,
 )
 def _rate_limit(ctx: FaultContext) -> ResponsePlan:
     retry_after = ctx.params["retry_after"]
@@ -343,6 +418,7 @@ def _rate_limit(ctx: FaultContext) -> ResponsePlan:
     "RateLimitError",
     family=STATUS,
     expected=always(raises("RateLimitError")),
+    json=True,
 )
 def _payment_required(ctx: FaultContext) -> ResponsePlan:
     return _status_plan(402, "Payment required: out of credits")
@@ -354,6 +430,7 @@ def _payment_required(ctx: FaultContext) -> ResponsePlan:
     "CloudflareError",
     family=STATUS,
     expected=always(raises("CloudflareError")),
+    json=True,
 )
 def _cloudflare(ctx: FaultContext) -> ResponsePlan:
     return html_plan(403, CLOUDFLARE_PAGE, _cloudflare_headers())
@@ -365,6 +442,7 @@ def _cloudflare(ctx: FaultContext) -> ResponsePlan:
     "CloudflareError",
     family=STATUS,
     expected=always(raises("CloudflareError")),
+    json=True,
 )
 def _cloudflare_503(ctx: FaultContext) -> ResponsePlan:
     return html_plan(503, CLOUDFLARE_PAGE, _cloudflare_headers())
@@ -376,6 +454,7 @@ def _cloudflare_503(ctx: FaultContext) -> ResponsePlan:
     "BotDetectedError",
     family=STATUS,
     expected=always(raises("BotDetectedError")),
+    json=True,
 )
 def _bot_detected(ctx: FaultContext) -> ResponsePlan:
     return html_plan(403, BOT_PAGE)
@@ -396,6 +475,7 @@ def _reason(status: int) -> str:
     Param("status", int, 500, "the status code", 500, 599),
     family=STATUS,
     expected=always(raises("ResponseStatusError")),
+    json=True,
 )
 def _server_error(ctx: FaultContext) -> ResponsePlan:
     status = ctx.params["status"]
@@ -415,6 +495,7 @@ def _server_error(ctx: FaultContext) -> ResponsePlan:
     Param("mid_event", bool, False, "also send half of the next event"),
     family=CONNECTION,
     expected=always(raises("KoalaConnectionError")),
+    json=_json_truncate,
 )
 def _truncate(ctx: FaultContext) -> ResponsePlan:
     events = ctx.params["events"]
@@ -432,6 +513,7 @@ def _truncate(ctx: FaultContext) -> ResponsePlan:
     Param("events", int, 2, _EVENTS_BEFORE, 0, 1_000_000),
     family=CONNECTION,
     expected=always(raises("KoalaConnectionError")),
+    json=_json_disconnect,
 )
 def _disconnect(ctx: FaultContext) -> ResponsePlan:
     return replace(_cut_after(ctx, ctx.params["events"]), ending="abort")
@@ -446,6 +528,7 @@ def _disconnect(ctx: FaultContext) -> ResponsePlan:
     Param("seconds", float, 30.0, "how long to stall (max 60)", 0, MAX_WAIT_SECONDS),
     family=TIMING,
     expected=stall_rule,
+    json=_json_stall,
 )
 def _stall(ctx: FaultContext) -> ResponsePlan:
     plan = _cut_after(ctx, ctx.params["after"])
@@ -459,6 +542,7 @@ def _stall(ctx: FaultContext) -> ResponsePlan:
     Param("delay", float, 5.0, "seconds before the first byte (max 60)", 0, MAX_WAIT_SECONDS),
     family=TIMING,
     expected=slow_first_byte_rule,
+    json=_json_slow_first_byte,
 )
 def _slow_first_byte(ctx: FaultContext) -> ResponsePlan:
     return replace(_answer(ctx), first_byte_delay=ctx.params["delay"])
@@ -471,6 +555,7 @@ def _slow_first_byte(ctx: FaultContext) -> ResponsePlan:
     Param("after", int, 1, "good events before the bad one", 0, 1_000_000),
     family=FRAMING,
     expected=always(raises("MalformedEventError")),
+    json=_json_malformed,
 )
 def _malformed_json(ctx: FaultContext) -> ResponsePlan:
     return _insert_event(ctx, ctx.params["after"], b'data: {"token": "unterminated\n\n')
@@ -495,6 +580,7 @@ def _done_marker(ctx: FaultContext) -> ResponsePlan:
     "UnexpectedContentTypeError",
     family=CONTENT,
     expected=always(raises("UnexpectedContentTypeError")),
+    json=True,
 )
 def _html_200(ctx: FaultContext) -> ResponsePlan:
     return html_plan(200, HTML_200_PAGE)
@@ -507,6 +593,7 @@ def _html_200(ctx: FaultContext) -> ResponsePlan:
     Param("content_type", str, "text/plain; charset=utf-8", "the Content-Type sent"),
     family=CONTENT,
     expected=_LENIENT_CONTENT_TYPE,
+    json=_json_wrong_content_type,
 )
 def _wrong_content_type(ctx: FaultContext) -> ResponsePlan:
     plan = _answer(ctx)
@@ -520,14 +607,10 @@ def _wrong_content_type(ctx: FaultContext) -> ResponsePlan:
     "the whole answer as one chunk",
     family=CONTENT,
     expected=always(VALUES),
+    json=True,
 )
 def _json_reply(ctx: FaultContext) -> ResponsePlan:
-    text = "".join(v if isinstance(v, str) else json.dumps(v) for v in ctx.values)
-    return ResponsePlan(
-        headers=[("Content-Type", "application/json; charset=utf-8")],
-        writes=[Write(json.dumps({"output": text}).encode())],
-        values=[text],
-    )
+    return json_plan(ctx.values)
 
 
 @fault(
@@ -605,6 +688,7 @@ def _keepalive_comments(ctx: FaultContext) -> ResponsePlan:
     Param("delay", float, 0.0, "seconds between writes", 0, 1.0),
     family=TIMING,
     expected=always(VALUES),
+    json=_json_split_writes,
 )
 def _split_writes(ctx: FaultContext) -> ResponsePlan:
     plan = _answer(ctx)
@@ -658,11 +742,17 @@ def parse_fault_spec(text: str) -> FaultSpec:
 
 def fault_table() -> str:
     """The catalogue as a markdown table (for the README)."""
-    rows = ["| fault | what the server does | parameters (default) | the Koala provider |"]
-    rows.append("|---|---|---|---|")
+    rows = [
+        "| fault | what the server does | parameters (default) | the Koala provider "
+        "| JSON answers |"
+    ]
+    rows.append("|---|---|---|---|---|")
     for s in FAULTS.values():
         params = "; ".join(f"`{p.name}` ({_show(p.default)}): {p.help}" for p in s.params)
-        rows.append(f"| `{s.name}` | {s.description} | {params or '-'} | {s.expectation} |")
+        json_form = "yes" if s.applies_to_json else "stream only (400)"
+        rows.append(
+            f"| `{s.name}` | {s.description} | {params or '-'} | {s.expectation} | {json_form} |"
+        )
     return "\n".join(rows)
 
 

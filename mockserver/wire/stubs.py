@@ -21,6 +21,7 @@ from typing import Any
 
 from mockserver.errors import MockServerError
 from mockserver.wire.faults import FaultSpec, FaultSpecError, parse_fault_spec
+from mockserver.wire.json_answer import json_plan
 from mockserver.wire.plan import ResponsePlan, Write, event_stream_plan
 from mockserver.wire.request_filter import FilterError, RequestFilter
 
@@ -53,11 +54,15 @@ class Stub:
             return list(self.tokens)
         return [self.text] if self.text else []
 
-    def plan(self, delay: float = 0.0) -> ResponsePlan:
-        """The answer: the fault applied to the values, an event stream for a 2xx, else the
-        text as the body (``text/plain`` unless ``headers`` says otherwise)."""
+    def plan(self, delay: float = 0.0, json: bool = False) -> ResponsePlan:
+        """The answer: the fault applied to the values, an event stream for a 2xx (``json``:
+        the JSON reply ``{"output": ...}``), else the text as the body (``text/plain`` unless
+        ``headers`` says otherwise)."""
         if self.fault is not None:
-            plan = self.fault.plan(self.values(), delay)
+            plan = self.fault.plan(self.values(), delay, json=json)
+        elif 200 <= self.status < 300 and json:
+            wait = delay * max(0, len(self.values()) - 1)
+            plan = json_plan(self.values(), wait=wait, status=self.status)
         elif 200 <= self.status < 300:
             plan = event_stream_plan(self.values(), delay=delay, status=self.status)
         else:

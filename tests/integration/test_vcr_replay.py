@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,16 +12,23 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from koala import CloudflareError, EventStreamDecoder, Koala, RateLimitError
-from koala.request import build_payload, encode_payload, is_visitor_id
-from koala.testing import bundled_cassette_dir, koala_vcr, vcr_config
+from koala.request import build_keyed_payload, build_payload, encode_payload, is_visitor_id
+from koala.testing import bundled_cassette_dir, koala_vcr, matching_form, vcr_config
 from mockserver.cassettes.cassette import Cassette, dump_cassette, load_cassette_dir
 from mockserver.cassettes.handmade import CASSETTE_DIR, SPECS, build
 from mockserver.config import MockConfig
 from mockserver.server.app import create_app
 
 SHIPPED, SHIPPED_ERRORS = load_cassette_dir(CASSETTE_DIR)
+ANSWER = "A koala is a tree-dwelling marsupial from Australia that eats eucalyptus leaves."
 BY_NAME = {c.name: c for c in SHIPPED}
-STREAMS = [c for c in SHIPPED if c.interactions[0].status == 200]
+STREAMS = [
+    c
+    for c in SHIPPED
+    if c.interactions[0].status == 200
+    and "text/event-stream" in (c.interactions[0].response_header("Content-Type") or "")
+]
+KEYED = [c for c in SHIPPED if c.interactions[0].request_header("Authorization")]
 
 
 def messages_of(cassette: Cassette) -> list[dict[str, Any]]:
@@ -54,9 +62,38 @@ def test_shipped_cassettes_are_reproducible_and_say_they_are_hand_made(cassette:
     assert "hand-made" in cassette.provenance["source"]
     assert cassette.description
     interaction = cassette.interactions[0]
+    if cassette in KEYED:  # as keyed clients send it: matches the provider's keyed request
+        assert interaction.request_header("Authorization") == "Bearer SCRUBBED"
+        assert interaction.request_header("Visitor-ID") is None
+        sent = build_keyed_payload(spec.model, messages_of(cassette))
+        assert matching_form(interaction.request_json()) == matching_form(sent)
+        return
     expected_body = encode_payload(build_payload("gpt-4o-mini", messages_of(cassette)))
     assert interaction.request_body == expected_body
     assert is_visitor_id(interaction.request_header("Visitor-ID") or "")
+
+
+def test_the_keyed_cassette_is_the_keyed_shape_with_a_json_reply() -> None:
+    [cassette] = KEYED
+    interaction = cassette.interactions[0]
+    assert set(interaction.request_json()) == {"input", "realTimeData", "model"}
+    assert interaction.request_header("Accept") == "application/json"
+    assert "keyed" in cassette.provenance["shape"]
+    assert json.loads(interaction.body) == {"output": ANSWER}
+
+
+@pytest.mark.parametrize("json_reply", [True, False])
+async def test_vcrpy_replays_the_keyed_cassette_for_the_keyed_provider(json_reply: bool) -> None:
+    [cassette] = KEYED
+    with koala_vcr(str(CASSETTE_DIR)).use_cassette(f"{cassette.name}.yaml") as used:
+        values = [
+            v
+            async for v in Koala.create_async_generator(
+                "gpt-4.1-mini", messages_of(cassette), api_key="sk-any", json_reply=json_reply
+            )
+        ]
+    assert values == [ANSWER]
+    assert used.play_count == 1
 
 
 def test_unicode_cassette_splits_characters_across_chunks() -> None:

@@ -42,16 +42,34 @@ def test_known_model_and_alias() -> None:
         assert Koala.get_model(alias) == model
 
 
-def test_unknown_model_is_refused_with_its_name() -> None:
+def test_models_are_the_ones_seen_in_public_clients_marked_as_observed() -> None:
+    assert Koala.models_are_observed is True
+    assert Koala.get_models() == [
+        "gpt-4o-mini",
+        "gpt-3.5-turbo",
+        "gpt-4.1-mini",
+        "gpt-4.1",
+        "gpt-5.1",
+    ]
+    assert Koala.default_model in Koala.get_models()
+
+
+@pytest.mark.parametrize("name", ["gpt-4o", "gpt-9-ultra", "my-model", " spaced ", "GPT-4O-MINI"])
+def test_an_unknown_model_is_sent_as_given(name: str) -> None:
+    assert Koala.get_model(name) == name
+
+
+@pytest.mark.parametrize("bad", [5, 1.5, True, ["gpt-4o"], {"m": 1}, b"gpt-4o"])
+def test_a_model_that_is_not_a_string_is_refused_with_its_type(bad: Any) -> None:
     with pytest.raises(ModelNotSupportedError) as raised:
-        Koala.get_model("gpt-9-ultra")
+        Koala.get_model(bad)
     assert isinstance(raised.value, ValueError)
     assert isinstance(raised.value, KoalaError)
-    assert "'gpt-9-ultra'" in str(raised.value)
+    assert f"got {type(bad).__name__}" in str(raised.value)
     assert "gpt-4o-mini" in str(raised.value)
 
 
-def test_unknown_model_fails_before_any_request() -> None:
+def test_a_model_that_is_not_a_string_fails_before_any_request() -> None:
     requests: list[str] = []
 
     async def count(request: web.Request) -> web.StreamResponse:
@@ -59,7 +77,7 @@ def test_unknown_model_fails_before_any_request() -> None:
         return web.Response(text="unexpected")
 
     with server_in_thread(count) as url, pytest.raises(ModelNotSupportedError):
-        list(Koala.create_completion("gpt-9-ultra", MESSAGES, api_endpoint=url))
+        list(Koala.create_completion(42, MESSAGES, api_endpoint=url))  # type: ignore[arg-type]
     assert requests == []
 
 

@@ -264,7 +264,10 @@ async def test_fuzz_mode_picks_a_seed_per_request_and_echoes_it(fuzz_server: Tes
 
 
 SHIPPED_STREAMS = [
-    c for c in load_cassette_dir(DEFAULT_CASSETTE_DIR)[0] if c.interactions[0].status == 200
+    c
+    for c in load_cassette_dir(DEFAULT_CASSETTE_DIR)[0]
+    if c.interactions[0].status == 200
+    and "text/event-stream" in (c.interactions[0].response_header("Content-Type") or "")
 ]
 
 

@@ -443,6 +443,7 @@ def test_a_verdict_serialises_status_error_errors_and_warnings(as_headers: Conta
     verdict = verdict_for(as_headers, replaced("TE", "x"), body={**BODY, "model": 4})
     assert verdict.to_json() == {
         "ok": False,
+        "shape": "browser",
         "status": 422,
         "error": UNPROCESSABLE,
         "errors": [Problem("model", "a string", "number 4").to_json()],
