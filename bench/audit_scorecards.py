@@ -14,6 +14,8 @@ import asyncio
 import importlib.util
 from collections import Counter
 
+from koala.sse import DEFAULT_MAX_EVENT_SIZE
+from mockserver.audit.cases import Timing
 from mockserver.audit.clients import load_client
 from mockserver.audit.report import Scorecard, score_of
 from mockserver.audit.runner import AuditSettings, run_audit, seeds_for
@@ -21,8 +23,9 @@ from mockserver.config import default_cassette_dir
 
 
 def scorecard(spec: str, seeds: int, timeout: float) -> Scorecard:
-    client = load_client(spec, timeout / 2)
-    settings = AuditSettings(client, default_cassette_dir(), list(seeds_for(seeds)), timeout)
+    timing = Timing(timeout, timeout / 2, DEFAULT_MAX_EVENT_SIZE)
+    client = load_client(spec, timing.limits)
+    settings = AuditSettings(client, default_cassette_dir(), list(seeds_for(seeds)), timing)
     results = asyncio.run(run_audit(settings))
     return Scorecard(client.name, settings.timing, settings.seeds, None, results)
 

@@ -5,6 +5,7 @@ Each takes ``(api_endpoint, messages)``, as ``koala-mock audit`` calls a foreign
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
@@ -71,3 +72,8 @@ def blocking_iterator(api_endpoint: str, messages: Messages) -> Iterator[Any]:
     return Koala.create_completion(
         "gpt-4o-mini", messages, stream=True, api_endpoint=api_endpoint, read_timeout=READ_TIMEOUT
     )
+
+
+def never_ends(api_endpoint: str, messages: Messages) -> Iterator[Any]:
+    """A plain iterator that never ends (nor asks the server anything)."""
+    return itertools.repeat("again")

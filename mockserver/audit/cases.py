@@ -1,8 +1,9 @@
 """What the audit runs: every fault with the parameter variants that matter, and fuzz seeds.
 
-Waits are set from the audit's hang limit ``T`` (``--timeout``): the project's provider reads
-with ``read_timeout = T/2``; a *short* wait (``T/5``) must be waited out, a *long* one (``T+1``)
-must end in a timeout error before ``T``. A client with no timeout of its own hangs on it.
+Waits are set from the audit's hang limit ``T`` (``--timeout``) and the read timeout ``R`` the
+project's provider is given (``--read-timeout``, default ``T/2``): a *short* wait (``R/3``) must
+be waited out, a *long* one (``T+1``) must end in a timeout error before ``T``. A client with no
+timeout of its own hangs on it.
 """
 
 from __future__ import annotations
@@ -36,18 +37,23 @@ _VARIANTS: dict[str, tuple[Mapping[str, Any], ...]] = {
 
 @dataclass(frozen=True)
 class Timing:
-    """The audit's clock: the hang limit and the waits and limits derived from it."""
+    """The audit's clock and limits: the hang limit, the provider's read timeout and largest
+    event, and the waits derived from them."""
 
     hang_after: float
+    read_timeout: float
     max_event_size: int
 
-    @property
-    def read_timeout(self) -> float:
-        return self.hang_after / 2
+    def __post_init__(self) -> None:
+        if not 0 < self.read_timeout < self.hang_after:
+            raise ValueError(
+                f"the read timeout ({self.read_timeout:g} s) must be shorter than the hang "
+                f"limit ({self.hang_after:g} s), or a timeout looks like a hang"
+            )
 
     @property
     def short_wait(self) -> float:
-        return round(self.hang_after / 5, 3)
+        return round(self.read_timeout / 3, 3)
 
     @property
     def long_wait(self) -> float:

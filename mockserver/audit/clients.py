@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import importlib
 import inspect
+import os
+import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ import koala.errors
 from koala import Koala
 from koala.request import DEFAULT_MODEL
 from mockserver.audit.classify import RunResult
+from mockserver.wire.expectations import Limits
 
 T = TypeVar("T")
 Messages = Sequence[Mapping[str, Any]]
@@ -52,8 +55,8 @@ class Client:
         return isinstance(exc, self.accepted)
 
 
-def koala_client(read_timeout: float) -> Client:
-    """The project's provider, reading with ``read_timeout`` and no bound on the whole call."""
+def koala_client(limits: Limits) -> Client:
+    """The project's provider with ``limits``, and no bound on the whole call."""
 
     def call(api_endpoint: str, messages: Messages) -> Any:
         return Koala.create_async_generator(
@@ -61,17 +64,20 @@ def koala_client(read_timeout: float) -> Client:
             list(messages),
             api_endpoint=api_endpoint,
             timeout=None,
-            read_timeout=read_timeout,
+            read_timeout=limits.read_timeout,
+            max_event_size=limits.max_event_size,
         )
 
     return Client("koala", call)
 
 
-def load_client(spec: str, read_timeout: float, accept: Sequence[str] = ()) -> Client:
-    """The client ``spec`` names, accepting the ``module:Class`` errors in ``accept`` too."""
+def load_client(spec: str, limits: Limits, accept: Sequence[str] = ()) -> Client:
+    """The client ``spec`` names, accepting the ``module:Class`` errors in ``accept`` too.
+
+    Only the project's provider is given ``limits``; another client has its own."""
     accepted = tuple(load_exception_class(text) for text in accept)
     if spec == "koala":
-        client = koala_client(read_timeout)
+        client = koala_client(limits)
     elif spec == "g4f":
         from mockserver.audit.g4f_client import g4f_client
 
@@ -85,6 +91,8 @@ def _load_object(spec: str, what: str) -> Any:
     module_name, colon, attribute = spec.partition(":")
     if not colon or not module_name or not attribute:
         raise ClientSpecError(f"{what} {spec!r}: expected module:name (e.g. mypkg.client:ask)")
+    if os.getcwd() not in sys.path:  # as `python -m` would: modules of the current directory
+        sys.path.insert(0, os.getcwd())
     try:
         target: Any = importlib.import_module(module_name)
     except Exception as exc:
@@ -119,17 +127,20 @@ async def run_client(
 ) -> RunResult:
     """Call the client and read what it gives, for at most ``hang_after`` seconds."""
     values: list[Any] = []
-    task = asyncio.ensure_future(_consume(client.call, api_endpoint, messages, values))
+    given_up = threading.Event()
+    task = asyncio.ensure_future(_consume(client.call, api_endpoint, messages, values, given_up))
     done, _ = await asyncio.wait({task}, timeout=hang_after)
     if not done:
+        given_up.set()  # a plain iterator in its thread stops at its next value
         task.cancel()
         await asyncio.wait({task}, timeout=CANCEL_GRACE)
-        return RunResult(values, hung=True)
-    exc = task.exception()
-    return RunResult(values, error=exc)
+        return RunResult(list(values), hung=True)
+    return RunResult(list(values), error=task.exception())
 
 
-async def _consume(call: ClientCall, endpoint: str, messages: Messages, out: list[Any]) -> None:
+async def _consume(
+    call: ClientCall, endpoint: str, messages: Messages, out: list[Any], given_up: threading.Event
+) -> None:
     # Called in a thread: a sync client may do its I/O in the call itself.
     result = await _in_thread(lambda: call(endpoint, [dict(m) for m in messages]))
     while inspect.isawaitable(result):
@@ -146,7 +157,7 @@ async def _consume(call: ClientCall, endpoint: str, messages: Messages, out: lis
                 with contextlib.suppress(BaseException):
                     await iterator.aclose()
     elif hasattr(result, "__iter__"):
-        await _in_thread(lambda: _drain(result, out))
+        await _in_thread(lambda: _drain(result, out, given_up))
     else:
         raise TypeError(
             f"the client returned {type(result).__name__}, not text, an iterator, an async "
@@ -154,10 +165,18 @@ async def _consume(call: ClientCall, endpoint: str, messages: Messages, out: lis
         )
 
 
-def _drain(iterable: Any, out: list[Any]) -> None:
-    """Append each value as it comes (after a hang, the ones read so far are kept)."""
-    for value in iterable:
-        out.append(value)
+def _drain(iterable: Any, out: list[Any], given_up: threading.Event) -> None:
+    """Append each value as it comes, until the iterable ends or the run is given up."""
+    iterator = iter(iterable)
+    try:
+        for value in iterator:
+            if given_up.is_set():
+                return
+            out.append(value)
+    finally:
+        if given_up.is_set() and hasattr(iterator, "close"):
+            with contextlib.suppress(Exception):
+                iterator.close()
 
 
 async def _in_thread(work: Callable[[], T]) -> T:

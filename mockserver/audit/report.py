@@ -102,12 +102,18 @@ def to_json(card: Scorecard) -> dict[str, Any]:
     }
 
 
+def _seeds(card: Scorecard) -> str:
+    if not card.seeds or card.cassette_dir is None:
+        return "no fuzz runs"
+    return f"fuzz seeds 0..{len(card.seeds) - 1} of the cassettes in {card.cassette_dir}"
+
+
 def to_text(card: Scorecard) -> str:
     timing = card.timing
     lines = [
         f"koala-mock audit of {card.client}: each run ends within {timing.hang_after:g} s or is "
         f"a hang (short wait {timing.short_wait:g} s, long wait {timing.long_wait:g} s); "
-        f"{len(card.seeds)} fuzz seed(s) of {card.cassette_dir or 'no cassettes'}",
+        f"{_seeds(card)}",
         "",
     ]
     case_width = max((len(r.case) for r in card.results), default=10)

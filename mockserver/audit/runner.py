@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from koala.request import DEFAULT_MODEL, build_payload
-from koala.sse import DEFAULT_MAX_EVENT_SIZE
 from mockserver.audit.cases import FaultCase, FuzzCase, Timing, fault_cases
 from mockserver.audit.classify import Verdict, classify
 from mockserver.audit.clients import Client, Messages, run_client
@@ -64,14 +63,13 @@ class AuditSettings:
     client: Client
     cassette_dir: Path | None
     seeds: Sequence[int]
-    hang_after: float
-    max_event_size: int = DEFAULT_MAX_EVENT_SIZE
+    timing: Timing
     #: Only these faults (None: every fault of the catalogue).
     faults: Sequence[str] | None = None
 
     @property
-    def timing(self) -> Timing:
-        return Timing(self.hang_after, self.max_event_size)
+    def hang_after(self) -> float:
+        return self.timing.hang_after
 
 
 async def run_audit(settings: AuditSettings) -> list[CaseResult]:
@@ -149,6 +147,13 @@ def fuzz_cases(cassette_dir: Path | None, seeds: Sequence[int]) -> list[FuzzCase
             seen.add(interaction.request_body)
             streams.append((interaction_name(cassette, index), messages, plan.values))
     return [FuzzCase(seed, name, msgs, values) for seed in seeds for name, msgs, values in streams]
+
+
+def cassette_errors(cassette_dir: Path | None) -> list[str]:
+    """The cassettes of ``cassette_dir`` that cannot be loaded (the audit fuzzes the others)."""
+    if cassette_dir is None:
+        return []
+    return [str(error) for error in load_cassette_dir(cassette_dir)[1]]
 
 
 def messages_for(body: Any) -> Messages | None:

@@ -9,11 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mockserver.audit.cases import MAX_TIMEOUT
+from koala.sse import DEFAULT_MAX_EVENT_SIZE
+from mockserver.audit.cases import MAX_TIMEOUT, Timing
 from mockserver.audit.clients import ClientSpecError, load_client
 from mockserver.audit.g4f_client import CHECKED_VERSION
 from mockserver.audit.report import Scorecard, to_json, to_text
-from mockserver.audit.runner import AuditSettings, run_audit, seeds_for
+from mockserver.audit.runner import AuditSettings, cassette_errors, run_audit, seeds_for
 from mockserver.cli.exit_codes import ExitCode, HelpFormatter, epilog
 from mockserver.cli.numbers import bounded
 from mockserver.config import default_cassette_dir
@@ -32,6 +33,8 @@ AUDIT_EXIT_CODES = epilog(
 seed_count = bounded(int, "a whole number", minimum=0, maximum=1000)
 hang_limit = bounded(float, "seconds", minimum=0.1, maximum=MAX_TIMEOUT)
 percent = bounded(float, "a percentage", minimum=0.0, maximum=100.0)
+read_seconds = bounded(float, "seconds", minimum=0.01, maximum=MAX_TIMEOUT)
+event_bytes = bounded(int, "a number of bytes", minimum=1, maximum=64 * 1024 * 1024 - 1)
 
 
 def add_audit_command(subparsers: Any) -> None:
@@ -49,7 +52,8 @@ def add_audit_command(subparsers: Any) -> None:
         default="koala",
         metavar="SPEC",
         help="koala (this project's provider, the default), g4f (the original gpt4free "
-        f"provider; needs g4f, checked with {CHECKED_VERSION}), or module:callable taking "
+        f"provider; needs g4f, checked with {CHECKED_VERSION}), or module:callable (the "
+        "current directory is on the import path) taking "
         "(api_endpoint, messages) and returning an async iterator, an iterator, an awaitable "
         "or text",
     )
@@ -79,8 +83,23 @@ def add_audit_command(subparsers: Any) -> None:
         type=hang_limit,
         default=DEFAULT_TIMEOUT,
         metavar="S",
-        help="a run that has not ended after S seconds is a hang; the project's provider reads "
-        "with read_timeout=S/2, short waits are S/5, long ones S+1 (default: %(default)s)",
+        help="a run that has not ended after S seconds is a hang; long waits are S+1 "
+        "(default: %(default)s)",
+    )
+    audit.add_argument(
+        "--read-timeout",
+        type=read_seconds,
+        metavar="R",
+        help="the project's provider reads with read_timeout=R (default: S/2; below S); short "
+        "waits are R/3",
+    )
+    audit.add_argument(
+        "--max-event-size",
+        type=event_bytes,
+        default=DEFAULT_MAX_EVENT_SIZE,
+        metavar="BYTES",
+        help="the project's provider's max_event_size; a huge event just above it is one of "
+        "the cases (default: %(default)s)",
     )
     audit.add_argument(
         "--format",
@@ -106,12 +125,20 @@ def run_audit_command(args: argparse.Namespace) -> int:
     if cassette_dir is None:
         cassette_dir = default_cassette_dir()
     try:
-        client = load_client(args.client, args.timeout / 2, args.accept_error)
+        timing = Timing(args.timeout, args.read_timeout or args.timeout / 2, args.max_event_size)
+    except ValueError as exc:
+        print(f"{PROG}: error: --read-timeout: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    try:
+        client = load_client(args.client, timing.limits, args.accept_error)
     except ClientSpecError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return ExitCode.BAD_INPUT
     seeds = list(seeds_for(args.seeds))
-    settings = AuditSettings(client, cassette_dir, seeds, args.timeout)
+    if seeds:
+        for problem in cassette_errors(cassette_dir):
+            print(f"{PROG}: warning: cassette skipped: {problem}", file=sys.stderr)
+    settings = AuditSettings(client, cassette_dir, seeds, timing)
     try:
         results = asyncio.run(run_audit(settings))
     except KeyboardInterrupt:

@@ -23,8 +23,18 @@ from mockserver.config import SOURCE_CASSETTE_DIR
 from mockserver.wire.expectations import FAMILIES, VALUES, Expected, Limits, raises
 from mockserver.wire.faults import FAULTS, make_fault_spec
 
-HANG_AFTER = 0.5
-TIMING = Timing(HANG_AFTER, 4 * 1024 * 1024)
+# Generous for a run that should end (an 18-token answer, or a 600 kB event, on loopback), short
+# for the timeouts; a small max_event_size keeps the "just above it" event small too.
+HANG_AFTER = 1.0
+TIMING = Timing(HANG_AFTER, 0.3, 64 * 1024)
+LIMIT_FLAGS = (
+    "--timeout",
+    str(HANG_AFTER),
+    "--read-timeout",
+    str(TIMING.read_timeout),
+    "--max-event-size",
+    str(TIMING.max_event_size),
+)
 SHORT, LONG = f"{TIMING.short_wait:g}", f"{TIMING.long_wait:g}"
 ABOVE_LIMIT = f"huge_event;size={TIMING.max_event_size + 1}"
 CONNECTION_CASES = (
@@ -46,9 +56,7 @@ def cassette_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def audit(client: str, cassettes: Path | None, seeds: Sequence[int] = ()) -> dict[str, Outcome]:
-    settings = AuditSettings(
-        load_client(client, TIMING.read_timeout), cassettes, list(seeds), HANG_AFTER
-    )
+    settings = AuditSettings(load_client(client, TIMING.limits), cassettes, list(seeds), TIMING)
     return {r.case: r.verdict.outcome for r in asyncio.run(run_audit(settings))}
 
 
@@ -146,7 +154,7 @@ def test_non_string_values_must_match_exactly() -> None:
 
 
 def test_a_foreign_error_counts_by_name_or_when_declared() -> None:
-    client = load_client("koala", 1.0, ["builtins:LookupError"])
+    client = load_client("koala", TIMING.limits, ["builtins:LookupError"])
 
     class RateLimitError(Exception):  # a foreign client's own class of the documented name
         pass
@@ -165,7 +173,7 @@ def test_g4f_absent_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setattr(g4f_client.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ClientSpecError, match=r"g4f is not installed \(pip install g4f==0.3.3.4"):
-        load_client("g4f", 1.0)
+        load_client("g4f", TIMING.limits)
 
 
 def test_bad_client_specs_are_named() -> None:
@@ -176,9 +184,9 @@ def test_bad_client_specs_are_named() -> None:
         ("json:__doc__", "not callable"),
     ]:
         with pytest.raises(ClientSpecError, match=says):
-            load_client(spec, 1.0)
+            load_client(spec, TIMING.limits)
     with pytest.raises(ClientSpecError, match="not an exception class"):
-        load_client("koala", 1.0, ["json:dumps"])
+        load_client("koala", TIMING.limits, ["json:dumps"])
 
 
 # -- whole audits --------------------------------------------------------------------------
@@ -187,7 +195,7 @@ def test_bad_client_specs_are_named() -> None:
 def test_the_projects_provider_scores_100_and_json_follows_the_schema(
     cassette_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = ["audit", "--timeout", str(HANG_AFTER), "--seeds", "2", "--format", "json"]
+    argv = ["audit", *LIMIT_FLAGS, "--seeds", "2", "--format", "json"]
     code = main([*argv, "--cassettes", str(cassette_dir), "--min-score", "100"])
     report = json.loads(capsys.readouterr().out)
     failing = [run for run in report["runs"] if not run["passed"]]
@@ -271,7 +279,7 @@ def test_a_line_by_line_parser_like_the_original(cassette_dir: Path) -> None:
         "invalid_utf8": raw,
         "bom": loss,
         "huge_event": raw,  # aiohttp's line limit
-        ABOVE_LIMIT: raw,
+        ABOVE_LIMIT: correct,  # 64 KiB + 1 is under aiohttp's line limit: read, and right
         "crlf": correct,
         "cr": raw,
         "keepalive_comments": correct,
@@ -286,12 +294,27 @@ def test_a_line_by_line_parser_like_the_original(cassette_dir: Path) -> None:
     assert set(fuzz.values()) - {Outcome.CORRECT}  # others it does not
 
 
-def test_a_client_that_ignores_truncation_loses_values_silently() -> None:
-    outcomes = audit("audit_clients:ignores_truncation", None)
+def test_a_client_that_ignores_truncation_loses_values_silently(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["audit", "--client", "audit_clients:ignores_truncation", "--seeds", "0"]
+    code = main([*argv, *LIMIT_FLAGS, "--format", "json", "--min-score", "99"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "is below --min-score 99" in captured.err
+    runs = {run["case"]: run for run in json.loads(captured.out)["runs"]}
     cut = {*CONNECTION_CASES, f"stall;seconds={SHORT}"}
-    assert {case for case, o in outcomes.items() if o is Outcome.SILENT_LOSS} == cut
-    others = {o for case, o in outcomes.items() if case not in cut}
-    assert others <= {Outcome.CORRECT, Outcome.TYPED_ERROR}
+    assert {case for case, run in runs.items() if run["outcome"] == "silent loss"} == cut
+    assert {run["outcome"] for case, run in runs.items() if case not in cut} <= {
+        "correct",
+        "typed error",
+    }
+    assert runs["truncate;mid_event=true"]["reproduce"] == {
+        "serve": "koala-mock serve --mode synthetic --speed 0 --fault 'truncate;mid_event=true'",
+        "header": "X-Koala-Mock-Fault: truncate;mid_event=true",
+        "request": 'messages [{"role": "user", "content": "How does a client survive a broken '
+        'stream?"}]',
+    }
 
 
 def test_a_client_without_a_timeout_hangs_on_a_stall() -> None:
@@ -305,10 +328,10 @@ def test_a_client_without_a_timeout_hangs_on_a_stall() -> None:
 @pytest.mark.parametrize("client", ["audit_clients:whole_text", "audit_clients:blocking_iterator"])
 def test_awaitables_of_text_and_plain_iterators_are_audited_too(client: str) -> None:
     settings = AuditSettings(
-        load_client(client, TIMING.read_timeout),
+        load_client(client, TIMING.limits),
         None,
         [],
-        HANG_AFTER,
+        TIMING,
         faults=["truncate", "done_marker", "split_writes", "rate_limit"],
     )
     results = asyncio.run(run_audit(settings))
@@ -323,32 +346,6 @@ def test_awaitables_of_text_and_plain_iterators_are_audited_too(client: str) -> 
     ]
 
 
-def test_failing_rows_name_the_command_that_reproduces_them(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    code = main(
-        [
-            "audit",
-            "--client",
-            "audit_clients:ignores_truncation",
-            "--timeout",
-            str(HANG_AFTER),
-            "--seeds",
-            "0",
-            "--min-score",
-            "99",
-        ]
-    )
-    captured = capsys.readouterr()
-    assert code == 1
-    assert "is below --min-score 99" in captured.err
-    assert "FAIL truncate;mid_event=true" in captured.out
-    assert "koala-mock serve --mode synthetic --speed 0 --fault 'truncate;mid_event=true'" in (
-        captured.out
-    )
-    assert "X-Koala-Mock-Fault: truncate;mid_event=true" in captured.out
-
-
 def test_cli_refuses_what_it_cannot_load(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -356,6 +353,21 @@ def test_cli_refuses_what_it_cannot_load(
     assert "cannot import 'no_such_module_xyz'" in capsys.readouterr().err
     assert main(["audit", "--cassettes", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    assert main(["audit", "--timeout", "1", "--read-timeout", "2"]) == 2
+    assert "must be shorter than the hang limit" in capsys.readouterr().err
+
+
+def test_a_bad_cassette_is_named_and_the_others_are_fuzzed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(SOURCE_CASSETTE_DIR / "greeting.yaml", tmp_path / "greeting.yaml")
+    (tmp_path / "broken.yaml").write_text("interactions: [unclosed\n")
+    argv = ["audit", "--cassettes", str(tmp_path), "--seeds", "1", *LIMIT_FLAGS]
+    assert main([*argv, "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert "warning: cassette skipped:" in captured.err and "broken.yaml" in captured.err
+    fuzz = [run["case"] for run in json.loads(captured.out)["runs"] if run["kind"] == "fuzz"]
+    assert fuzz == ["greeting seed=0"]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("g4f") is None, reason="g4f is not installed")
@@ -417,3 +429,24 @@ def test_the_score_weighs_each_family_the_same() -> None:
         {"family": "status", "passed": 1, "total": 1, "score": 100.0},
         {"family": "fuzz", "passed": 1, "total": 3, "score": 33.3},
     ]
+
+
+def test_a_plain_iterator_that_never_ends_is_a_hang_and_is_stopped() -> None:
+    import threading
+    import time
+
+    settings = AuditSettings(
+        load_client("audit_clients:never_ends", TIMING.limits),
+        None,
+        [],
+        Timing(0.2, 0.1, 1024),
+        faults=["crlf"],
+    )
+    [result] = asyncio.run(run_audit(settings))
+    assert result.verdict.outcome is Outcome.HANG
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(
+        t.name == "koala-audit-client" for t in threading.enumerate()
+    ):
+        time.sleep(0.01)
+    assert not [t for t in threading.enumerate() if t.name == "koala-audit-client"]
