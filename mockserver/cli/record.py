@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from koala.errors import InvalidMessagesError, KoalaError, StreamError
+from koala.api_key import API_KEY_ENV_VAR, ApiKey, resolve_api_key
+from koala.errors import InvalidMessagesError, InvalidOptionError, KoalaError, StreamError
 from koala.sse import EventStreamDecoder
 from mockserver.cassettes.cassette import CassetteError
 from mockserver.cassettes.record_mode import Action, RecordMode
@@ -69,6 +70,17 @@ def add_record_command(subparsers: Any) -> None:
         "them, a name the provider does not list is sent as given, with a warning",
     )
     add_upstream_option(parser)
+    parser.add_argument(
+        "--keyed",
+        action="store_true",
+        help=f"send the keyed API's shape (Authorization: Bearer ${API_KEY_ENV_VAR}; the key is "
+        "read from the environment only, never from the command line, and stored scrubbed)",
+    )
+    parser.add_argument(
+        "--json-reply",
+        action="store_true",
+        help='ask for the JSON reply {"output": ...} (Accept: application/json)',
+    )
     record_mode_option(parser, "once", "a cassette that exists is never re-recorded")
     parser.add_argument(
         "--force", action="store_true", help="the same as --record-mode all: overwrite the file"
@@ -117,12 +129,26 @@ class Progress:
             self.out.flush()
 
 
+def _api_key(keyed: bool) -> ApiKey | None:
+    if not keyed:
+        return None
+    key = resolve_api_key(None)
+    if key is None:
+        raise InvalidOptionError(f"--keyed needs the key in ${API_KEY_ENV_VAR}")
+    return key
+
+
 def run_record(args: argparse.Namespace) -> int:
     try:
         check_upstream_url(args.upstream)
         messages = _messages(args)
     except ValueError as exc:
         error(str(exc))
+        return ExitCode.BAD_INPUT
+    try:
+        api_key = _api_key(args.keyed)
+    except KoalaError as exc:
+        error(f"record: {exc}")
         return ExitCode.BAD_INPUT
     model, known = resolve_model(args.model)
     if not known:
@@ -149,6 +175,8 @@ def run_record(args: argparse.Namespace) -> int:
                 description=description,
                 timeouts=timeouts(args),
                 on_chunk=progress,
+                api_key=api_key,
+                json_reply=args.json_reply,
             )
         )
     except InvalidMessagesError as exc:

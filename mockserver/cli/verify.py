@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from koala.api_key import API_KEY_ENV_VAR
 from mockserver.cassettes.cassette import (
     CASSETTE_SUFFIXES,
     Cassette,
@@ -46,7 +47,6 @@ from mockserver.upstream.words import plural
 
 __all__ = ["add_verify_command", "run_verify", "verify_exit_code"]
 
-API_KEY_ENV_VAR = "KOALA_API_KEY"
 VERIFY_EXIT_CODES = epilog(
     (ExitCode.OK, "no drift"),
     (ExitCode.FAILURE, "drift"),

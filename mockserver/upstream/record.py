@@ -18,9 +18,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from aiohttp.http import SERVER_SOFTWARE
+
+from koala.api_key import ApiKey
 from koala.errors import StreamError
 from koala.provider import Koala
-from koala.request import build_headers, build_payload, encode_payload
+from koala.request import (
+    build_headers,
+    build_keyed_headers,
+    build_keyed_payload,
+    build_payload,
+    encode_payload,
+)
 from koala.response import parse_media_type
 from koala.sse import EventStreamDecoder
 from mockserver.cassettes.cassette import (
@@ -93,15 +102,29 @@ def resolve_model(model: str | None) -> tuple[str, bool]:
 
 
 def provider_request(
-    model: str | None, messages: Sequence[Mapping[str, Any]], visitor_id: str | None = None
+    model: str | None,
+    messages: Sequence[Mapping[str, Any]],
+    visitor_id: str | None = None,
+    *,
+    api_key: ApiKey | None = None,
+    json_reply: bool = False,
 ) -> tuple[dict[str, str], bytes]:
-    """The headers and body the ``Koala`` provider sends for ``messages``.
+    """The headers and body the ``Koala`` provider sends for ``messages``: the browser shape, or
+    with ``api_key`` the keyed shape (``Authorization: Bearer``).
 
-    The provider posts with ``json=``, which makes aiohttp add ``Content-Type: application/json``;
-    posting bytes needs that header explicitly.
+    The provider posts with ``json=``, which makes aiohttp add ``Content-Type: application/json``
+    (and, for the keyed shape, its default ``User-Agent``); posting bytes needs them explicitly.
     """
-    body = encode_payload(build_payload(resolve_model(model)[0], messages))
-    headers = build_headers(visitor_id)
+    resolved = resolve_model(model)[0]
+    if api_key is None:
+        body = encode_payload(build_payload(resolved, messages))
+        headers = build_headers(visitor_id, json_reply=json_reply)
+    else:
+        body = encode_payload(build_keyed_payload(resolved, messages))
+        headers = {
+            "User-Agent": SERVER_SOFTWARE,
+            **build_keyed_headers(api_key.bearer(), json_reply),
+        }
     headers["Content-Type"] = "application/json"
     return headers, body
 
@@ -132,9 +155,12 @@ async def record_conversation(
     description: str = "",
     timeouts: Timeouts | None = None,
     on_chunk: ChunkSink | None = None,
+    api_key: ApiKey | None = None,
+    json_reply: bool = False,
 ) -> Recording:
     """Record the answer to ``messages`` from ``upstream`` (default: ``Koala.api_endpoint``, the
     live API) into the cassette ``out``, as ``record_mode`` says (``force``: mode ``all``).
+    ``api_key`` sends the keyed shape; ``json_reply`` asks for the JSON reply.
 
     Raises :class:`RecordRefusedError` (the mode forbids it; checked before any network I/O),
     :class:`~mockserver.upstream.client.RecordingError` (nothing written), or
@@ -142,7 +168,7 @@ async def record_conversation(
     """
     mode = RecordMode.ALL if force else RecordMode(record_mode)
     target = UpstreamURL.parse(upstream or Koala.api_endpoint)
-    headers, body = provider_request(model, messages)
+    headers, body = provider_request(model, messages, api_key=api_key, json_reply=json_reply)
     existing = None if mode is RecordMode.ALL else _existing(out, mode)
     match = (
         find_match([existing], "POST", urlsplit(target.url).path or "/", parse_json(body) or body)

@@ -442,3 +442,58 @@ def test_verify_checks_every_loadable_cassette_and_says_one_was_broken(
     assert document["summary"] == {"ok": 1, "drift": 0, "unverified": 0, "broken": 1}
     assert [b["problem"] for b in document["broken"]] == ["missing key 'interactions'"]
     assert document["exit_code"] == 4
+
+
+# ----------------------------------------------------------------------------- the keyed shape
+
+
+@pytest.mark.parametrize("json_reply", [False, True])
+def test_record_records_the_keyed_shape_and_replays_it(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    json_reply: bool,
+) -> None:
+    from koala import Koala
+    from mockserver.testing.embedded import KoalaMock
+
+    key = "kx9" + "Q" * 20 + "secretkey"
+    monkeypatch.setenv("KOALA_API_KEY", key)
+    out = tmp_path / "keyed.yaml"
+    argv = ["record", "--out", str(out), "--prompt", "Hello", "--keyed"]
+    if json_reply:
+        argv.append("--json-reply")
+    live = MockConfig(cassette_dir=None, mode="synthetic", api_key=key)
+    with KoalaMock(live) as mock:
+        assert cli_main([*argv, "--upstream", mock.api_endpoint]) == 0, capsys.readouterr().err
+        [sent] = mock.requests.api()
+    assert (sent["status"], sent["shape"]) == (200, "keyed")  # the mock required the key
+    printed = capsys.readouterr()
+    assert key not in out.read_text() + printed.out + printed.err
+    [interaction] = load_cassette(out).interactions
+    assert interaction.request_header("Authorization") == f"Bearer {SCRUBBED}"
+    assert interaction.request_header("Visitor-ID") is None  # the keyed shape has none
+    assert interaction.request_json()["realTimeData"] is False
+    expected_type = "application/json" if json_reply else "text/event-stream"
+    assert (interaction.response_header("Content-Type") or "").startswith(expected_type)
+    with KoalaMock(MockConfig(cassette_dir=tmp_path, mode="replay")) as replay:
+        answer = asyncio.run(
+            Koala.create_async(
+                "gpt-4o-mini",
+                MESSAGES,
+                api_endpoint=replay.api_endpoint,
+                api_key=key,
+                json_reply=json_reply,
+            )
+        )
+    assert answer.startswith("You said")
+
+
+def test_record_keyed_without_a_key_is_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KOALA_API_KEY", raising=False)
+    argv = ["record", "--out", str(tmp_path / "k.yaml"), "--prompt", "Hi", "--keyed",
+            "--upstream", "http://127.0.0.1:9/api/gpt/"]  # fmt: skip
+    assert cli_main(argv) == 4
+    assert "needs the key in $KOALA_API_KEY" in capsys.readouterr().err
