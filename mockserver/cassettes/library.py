@@ -274,6 +274,7 @@ class CassetteLibrary:
         self._index: dict[str, Recorded] = {}
         self._raw_index: dict[tuple[str, str, bytes], Recorded] = {}
         self._recorded: dict[int, Recorded] = {}
+        self.duplicates: list[tuple[str, str]] = []
         self.loaded = False
 
     def ensure_loaded(self) -> None:
@@ -296,6 +297,7 @@ class CassetteLibrary:
         index: dict[str, Recorded] = {}
         raw_index: dict[tuple[str, str, bytes], Recorded] = {}
         by_id: dict[int, Recorded] = {}
+        duplicates: list[tuple[str, str]] = []
         for cassette in cassettes:
             for item in LOADED_FILES.recorded(cassette):
                 interaction = item.interaction
@@ -304,6 +306,8 @@ class CassetteLibrary:
                 key = _index_key(interaction.method, interaction.path, body)
                 if body is not None and key is not None:
                     winner = index.setdefault(key, item)  # the first recording of a request wins
+                    if winner is not item:
+                        duplicates.append((item.name, winner.name))
                     raw_key = (
                         interaction.method.upper(),
                         interaction.path,
@@ -311,6 +315,8 @@ class CassetteLibrary:
                     )
                     raw_index.setdefault(raw_key, winner)
         self.cassettes, self.errors = list(cassettes), list(errors)
+        #: ``(shadowed, replayed)`` names: recordings of a request some earlier one already holds.
+        self.duplicates = duplicates
         self._index, self._raw_index, self._recorded = index, raw_index, by_id
         self.loaded = True
 

@@ -36,6 +36,7 @@ from mockserver.config import (
 from mockserver.errors import MockServerError
 from mockserver.server.parser_errors import parser_errors_as_one_line
 from mockserver.testing.embedded import ServerAddress, is_loopback, start_server
+from mockserver.upstream.words import plural
 from mockserver.wire.fuzz import MAX_SEED
 
 if TYPE_CHECKING:
@@ -479,13 +480,16 @@ def _report_cassettes(app: web.Application, config: MockConfig) -> None:
     library = cassettes(app)
     count = sum(len(c.interactions) for c in library.cassettes)
     print(
-        f"{PROG}: {len(library.cassettes)} cassettes ({count} interactions) "
+        f"{PROG}: {plural(len(library.cassettes), 'cassette')} "
+        f"({plural(count, 'interaction')}) "
         f"from {config.cassette_dir}",
         file=sys.stderr,
         flush=True,
     )
     for error in library.errors:
         _warn(f"cassette skipped: {error}")
+    for shadowed, replayed in library.duplicates:
+        _warn(f"cassette {shadowed} records the same request as {replayed}; {replayed} is replayed")
 
 
 def _bind_error(host: str, port: int, exc: OSError) -> str:

@@ -497,3 +497,16 @@ def test_record_keyed_without_a_key_is_bad_input(
             "--upstream", "http://127.0.0.1:9/api/gpt/"]  # fmt: skip
     assert cli_main(argv) == 4
     assert "needs the key in $KOALA_API_KEY" in capsys.readouterr().err
+
+
+async def test_two_cassettes_of_one_request_are_reported(tmp_path: Path, serve: Serve) -> None:
+    """Hand-copied files can still hold one request twice: the library names the shadowed one
+    (serve warns at start-up) instead of silently taking the first."""
+    from mockserver.cassettes.library import CassetteLibrary
+
+    url = await serve(Upstream().app())
+    await record_conversation(MESSAGES, tmp_path / "a.yaml", upstream=url)
+    (tmp_path / "b.yaml").write_bytes((tmp_path / "a.yaml").read_bytes())
+    library = CassetteLibrary(tmp_path)
+    library.reload()
+    assert library.duplicates == [("b", "a")]
