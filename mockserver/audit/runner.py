@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from koala.request import DEFAULT_MODEL, build_payload
+from koala.response import parse_media_type
 from mockserver.audit.cases import FaultCase, FuzzCase, Timing, fault_cases
 from mockserver.audit.classify import Verdict, classify
 from mockserver.audit.clients import Client, Messages, run_client
-from mockserver.cassettes.cassette import interaction_name, load_cassette_dir
+from mockserver.cassettes.cassette import Interaction, interaction_name, load_cassette_dir
 from mockserver.cassettes.library import recorded
 from mockserver.config import MockConfig
 from mockserver.testing.embedded import KoalaMock
@@ -131,29 +132,61 @@ def _fault_reproduce(case: FaultCase) -> Reproduce:
 # -- fuzz -------------------------------------------------------------------------------------
 
 
-def fuzz_cases(cassette_dir: Path | None, seeds: Sequence[int]) -> list[FuzzCase]:
-    """Every streamed 2xx answer of the cassettes (first recording of a request), per seed."""
-    if cassette_dir is None or not seeds:
-        return []
-    cassettes, _errors = load_cassette_dir(cassette_dir)
-    streams: list[tuple[str, Messages, list[Any]]] = []
+@dataclass(frozen=True)
+class RecordedStream:
+    """A cassette's streamed answer that a client can be asked for with messages alone."""
+
+    name: str
+    messages: Messages
+    values: list[Any]
+
+
+def recorded_streams(cassette_dir: Path) -> tuple[list[RecordedStream], list[str]]:
+    """The 2xx event streams of the cassettes (the first recording of each request), and why
+    each other interaction or file is left out (``"NAME: reason"``)."""
+    cassettes, errors = load_cassette_dir(cassette_dir)
+    streams: list[RecordedStream] = []
+    skipped = [str(error) for error in errors]
     seen: set[bytes] = set()
     for cassette in cassettes:
         for index, interaction in enumerate(cassette.interactions):
-            plan = recorded(cassette, index, interaction).plan
+            name = interaction_name(cassette, index)
             messages = messages_for(interaction.request_json())
-            if plan.values is None or messages is None or interaction.request_body in seen:
+            values = recorded(cassette, index, interaction).plan.values
+            why = _not_fuzzable(interaction, seen)
+            if why is None and messages is None:
+                why = "its request has no input to ask for"
+            if why is None and values is None:
+                why = "its stream does not decode"
+            if why is not None or messages is None or values is None:
+                skipped.append(f"{name}: {why}")
                 continue
             seen.add(interaction.request_body)
-            streams.append((interaction_name(cassette, index), messages, plan.values))
-    return [FuzzCase(seed, name, msgs, values) for seed in seeds for name, msgs, values in streams]
+            streams.append(RecordedStream(name, messages, values))
+    return streams, skipped
 
 
-def cassette_errors(cassette_dir: Path | None) -> list[str]:
-    """The cassettes of ``cassette_dir`` that cannot be loaded (the audit fuzzes the others)."""
-    if cassette_dir is None:
+def _not_fuzzable(interaction: Interaction, seen: set[bytes]) -> str | None:
+    if not 200 <= interaction.status < 300:
+        return f"status {interaction.status}"
+    media_type = parse_media_type(interaction.response_header("Content-Type"))
+    if not media_type.is_event_stream:
+        return f"an answer of type {media_type.essence or '(none)'}, not an event stream"
+    body = interaction.request_json()
+    model = body.get("model") if isinstance(body, dict) else None
+    if model not in (None, DEFAULT_MODEL):
+        return f"recorded for model {model!r}; a client is asked with messages only"
+    if interaction.request_body in seen:
+        return "an earlier interaction has the same request (it is the one replayed)"
+    return None
+
+
+def fuzz_cases(cassette_dir: Path | None, seeds: Sequence[int]) -> list[FuzzCase]:
+    """Every recorded stream of the cassettes, once per seed."""
+    if cassette_dir is None or not seeds:
         return []
-    return [str(error) for error in load_cassette_dir(cassette_dir)[1]]
+    streams, _skipped = recorded_streams(cassette_dir)
+    return [FuzzCase(seed, s.name, s.messages, s.values) for seed in seeds for s in streams]
 
 
 def messages_for(body: Any) -> Messages | None:

@@ -14,7 +14,7 @@ from mockserver.audit.cases import MAX_TIMEOUT, Timing
 from mockserver.audit.clients import ClientSpecError, load_client
 from mockserver.audit.g4f_client import CHECKED_VERSION
 from mockserver.audit.report import Scorecard, to_json, to_text
-from mockserver.audit.runner import AuditSettings, cassette_errors, run_audit, seeds_for
+from mockserver.audit.runner import AuditSettings, recorded_streams, run_audit, seeds_for
 from mockserver.cli.exit_codes import ExitCode, HelpFormatter, epilog
 from mockserver.cli.numbers import bounded
 from mockserver.config import default_cassette_dir
@@ -135,9 +135,9 @@ def run_audit_command(args: argparse.Namespace) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return ExitCode.BAD_INPUT
     seeds = list(seeds_for(args.seeds))
-    if seeds:
-        for problem in cassette_errors(cassette_dir):
-            print(f"{PROG}: warning: cassette skipped: {problem}", file=sys.stderr)
+    if seeds and cassette_dir is not None:
+        for why in recorded_streams(cassette_dir)[1]:
+            print(f"{PROG}: not fuzzed: {why}", file=sys.stderr)
     settings = AuditSettings(client, cassette_dir, seeds, timing)
     try:
         results = asyncio.run(run_audit(settings))

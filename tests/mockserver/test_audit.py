@@ -50,7 +50,13 @@ CONNECTION_CASES = (
 def cassette_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three small shipped cassettes: text, a multi-turn request, and non-string values."""
     directory = tmp_path_factory.mktemp("audit-cassettes")
-    for name in ("greeting.yaml", "multi_turn.yaml", "non_string_values.yaml"):
+    for name in (
+        "greeting.yaml",
+        "multi_turn.yaml",
+        "non_string_values.yaml",
+        "keyed_json_reply.yaml",  # a JSON reply for another model: not fuzzed
+        "rate_limited_429.yaml",  # not a 2xx: not fuzzed
+    ):
         shutil.copy(SOURCE_CASSETTE_DIR / name, directory / name)
     return directory
 
@@ -89,6 +95,17 @@ def test_every_fault_is_run_with_the_variants_that_matter() -> None:
     for label in (*CONNECTION_CASES, f"stall;seconds={SHORT}", f"stall;seconds={LONG}"):
         assert label in labels
     assert TIMING.short_wait < TIMING.read_timeout < HANG_AFTER < TIMING.long_wait
+
+
+def test_only_streams_a_client_can_ask_for_are_fuzzed(cassette_dir: Path) -> None:
+    from mockserver.audit.runner import recorded_streams
+
+    streams, skipped = recorded_streams(cassette_dir)
+    assert [s.name for s in streams] == ["greeting", "multi_turn", "non_string_values"]
+    assert skipped == [
+        "keyed_json_reply: an answer of type application/json, not an event stream",
+        "rate_limited_429: status 429",
+    ]
 
 
 def test_messages_rebuild_the_recorded_request() -> None:
@@ -365,7 +382,7 @@ def test_a_bad_cassette_is_named_and_the_others_are_fuzzed(
     argv = ["audit", "--cassettes", str(tmp_path), "--seeds", "1", *LIMIT_FLAGS]
     assert main([*argv, "--format", "json"]) == 0
     captured = capsys.readouterr()
-    assert "warning: cassette skipped:" in captured.err and "broken.yaml" in captured.err
+    assert "not fuzzed: " in captured.err and "broken.yaml" in captured.err
     fuzz = [run["case"] for run in json.loads(captured.out)["runs"] if run["kind"] == "fuzz"]
     assert fuzz == ["greeting seed=0"]
 
