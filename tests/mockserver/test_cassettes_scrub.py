@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from itertools import pairwise
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from koala import Koala
@@ -22,7 +23,7 @@ from koala.testing import (
     scrub_headers,
     scrub_uri,
 )
-from mockserver.cassettes.cassette import Interaction, load_cassette, single_chunk
+from mockserver.cassettes.cassette import Chunk, Interaction, load_cassette, single_chunk
 from mockserver.cassettes.scrub import scrub_cassette, scrub_interaction
 
 MESSAGES = [{"role": "user", "content": "Hello"}]
@@ -187,3 +188,74 @@ async def test_a_provider_call_recorded_by_vcrpy_replays_offline(
             v async for v in Koala.create_async_generator("", MESSAGES, api_endpoint=upstream)
         ]
     assert live == replayed == ["Hi"]
+
+
+# ----------------------------------------------------------------------------- echoes
+
+_TOKEN = st.text(
+    alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+    min_size=8,
+    max_size=30,
+)
+_NAME = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=3, max_size=10)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    name=_NAME,
+    secret=_TOKEN,
+    pieces=st.lists(st.text(max_size=20), min_size=1, max_size=6),
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=6),
+)
+def test_an_echoed_secret_is_replaced_across_any_chunking(
+    name: str, secret: str, pieces: list[str], cuts: list[int]
+) -> None:
+    body = secret.join(pieces).encode() + secret.encode()
+    points = sorted({min(c, len(body)) for c in cuts} | {0, len(body)})
+    chunks = [Chunk(float(n), body[a:b]) for n, (a, b) in enumerate(pairwise(points))]
+    original = Interaction(
+        method="POST",
+        uri=f"https://koala.sh/api/gpt/?{name}={secret}",
+        request_headers={f"X-{name}": [secret], "Content-Type": ["application/json"]},
+        request_body=b'{"input": "' + secret.encode() + b'"}',
+        status=200,
+        reason="OK",
+        response_headers={"Content-Type": ["text/event-stream"], f"X-{name}": [secret]},
+        body=body,
+        chunks=chunks or [Chunk(0.0, body)],
+    )
+    scrubbed = scrub_interaction(original)
+    stored = repr(scrubbed).encode()
+    assert secret.encode() not in stored
+    assert b"".join(c.data for c in scrubbed.chunks) == scrubbed.body
+    assert [c.at for c in scrubbed.chunks] == [c.at for c in original.chunks]
+    assert scrubbed.body == body.replace(secret.encode(), SCRUBBED.encode())
+    assert list(scrubbed.request_headers) == ["Content-Type"]
+    assert list(scrubbed.response_headers) == ["Content-Type"]
+
+
+@given(
+    headers=st.dictionaries(
+        st.text(min_size=1, max_size=12),
+        st.lists(st.text(max_size=40), min_size=1, max_size=2),
+        max_size=6,
+    ),
+    uri=st.text(max_size=60),
+)
+def test_scrubbing_never_fails_on_odd_headers_or_uris(
+    headers: dict[str, list[str]], uri: str
+) -> None:
+    interaction = Interaction(
+        method="POST",
+        uri=uri,
+        request_headers=headers,
+        request_body=b"",
+        status=302,
+        reason="",
+        response_headers={**headers, "Location": [uri], "Link": [f"<{uri}>"]},
+        body=b"",
+        chunks=single_chunk(b""),
+    )
+    scrubbed = scrub_interaction(interaction)
+    assert "Link" not in scrubbed.response_headers
+    assert "Location" in scrubbed.response_headers
