@@ -207,10 +207,9 @@ async def add_stub(request: web.Request) -> web.Response:
     if isinstance(body, web.Response):
         return body
     try:
-        stub = parse_stub(body)
+        stub = request.app[STUBS].add(parse_stub(body))
     except StubError as exc:
         return json_error(400, str(exc), keys=list(STUB_KEYS))
-    request.app[STUBS].add(stub)
     return web.json_response({"stub": stub.to_json()}, status=201, dumps=_dumps)
 
 

@@ -240,6 +240,10 @@ class KoalaMock:
     # -- where it is ----------------------------------------------------------------------------
 
     @property
+    def running(self) -> bool:
+        return self._address is not None
+
+    @property
     def address(self) -> ServerAddress:
         if self._address is None:
             raise RuntimeError("the mock server is not running: call start() first")

@@ -26,6 +26,10 @@ from mockserver.wire.plan import ResponsePlan, Write, event_stream_plan
 from mockserver.wire.request_filter import FilterError, RequestFilter
 
 STUB_KEYS = ("tokens", "text", "status", "headers", "fault", "when", "times")
+#: A server holds at most this many stubs (each request may try them all).
+MAX_STUBS = 1000
+#: Deeper tokens or ``when`` values are refused (comparing them recurses once per level).
+MAX_DEPTH = 32
 _PLAIN_TEXT = "text/plain; charset=utf-8"
 
 
@@ -125,10 +129,26 @@ def parse_stub(data: Any) -> Stub:
 
 
 def _check_json(value: Any) -> None:
+    if _depth(value) > MAX_DEPTH:
+        raise StubError(f"tokens: nested more than {MAX_DEPTH} levels deep")
     try:
         json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise StubError(f"tokens: not JSON values ({exc})") from None
+
+
+def _depth(value: Any, limit: int = MAX_DEPTH + 1) -> int:
+    """How deeply lists and objects nest in ``value`` (counting stops past ``limit``)."""
+    depth, level = 0, [value]
+    while level and depth < limit:
+        depth += 1
+        level = [
+            item
+            for v in level
+            if isinstance(v, (list, dict))
+            for item in (v.values() if isinstance(v, dict) else v)
+        ]
+    return depth if not level else limit
 
 
 def _fault(value: Any) -> FaultSpec | None:
@@ -147,6 +167,8 @@ def _when(value: Any) -> RequestFilter:
         return RequestFilter()
     if not isinstance(value, dict):
         raise StubError(f"when: expected an object of body fields, got {value!r:.80}")
+    if _depth(value) > MAX_DEPTH:
+        raise StubError(f"when: nested more than {MAX_DEPTH} levels deep")
     try:
         return RequestFilter.build(value)
     except FilterError as exc:
@@ -182,6 +204,9 @@ class StubList:
         self._added = 0
 
     def add(self, stub: Stub) -> Stub:
+        """Append ``stub``; :class:`StubError` when :data:`MAX_STUBS` are held already."""
+        if len(self._stubs) >= MAX_STUBS:
+            raise StubError(f"this server holds {MAX_STUBS} stubs already; DELETE some first")
         self._added += 1
         stub.number = self._added
         self._stubs.append(stub)

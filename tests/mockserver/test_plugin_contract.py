@@ -76,6 +76,11 @@ def test_a_failing_test_shows_the_violations_too(koala_mock):
     assert False, "the test's own failure"
 
 
+def test_a_test_may_stop_its_server(koala_mock):
+    post(koala_mock, {"input": 42})
+    koala_mock.stop()
+
+
 def test_the_endpoint_variable_follows_the_fixture(koala_mock):
     assert os.environ["KOALA_API_ENDPOINT"] == koala_mock.api_endpoint
 
@@ -102,6 +107,7 @@ def test_which_user_tests_pass_and_fail(user_run: pytest.RunResult) -> None:
         "test_bad_requests_on_purpose": "passed",
         "test_bad_requests_on_purpose_by_marker": "passed",
         "test_a_failing_test_shows_the_violations_too": "failed",
+        "test_a_test_may_stop_its_server": "passed",
         "test_the_endpoint_variable_follows_the_fixture": "passed",
         "test_the_endpoint_variable_is_restored": "passed",
     }

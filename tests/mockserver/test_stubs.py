@@ -15,7 +15,7 @@ from koala import Koala, KoalaConnectionError, RateLimitError, build_headers, bu
 from koala import encode_payload as encode
 from mockserver import MockConfig, create_app, journal
 from mockserver.testing.embedded import KoalaMock, MockAdminError
-from mockserver.wire.stubs import StubError, StubList, parse_stub
+from mockserver.wire.stubs import MAX_STUBS, StubError, StubList, parse_stub
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 Client = TestClient[Any, Any]
@@ -150,6 +150,43 @@ async def test_delete_removes_every_stub(client: Client) -> None:
     async with client.delete("/__admin/stubs") as response:
         assert await response.json() == {"cleared": 2}
     assert b"x" not in (await ask(client))[1]
+
+
+async def test_hostile_stubs_are_400s_not_500s(client: Client) -> None:
+    deep: Any = "x"
+    for _ in range(200):
+        deep = [deep]
+    for stub, problem in (
+        ({"tokens": [deep]}, "tokens: nested more than 32"),
+        ({"tokens": ["x"], "when": {"inputHistory": deep}}, "when: nested more than 32"),
+    ):
+        status, answer = await add(client, stub)
+        assert status == 400 and problem in answer["error"]
+    assert (await ask(client))[0] == 200  # the server still serves
+
+
+def test_a_server_holds_a_bounded_number_of_stubs() -> None:
+    stubs = StubList()
+    for _ in range(MAX_STUBS):
+        stubs.add(parse_stub({"tokens": []}))
+    with pytest.raises(StubError, match="DELETE some first"):
+        stubs.add(parse_stub({"tokens": []}))
+    stubs.clear()
+    assert stubs.add(parse_stub({"tokens": []})).number == 1
+
+
+def test_depth_counts_lists_and_objects() -> None:
+    assert parse_stub({"tokens": [[[{"a": [1]}]]]}).tokens == [[[{"a": [1]}]]]
+    assert parse_stub({"tokens": [nest(30)]}).tokens == [nest(30)]  # 32 levels with the list
+    with pytest.raises(StubError, match="nested more than 32"):
+        parse_stub({"tokens": [nest(32)]})
+
+
+def nest(levels: int) -> Any:
+    value: Any = 0
+    for _ in range(levels):
+        value = {"k": value}
+    return value
 
 
 # ----------------------------------------------------------------------------- from Python
