@@ -458,8 +458,8 @@ def _print_banner(address: ServerAddress, config: MockConfig, out: TextIO) -> No
         print(f"{PROG}: keyed requests need the API key given (Authorization: Bearer)", file=out)
     print(f"export KOALA_API_ENDPOINT={reachable.api_endpoint}", file=out)
     print(
-        f"{PROG}: admin API: {reachable.url}/__admin/requests (the journal), "
-        f"{reachable.url}/__admin/health ; press Ctrl-C to stop",
+        f"{PROG}: live journal: {reachable.url}/__admin/ui ; admin API: {reachable.url}/__admin/ "
+        f"(the journal as JSON: {reachable.url}/__admin/requests ) ; press Ctrl-C to stop",
         file=out,
     )
     out.flush()

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from mockserver.server.events import notify_state_changed, stream_events
 from mockserver.server.http_errors import Handler, json_error
 from mockserver.server.journal import JournalEntry
 from mockserver.server.request_body import BodyRejected, ClientGone, client_gone, read_body
@@ -23,6 +24,7 @@ from mockserver.server.state import (
     cassettes,
     reset,
 )
+from mockserver.server.ui import UI_PATH
 from mockserver.wire.faults import FAULTS, FaultSpecError, make_fault_spec, parse_fault_spec
 from mockserver.wire.request_filter import FilterError, RequestFilter
 from mockserver.wire.stubs import STUB_KEYS, StubError, parse_stub
@@ -33,14 +35,27 @@ MAX_LIMIT = 1_000_000
 MAX_TIMES = 1_000_000_000
 #: (method, path, what it does): the README's admin table.
 ADMIN_ENDPOINTS: tuple[tuple[str, str, str], ...] = (
-    ("GET", "/__admin/", "This list of endpoints, as JSON."),
+    ("GET", "/__admin/", "This list of endpoints, as JSON, and where the live page is (`ui`)."),
+    (
+        "GET",
+        "/__admin/ui",
+        "The live journal page, for a browser (with an admin token: open it as "
+        "`/__admin/ui#token=TOKEN`).",
+    ),
+    (
+        "GET",
+        "/__admin/events",
+        "Server-sent events: every journal entry as it arrives and finishes, journal clears, "
+        "state changes; resumes from `Last-Event-ID`.",
+    ),
     (
         "GET",
         "/__admin/requests",
         "Every request (newest 10,000): time, method, path, headers, body, contract verdict, "
-        "what served it (`served_by`), seed, fault, the values sent, events and bytes sent, "
-        "client disconnect, status, ending. Filters: `?path=/api/gpt/`, `?input=TEXT`, "
-        "`?model=NAME`, `?header=Name:value` (repeatable); `?limit=N` keeps the last N.",
+        "what served it (`served_by`), seed, fault, the values sent, events and bytes sent (and "
+        "when, for a streamed answer), client disconnect, status, ending. Filters: "
+        "`?path=/api/gpt/`, `?input=TEXT`, `?model=NAME`, `?header=Name:value` (repeatable); "
+        "`?before=NUMBER` only older entries; `?limit=N` keeps the last N.",
     ),
     ("DELETE", "/__admin/requests", 'Clear the journal. Answers `{"cleared": n}`.'),
     (
@@ -78,19 +93,7 @@ ADMIN_ENDPOINTS: tuple[tuple[str, str, str], ...] = (
         "open streams, queued faults and stubs.",
     ),
 )
-_REQUEST_QUERY = ("path", "limit", "input", "model", "header")
-
-
-async def admin_index(request: web.Request) -> web.Response:
-    return web.json_response(
-        {
-            "server": "koala-mock",
-            "endpoints": [
-                {"method": method, "path": path, "description": what}
-                for method, path, what in ADMIN_ENDPOINTS
-            ],
-        }
-    )
+_REQUEST_QUERY = ("path", "limit", "before", "input", "model", "header")
 
 
 def request_filter_from_query(query: Any) -> RequestFilter:
@@ -119,7 +122,10 @@ async def list_requests(request: web.Request) -> web.Response:
         wanted = request_filter_from_query(request.query)
     except FilterError as exc:
         return json_error(400, str(exc))
-    entries = request.app[JOURNAL].entries(path)
+    before = query_int(request, "before", 0, MAX_LIMIT * 1000)
+    if isinstance(before, web.Response):
+        return before
+    entries = request.app[JOURNAL].entries(path, before)
     if wanted:
         entries = [e for e in entries if _entry_matches(e, wanted)]
     if limit is not None:
@@ -228,6 +234,7 @@ async def list_cassettes(request: web.Request) -> web.Response:
 async def reload_cassettes(request: web.Request) -> web.Response:
     library = request.app[CASSETTES]
     library.reload()
+    notify_state_changed(request.app)
     return web.json_response({"reloaded": True, **library.to_json()}, dumps=_dumps)
 
 
@@ -248,6 +255,19 @@ async def health(request: web.Request) -> web.Response:
             "open_streams": app[STREAMS].count,
             "queued_faults": len(app[FAULT_QUEUE]),
             "stubs": len(app[STUBS]),
+        }
+    )
+
+
+async def admin_index(request: web.Request) -> web.Response:
+    return web.json_response(
+        {
+            "server": "koala-mock",
+            "ui": UI_PATH,
+            "endpoints": [
+                {"method": method, "path": path, "description": what}
+                for method, path, what in ADMIN_ENDPOINTS
+            ],
         }
     )
 
@@ -277,6 +297,7 @@ def add_admin_routes(app: web.Application, wrap: Callable[[Handler], Handler]) -
     router = app.router
     router.add_get("/__admin/", wrap(admin_index))
     router.add_get("/__admin", wrap(admin_index))
+    router.add_get("/__admin/events", wrap(stream_events))
     router.add_get("/__admin/requests", wrap(list_requests))
     router.add_delete("/__admin/requests", wrap(clear_requests))
     router.add_get("/__admin/faults", wrap(list_faults))

@@ -37,13 +37,19 @@ STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 
-def admin_route(handler: Handler, *, check_content_type: bool = True) -> Handler:
+def admin_route(
+    handler: Handler, *, check_content_type: bool = True, check_token: bool = True
+) -> Handler:
     """``handler`` behind the admin guard, with every failure answered as a JSON error.
 
     ``check_content_type=False`` for a handler that never changes state whatever the method
-    (the catch-all that answers 404/405).
+    (the catch-all that answers 404/405). ``check_token=False`` only for the live page's static
+    files (``/__admin/ui``): they hold no data, and a browser cannot put a token on a page load;
+    the page then sends the token on every call it makes.
     """
-    return json_errors(admin_guard(handler, check_content_type=check_content_type))
+    return json_errors(
+        admin_guard(handler, check_content_type=check_content_type, check_token=check_token)
+    )
 
 
 def add_admin_route(app: web.Application, method: str, path: str, handler: Handler) -> None:
@@ -51,12 +57,16 @@ def add_admin_route(app: web.Application, method: str, path: str, handler: Handl
     app.router.add_route(method, path, admin_route(handler))
 
 
-def admin_guard(handler: Handler, *, check_content_type: bool = True) -> Handler:
+def admin_guard(
+    handler: Handler, *, check_content_type: bool = True, check_token: bool = True
+) -> Handler:
     """``handler``, run only for requests :func:`admin_refusal` lets through."""
 
     @functools.wraps(handler)
     async def guarded(request: web.Request) -> web.StreamResponse:
-        refusal = admin_refusal(request, check_content_type=check_content_type)
+        refusal = admin_refusal(
+            request, check_content_type=check_content_type, check_token=check_token
+        )
         if refusal is not None:
             return refusal
         return await handler(request)
@@ -64,7 +74,9 @@ def admin_guard(handler: Handler, *, check_content_type: bool = True) -> Handler
     return guarded
 
 
-def admin_refusal(request: web.Request, *, check_content_type: bool = True) -> web.Response | None:
+def admin_refusal(
+    request: web.Request, *, check_content_type: bool = True, check_token: bool = True
+) -> web.Response | None:
     """The JSON error for an admin request that may not be answered, else None."""
     local = _local_address(request)
     if local is None:
@@ -83,7 +95,7 @@ def admin_refusal(request: web.Request, *, check_content_type: bool = True) -> w
     if origin is not None and not _is_own_origin(origin, local_ip, local_port):
         return json_error(403, f"admin API: requests from Origin {origin!r} are refused")
     token = request.app[CONFIG].admin_token
-    if token is not None and not _has_token(request, token):
+    if check_token and token is not None and not _has_token(request, token):
         return json_error(
             401,
             "admin API: this server needs 'Authorization: Bearer <admin token>'",

@@ -14,6 +14,7 @@ from mockserver.config import MockConfig
 from mockserver.server.admin import add_admin_routes
 from mockserver.server.admin_guard import admin_route
 from mockserver.server.endpoint import ChatEndpoint
+from mockserver.server.events import add_event_hub
 from mockserver.server.http_errors import Handler, add_fallback_route, journaled
 from mockserver.server.journal import Journal, JournalEntry
 from mockserver.server.proxy import RecordingProxy
@@ -27,6 +28,7 @@ from mockserver.server.state import (
     STREAMS,
     STUBS,
 )
+from mockserver.server.ui import add_ui_routes
 from mockserver.wire.faults import FaultQueue
 from mockserver.wire.stubs import StubList
 
@@ -35,7 +37,8 @@ CHAT_PAGE = """<!DOCTYPE html>
 <body><h1>Koala chat</h1>
 <p>This is the Koala mock server's stand-in for https://koala.sh/chat, the page the provider
 names as its Referer. The API is <code>POST /api/gpt/</code>; the admin API is under
-<code>/__admin/</code> (try <a href="/__admin/health">/__admin/health</a>).</p>
+<code>/__admin/</code> (try <a href="/__admin/health">/__admin/health</a>, or the live journal
+at <a href="/__admin/ui">/__admin/ui</a>).</p>
 </body></html>
 """
 
@@ -68,6 +71,7 @@ def create_app(config: MockConfig | None = None) -> web.Application:
     app[STREAMS] = OpenStreams()
     app[STARTED] = time.time()
     app[STUBS] = StubList()
+    add_event_hub(app)
     chat = RecordingProxy(app) if config.record_upstream else ChatEndpoint(app)
     api = journaled(journal, chat)
     page = journaled(journal, chat_page)
@@ -76,6 +80,7 @@ def create_app(config: MockConfig | None = None) -> web.Application:
     app.router.add_get("/chat", page)
     app.router.add_get("/", page)
     add_admin_routes(app, admin_route)
+    add_ui_routes(app)
     add_fallback_route(app, journal, _admin_catch_all)  # last: it answers what no other route does
     app.on_shutdown.append(_end_open_streams)
     return app

@@ -12,13 +12,27 @@ from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from koala.testing import scrub_header_value
 from mockserver.wire.contract import Verdict
 from mockserver.wire.plan import MAX_STORED_BYTES
 
 DEFAULT_CAPACITY = 10_000
+#: A streamed answer keeps the send time of at most this many events (the rest are counted).
+MAX_EVENT_TIMES = 10_000
+
+
+class JournalWatcher(Protocol):
+    """Told about every new and every finished entry, and about :meth:`Journal.clear`.
+
+    At most one per journal (the event hub of ``GET /__admin/events``); set only while someone
+    listens, so with nobody listening the journal does no more work than without it.
+    """
+
+    def entry_changed(self, entry: JournalEntry) -> None: ...
+
+    def journal_cleared(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -52,7 +66,11 @@ class JournalEntry:
     #: How the response ended: ``eof``, ``close``, ``abort``, ``stall``, ``shutdown``.
     ending: str | None = None
     duration: float | None = None
+    #: Seconds from the headers to each event's last write, for a streamed answer (None: the
+    #: answer went out in one write, or is not an event stream).
+    event_times: list[float] | None = None
     _event_ends: Sequence[int] = field(default=(), repr=False)
+    _watcher: JournalWatcher | None = field(default=None, repr=False)
 
     @property
     def shape(self) -> str | None:
@@ -72,9 +90,21 @@ class JournalEntry:
         self.bytes_sent = total_bytes
         self.events_sent = bisect_right(self._event_ends, total_bytes)
 
+    def sent_streamed(self, total_bytes: int, since_first_write: float) -> None:
+        """:meth:`sent`, for a streamed answer: also note when each completed event left."""
+        before = self.events_sent
+        self.sent(total_bytes)
+        if self.events_sent > before:
+            times = self.event_times if self.event_times is not None else []
+            self.event_times = times
+            room = MAX_EVENT_TIMES - len(times)
+            times.extend([round(since_first_write, 6)] * min(self.events_sent - before, room))
+
     def finish(self, ending: str) -> None:
         self.ending = ending
         self.duration = round(time.time() - self.time, 6)
+        if self._watcher is not None:
+            self._watcher.entry_changed(self)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -96,6 +126,7 @@ class JournalEntry:
             "client_disconnected": self.client_disconnected,
             "ending": self.ending,
             "duration": self.duration,
+            "event_times": self.event_times,
         }
 
 
@@ -156,6 +187,20 @@ class Journal:
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self._entries: deque[JournalEntry] = deque(maxlen=capacity)
         self._count = 0
+        #: Bumped by :meth:`clear`: entry numbers start again at 1, so a number alone is ambiguous.
+        self.generation = 0
+        self._watcher: JournalWatcher | None = None
+
+    @property
+    def capacity(self) -> int:
+        return self._entries.maxlen or 0
+
+    def watch(self, watcher: JournalWatcher | None) -> None:
+        """Tell ``watcher`` about new, finished and cleared entries from now on (None: stop)."""
+        self._watcher = watcher
+        for entry in self._entries:  # the requests in progress will say when they finish
+            if entry.ending is None:
+                entry._watcher = watcher
 
     def start(
         self, method: str, path: str, headers: Mapping[str, str], raw_body: bytes = b""
@@ -166,6 +211,9 @@ class Journal:
             self._count, time.time(), method, path, headers, raw_body, body_size=len(raw_body)
         )
         self._entries.append(entry)
+        if self._watcher is not None:
+            entry._watcher = self._watcher
+            self._watcher.entry_changed(entry)
         return entry
 
     @property
@@ -173,9 +221,23 @@ class Journal:
         """How many requests were journaled since the last :meth:`clear` (dropped ones too)."""
         return self._count
 
-    def entries(self, path: str | None = None) -> list[JournalEntry]:
-        """The entries, oldest first; only those for ``path`` when given."""
-        return [e for e in self._entries if path is None or e.path == path]
+    def entries(self, path: str | None = None, before: int | None = None) -> list[JournalEntry]:
+        """The entries, oldest first; only those for ``path`` and numbered below ``before``."""
+        return [
+            e
+            for e in self._entries
+            if (path is None or e.path == path) and (before is None or e.number < before)
+        ]
+
+    def since(self, number: int) -> list[JournalEntry]:
+        """The entries numbered ``number`` or later, oldest first."""
+        newer: list[JournalEntry] = []
+        for entry in reversed(self._entries):
+            if entry.number < number:
+                break
+            newer.append(entry)
+        newer.reverse()
+        return newer
 
     def api_requests(self) -> list[JournalEntry]:
         """The entries for the chat API (``/api/gpt/`` and ``/api/gpt``)."""
@@ -196,6 +258,9 @@ class Journal:
         cleared = len(self._entries)
         self._entries.clear()
         self._count = 0
+        self.generation += 1
+        if self._watcher is not None:
+            self._watcher.journal_cleared()
         return cleared
 
     def to_json(self) -> list[dict[str, Any]]:

@@ -144,8 +144,9 @@ async def _stream(
 ) -> web.StreamResponse:
     await response.prepare(request)
     sent = 0
+    clock = asyncio.get_running_loop().time
     # Each write is due at start + its offset (the sum of the delays so far) on the loop clock.
-    due = asyncio.get_running_loop().time()
+    started = due = clock()
     for write in plan.writes:
         if write.delay:
             due += write.delay
@@ -155,7 +156,7 @@ async def _stream(
                 return response
         await response.write(write.data)
         sent += len(write.data)
-        entry.sent(sent)
+        entry.sent_streamed(sent, clock() - started)
     if plan.ending == "eof":
         await response.write_eof()
     elif plan.ending == "close":

@@ -781,12 +781,19 @@ class FaultQueue:
 
     def __init__(self) -> None:
         self._queue: deque[QueuedFault] = deque()
+        #: Called after :meth:`push` and :meth:`clear` (the live page's event stream listens).
+        self.on_change: Callable[[], None] | None = None
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def push(self, spec: FaultSpec, times: int = 1) -> QueuedFault:
         if isinstance(times, bool) or not isinstance(times, int) or times < 1:
             raise FaultSpecError(f"times must be a positive integer, got {times!r}")
         item = QueuedFault(spec, times)
         self._queue.append(item)
+        self._changed()
         return item
 
     def take(self) -> FaultSpec | None:
@@ -802,6 +809,7 @@ class FaultQueue:
     def clear(self) -> int:
         cleared = len(self._queue)
         self._queue.clear()
+        self._changed()
         return cleared
 
     def to_json(self) -> list[dict[str, Any]]:
