@@ -53,7 +53,7 @@ def main() -> None:
         traffic(mock)
         time.sleep(1.0)
         rows = browser.find_elements("css selector", "tr.entry")
-        rows[2].click()  # the fault's row opens to the request and the events sent
+        rows[-1].click()  # the first request opens to its headers, body and events sent
         browser.execute_script("window.scrollTo(0, 0)")
         time.sleep(0.5)
         browser.save_screenshot(str(out))

@@ -419,6 +419,12 @@ async def _serve(config: MockConfig, host: str, port: int, args: argparse.Namesp
             f"{PROG}: admin token (send 'Authorization: Bearer TOKEN' to /__admin/*): "
             f"{config.admin_token}",
             file=sys.stdout,
+        )
+        # The fragment never leaves the browser: the page keeps the token for its own calls.
+        print(
+            f"{PROG}: live journal with the token: "
+            f"{_loopback(address).url}/__admin/ui#token={config.admin_token}",
+            file=sys.stdout,
             flush=True,
         )
     _report_cassettes(app, config)
@@ -438,8 +444,13 @@ def _on_signals(stop: asyncio.Event) -> None:
             loop.add_signal_handler(signum, stop.set)
 
 
+def _loopback(address: ServerAddress) -> ServerAddress:
+    """``address``, with a wildcard host (``0.0.0.0``, ``::``) replaced by one to connect to."""
+    return ServerAddress(_WILDCARD_HOSTS.get(address.host, address.host), address.port)
+
+
 def _print_banner(address: ServerAddress, config: MockConfig, out: TextIO) -> None:
-    reachable = ServerAddress(_WILDCARD_HOSTS.get(address.host, address.host), address.port)
+    reachable = _loopback(address)
     if config.record_upstream:
         from mockserver.cassettes.scrub import mask_url
 

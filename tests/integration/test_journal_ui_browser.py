@@ -161,3 +161,19 @@ def test_nothing_a_request_carries_runs_in_the_page(mock: KoalaMock, page: Any) 
     assert len(page.find_elements("tag name", "script")) == 1  # the page's own
     assert page.execute_script("return window.__pwned") is None
     assert XSS in page.find_element("id", "journal").text  # shown, as text
+
+
+def test_the_page_takes_the_admin_token_from_its_fragment() -> None:
+    token = "page-token-123"
+    with (
+        KoalaMock(MockConfig(cassette_dir=None, admin_token=token)) as mock,
+        headless_chromium() as driver,
+    ):
+        driver.get(mock.url + "/__admin/ui#token=" + token)
+        wait_for(lambda: driver.find_element("id", "connection").text == "live", "the stream")
+        assert "token" not in driver.current_url  # taken out of the address bar
+        assert chat(mock) == 200
+        wait_for(lambda: row_numbers(driver) == [1], "the row")
+        driver.find_element("id", "clear-journal").click()  # an action with the token
+        wait_for(lambda: rows(driver) == [], "the cleared journal")
+        assert driver.get_cookies() == []

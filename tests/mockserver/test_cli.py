@@ -595,6 +595,8 @@ def test_allow_remote_without_a_token_prints_a_generated_one(
     token_line = next(line for line in lines if "admin token" in line)
     token = token_line.strip().rsplit(" ", 1)[1]
     assert len(token) >= 24
+    page_line = server.process.stdout.readline()
+    assert page_line.strip().endswith(f"/__admin/ui#token={token}")
     health = server.base_url + "/__admin/health"
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(health, timeout=10)

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from koala.sse import EventStreamDecoder
 from mockserver import MockConfig, create_app
 from mockserver.server.ui import CONTENT_SECURITY_POLICY, UI_FILES, UI_PATH, ui_file
 
@@ -150,3 +151,35 @@ def test_the_files_are_package_data() -> None:
     for name in UI_FILES:
         assert any(Path("ui", name).match(pattern) for pattern in patterns), name
         assert (ROOT / "mockserver" / "server" / "ui" / name).is_file()
+
+
+async def test_with_an_admin_token_the_page_loads_but_its_data_needs_the_token(
+    aiohttp_client: ClientFactory,
+) -> None:
+    token = "s3cret-token"
+    client = await aiohttp_client(create_app(MockConfig(cassette_dir=None, admin_token=token)))
+    for url in [UI_PATH] + [f"{UI_PATH}/{name}" for name in UI_FILES if name != "index.html"]:
+        async with client.get(url) as response:
+            assert response.status == 200, url  # static files, no data: no token needed
+        async with client.get(url, headers={"Host": "evil.example:80"}) as response:
+            assert response.status == 403, url  # the Host check still holds
+        async with client.get(url, headers={"Origin": "http://evil.example"}) as response:
+            assert response.status == 403, url
+    for data in ("/__admin/events", "/__admin/requests", "/__admin/faults"):
+        async with client.get(data) as response:
+            assert response.status == 401, data
+    bearer = {"Authorization": f"Bearer {token}"}
+    async with client.get("/__admin/events", headers=bearer) as response:
+        assert response.status == 200
+        decoder = EventStreamDecoder()
+        values: list[Any] = []
+        while not values:
+            values = decoder.feed(await response.content.readany())
+        assert values[0]["type"] == "hello"
+    script = ui_file("journal.js").decode("utf-8")
+    assert '"Bearer " + token' in script and "document.cookie" not in script
+
+
+async def test_the_page_is_refused_to_a_foreign_host(client: Client) -> None:
+    async with client.get(UI_PATH, headers={"Host": "rebound.example:80"}) as response:
+        assert response.status == 403
