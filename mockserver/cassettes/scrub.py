@@ -43,6 +43,7 @@ from koala.testing import (
     scrub_uri,
 )
 from mockserver.cassettes.cassette import Cassette, Chunk, Interaction
+from mockserver.wire.contract import KEYED_HEADERS
 
 __all__ = [
     "CONTRACT_REQUEST_HEADERS",
@@ -74,7 +75,7 @@ CONTROL_HEADER_PREFIX = "x-koala-mock-"
 #: Request headers of the Koala contract (lower case): what the provider sends, Content-Type,
 #: and the keyed API's Authorization.
 CONTRACT_REQUEST_HEADERS = frozenset(
-    {name.lower() for name in build_headers()} | {"content-type", "authorization"}
+    {name.lower() for name in build_headers()} | {name.lower() for name in KEYED_HEADERS}
 )
 #: Answer headers a cassette keeps, each because replay or the drift check reads it:
 #: ``Content-Type`` (event stream, JSON or an HTML error page; verify compares it),
@@ -99,6 +100,7 @@ _TRANSFER_REQUEST_HEADERS = frozenset(
     {"host", "content-length", "connection", "keep-alive", "transfer-encoding", "upgrade", "expect"}
 )
 _URL_HEADERS = frozenset({"location", "content-location", "referer", "origin"})
+_CHALLENGE_HEADERS = frozenset({"www-authenticate", "proxy-authenticate"})
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization"})
 _COOKIE_HEADERS = frozenset({"cookie", "set-cookie", "set-cookie2"})
 _VISITOR_HEADER = "visitor-id"
@@ -256,6 +258,10 @@ def _scrub_value(name: str, value: str, policy: ScrubPolicy, found: set[str]) ->
         return _credential(value, found)
     if lowered in _COOKIE_HEADERS:
         return _cookie_values(value.partition(";")[0] if lowered != "cookie" else value, found)
+    if lowered in _CHALLENGE_HEADERS:
+        # A challenge names a scheme ("Bearer"), no credential: taken for a secret, its value
+        # would be scrubbed as an echo from every Authorization header ("SCRUBBED SCRUBBED").
+        return value
     if is_sensitive_name(name):
         found.add(value)
         return SCRUBBED

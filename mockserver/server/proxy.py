@@ -43,6 +43,7 @@ from mockserver.server.endpoint import (
     fault_for,
     plan_answer,
     seed_for,
+    stream_only,
 )
 from mockserver.server.http_errors import json_error
 from mockserver.server.journal import JournalEntry, decode_json_body
@@ -64,6 +65,7 @@ from mockserver.upstream.saving import (
     with_interaction,
 )
 from mockserver.wire.contract import check_request
+from mockserver.wire.json_answer import wants_json
 from mockserver.wire.plan import MAX_STORED_BYTES
 
 __all__ = ["RecordingProxy"]
@@ -127,8 +129,13 @@ class RecordingProxy:
         answer_payload = payload if isinstance(payload, dict) else {}
         seed = seed_for(request.headers, self.config)
         fault = fault_for(request.headers, self.fault_queue, self.config)
+        json_form = wants_json(request.headers)
         if fault is not None:  # the mock's own business: the upstream never hears of it
-            plan, entry.served_by = plan_answer(answer_payload, None, fault, seed, self.config)
+            if json_form and not fault.applies_to_json:
+                raise RequestRejected(stream_only(fault))
+            plan, entry.served_by = plan_answer(
+                answer_payload, None, fault, seed, self.config, json_form
+            )
             entry.fault = str(fault)
             return await send_plan(request, plan, self.streams, entry)
         path = urlsplit(url).path or "/"
@@ -172,7 +179,8 @@ class RecordingProxy:
         found: Recorded,
         seed: int | None,
     ) -> web.StreamResponse:
-        plan, served_by = plan_answer(payload, found, None, seed, self.config)
+        json_form = wants_json(request.headers)  # a replay answers in the form asked for
+        plan, served_by = plan_answer(payload, found, None, seed, self.config, json_form)
         entry.served_by = {**served_by, "record_mode": str(self.mode)}
         if seed is not None:
             plan = plan.with_header(SEED_HEADER, str(seed))

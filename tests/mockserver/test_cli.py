@@ -3,29 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
-import subprocess
-import sys
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from serve_process import ServeProcess
 
 from koala import Koala, build_headers, build_payload
 from mockserver.cli.exit_codes import ExitCode
 from mockserver.cli.main import _config_from_args, build_parser, main
 from mockserver.testing.embedded import is_loopback
-
-REPO = Path(__file__).resolve().parents[2]
-STARTUP_TIMEOUT = 30.0
-EXIT_TIMEOUT = 10.0
-
 
 # -- parsing --------------------------------------------------------------------------------------
 
@@ -244,51 +236,6 @@ def test_is_loopback(host: str, loopback: bool) -> None:
 
 
 # -- serve as a process ---------------------------------------------------------------------------
-
-
-class ServeProcess:
-    """``python -m mockserver serve ...`` with its printed endpoint parsed."""
-
-    def __init__(self, *flags: str) -> None:
-        env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "mockserver", "serve", *flags],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self._watchdog = threading.Timer(STARTUP_TIMEOUT + 60, self.process.kill)
-        self._watchdog.start()
-        self.banner: list[str] = []
-        self.api_endpoint = ""
-
-    def wait_for_endpoint(self) -> str:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.banner.append(line)
-            if line.startswith("export KOALA_API_ENDPOINT="):
-                self.api_endpoint = line.strip().split("=", 1)[1]
-                return self.api_endpoint
-        raise AssertionError(f"serve printed no endpoint; stderr: {self.stop_output()[1]}")
-
-    @property
-    def base_url(self) -> str:
-        return self.api_endpoint.removesuffix("/api/gpt/")
-
-    def stop_output(self) -> tuple[str, str]:
-        try:
-            out, err = self.process.communicate(timeout=EXIT_TIMEOUT)
-        finally:
-            self._watchdog.cancel()
-        return "".join(self.banner) + out, err
-
-    def close(self) -> None:
-        self._watchdog.cancel()
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.communicate()
 
 
 @pytest.fixture
