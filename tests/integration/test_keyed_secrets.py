@@ -18,6 +18,7 @@ from serve_process import ServeProcess
 
 from koala import ApiKey, AuthenticationError, InvalidOptionError, Koala, KoalaConnectionError
 from mockserver.cassettes.cassette import load_cassette
+from mockserver.cli.exit_codes import ExitCode
 from mockserver.cli.main import main as cli_main
 from mockserver.config import MockConfig
 from mockserver.testing.embedded import KoalaMock
@@ -70,12 +71,12 @@ def test_record_keyed_writes_the_keyed_shape_without_the_key(
     assert upstream.requests[-1]["shape"] == "keyed"
 
 
-def test_record_keyed_without_the_key_in_the_environment_is_a_usage_error(
+def test_record_keyed_without_the_key_in_the_environment_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("KOALA_API_KEY", raising=False)
     argv = ["record", "--keyed", "--prompt", "Hi", "--out", str(tmp_path / "x.yaml")]
-    assert cli_main(argv) == 2
+    assert cli_main(argv) == ExitCode.BAD_INPUT
     assert "KOALA_API_KEY" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
