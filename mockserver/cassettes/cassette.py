@@ -26,7 +26,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -245,11 +245,14 @@ def cassette_files(directory: str | os.PathLike[str]) -> list[Path]:
 
 def load_cassette_dir(
     directory: str | os.PathLike[str],
+    load: Callable[[Path], Cassette] | None = None,
 ) -> tuple[list[Cassette], list[CassetteError]]:
-    """Every cassette file in ``directory`` (:func:`cassette_files`), loaded.
+    """Every cassette file in ``directory`` (:func:`cassette_files`), loaded by ``load``
+    (default :func:`load_cassette`).
 
     A file that cannot be loaded is reported in the second list, not raised.
     """
+    load = load if load is not None else load_cassette
     try:
         paths = cassette_files(directory)
     except CassetteError as exc:
@@ -258,7 +261,7 @@ def load_cassette_dir(
     errors: list[CassetteError] = []
     for path in paths:
         try:
-            cassettes.append(load_cassette(path))
+            cassettes.append(load(path))
         except CassetteError as exc:
             errors.append(exc)
     return cassettes, errors

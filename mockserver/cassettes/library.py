@@ -27,10 +27,10 @@ from mockserver.cassettes.cassette import (
     CassetteError,
     Interaction,
     MatchResult,
-    cassette_files,
     find_match,
     interaction_name,
     load_cassette,
+    load_cassette_dir,
     parse_json,
 )
 from mockserver.wire.http_headers import HOP_BY_HOP_HEADERS, TRANSFER_HEADERS
@@ -226,18 +226,7 @@ class _LoadedFiles:
         return result
 
     def load_dir(self, directory: Path) -> tuple[list[Cassette], list[CassetteError]]:
-        try:
-            paths = cassette_files(directory)
-        except CassetteError as exc:
-            return [], [exc]
-        cassettes: list[Cassette] = []
-        errors: list[CassetteError] = []
-        for path in paths:
-            try:
-                cassettes.append(self.load(path))
-            except CassetteError as exc:
-                errors.append(exc)
-        return cassettes, errors
+        return load_cassette_dir(directory, self.load)
 
     def recorded(self, cassette: Cassette) -> list[Recorded]:
         """The replay plans of ``cassette``'s interactions, built once for a cassette this cache
