@@ -240,3 +240,22 @@ def test_the_browser_shape_may_ask_for_the_json_reply_without_a_warning() -> Non
 def test_the_keyed_header_names_are_the_ones_the_provider_sets() -> None:
     sent = {**build_keyed_headers("Bearer k"), "Content-Type": "application/json"}
     assert sorted(sent) == sorted(KEYED_HEADERS)
+
+
+def test_the_readme_fault_table_is_the_registry_with_its_json_column() -> None:
+    from pathlib import Path
+
+    from mockserver.wire.faults import FAULTS, fault_table
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert fault_table() in readme
+    stream_only = [name for name, scenario in FAULTS.items() if not scenario.applies_to_json]
+    assert stream_only == [
+        "done_marker",
+        "invalid_utf8",
+        "bom",
+        "huge_event",
+        "crlf",
+        "cr",
+        "keepalive_comments",
+    ]
