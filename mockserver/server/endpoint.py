@@ -21,7 +21,7 @@ from aiohttp import web
 
 from mockserver.cassettes.library import Recorded
 from mockserver.config import MockConfig
-from mockserver.server.http_errors import json_error
+from mockserver.server.http_errors import JournaledHandler, json_error
 from mockserver.server.journal import JournalEntry, decode_json_body
 from mockserver.server.request_body import BodyRejected, ClientGone, client_gone, read_body
 from mockserver.server.sender import send_plan
@@ -52,6 +52,17 @@ class RequestRejected(Exception):
         self.response = response
 
 
+async def answer_or_rejection(
+    answer: JournaledHandler, request: web.Request, entry: JournalEntry
+) -> web.StreamResponse:
+    """``answer``'s response, or the JSON error of the :class:`RequestRejected` it raised."""
+    try:
+        return await answer(request, entry)
+    except RequestRejected as rejected:
+        entry.served_by = entry.served_by or {"source": "error"}
+        return rejected.response
+
+
 class ChatEndpoint:
     """The chat API of one app; the app's state is looked up once, not per request."""
 
@@ -63,11 +74,7 @@ class ChatEndpoint:
         self.stubs = app[STUBS]
 
     async def __call__(self, request: web.Request, entry: JournalEntry) -> web.StreamResponse:
-        try:
-            return await self._answer(request, entry)
-        except RequestRejected as rejected:
-            entry.served_by = entry.served_by or {"source": "error"}
-            return rejected.response
+        return await answer_or_rejection(self._answer, request, entry)
 
     async def _answer(self, request: web.Request, entry: JournalEntry) -> web.StreamResponse:
         config = self.config

@@ -40,6 +40,7 @@ from mockserver.config import DEFAULT_RECORD_DIR
 from mockserver.server.endpoint import (
     SEED_HEADER,
     RequestRejected,
+    answer_or_rejection,
     fault_for,
     plan_answer,
     seed_for,
@@ -110,11 +111,7 @@ class RecordingProxy:
         await self.client.close()
 
     async def __call__(self, request: web.Request, entry: JournalEntry) -> web.StreamResponse:
-        try:
-            return await self._answer(request, entry)
-        except RequestRejected as rejected:
-            entry.served_by = entry.served_by or {"source": "error"}
-            return rejected.response
+        return await answer_or_rejection(self._answer, request, entry)
 
     async def _answer(self, request: web.Request, entry: JournalEntry) -> web.StreamResponse:
         try:
@@ -214,11 +211,7 @@ class RecordingProxy:
             except UpstreamUnreachableError as exc:
                 return _unreachable(entry, exc)
             except StreamInterruptedError:
-                entry.finish("upstream_broke_off")
-                entry.status = 502
-                return web.Response(
-                    status=502, text="koala-mock recording proxy: upstream broke off\n"
-                )
+                return _broke_off(entry)
             await self._save(request, raw, capture, found)
             answer = capture.interaction()
             replay = recorded(Cassette("upstream", None, [answer]), 0, answer)
@@ -263,12 +256,9 @@ class RecordingProxy:
             entry.finish("client_disconnected")
             return client_response  # nothing to record: the answer was not read to its end
         except StreamInterruptedError:
-            entry.finish("upstream_broke_off")
             if not client_response.prepared:
-                entry.status = 502
-                return web.Response(
-                    status=502, text="koala-mock recording proxy: upstream broke off\n"
-                )
+                return _broke_off(entry)
+            entry.finish("upstream_broke_off")
             # Headers are out: the only honest thing left is to break the client's stream too.
             if request.transport is not None:
                 request.transport.close()
@@ -320,6 +310,12 @@ class RecordingProxy:
         kept = [c for c in self.recordings.cassettes if c is not old]
         self.recordings.set_cassettes([*kept, cassette], self.recordings.errors)
         return path
+
+
+def _broke_off(entry: JournalEntry) -> web.Response:
+    entry.status = 502
+    entry.finish("upstream_broke_off")
+    return web.Response(status=502, text="koala-mock recording proxy: upstream broke off\n")
 
 
 def _unreachable(entry: JournalEntry, exc: UpstreamUnreachableError) -> web.Response:
