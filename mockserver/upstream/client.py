@@ -37,6 +37,8 @@ from mockserver.errors import MockServerError
 from mockserver.wire.http_headers import HOP_BY_HOP_HEADERS, TRANSFER_HEADERS
 
 __all__ = [
+    "MAX_ANSWER_BYTES",
+    "AnswerTooLargeError",
     "Capture",
     "RecordingError",
     "StreamInterruptedError",
@@ -60,6 +62,9 @@ UNSENT_REQUEST_HEADERS = (HOP_BY_HOP_HEADERS - {"te"}) | {
 }
 #: Headers aiohttp would add on its own when the caller did not send them.
 _AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+
+#: The largest answer a capture holds (a hostile or runaway upstream must not fill the memory).
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
 
 ChunkSink = Callable[[bytes], Awaitable[None]]
 Headers = Mapping[str, str] | Iterable[tuple[str, str]]
@@ -95,6 +100,13 @@ class StreamInterruptedError(RecordingError):
             f"({type(cause).__name__}: {detail})"
         )
         super().__init__(f"{self.problem}; nothing was recorded")
+
+
+class AnswerTooLargeError(StreamInterruptedError):
+    """The answer grew past what a cassette may hold; reading stopped, nothing was recorded."""
+
+    def __init__(self, url: str, received: int, limit: int) -> None:
+        super().__init__(url, received, ValueError(f"larger than the {limit:,}-byte limit"))
 
 
 def check_upstream_url(url: str) -> str:
@@ -226,8 +238,12 @@ def sendable_headers(headers: Headers) -> list[tuple[str, str]]:
 class UpstreamClient:
     """One session for a run: ``async with UpstreamClient() as c: await c.capture(...)``."""
 
-    def __init__(self, timeouts: Timeouts | None = None) -> None:
+    def __init__(
+        self, timeouts: Timeouts | None = None, max_answer_bytes: int = MAX_ANSWER_BYTES
+    ) -> None:
         self.timeouts = timeouts or Timeouts()
+        #: A larger answer is not recorded (it is held in memory until it is written).
+        self.max_answer_bytes = max_answer_bytes
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> UpstreamClient:
@@ -310,6 +326,8 @@ class UpstreamClient:
                 async for data in response.content.iter_any():
                     capture.chunks.append(Chunk(time.monotonic() - started, data))
                     received += len(data)
+                    if received > self.max_answer_bytes:
+                        raise AnswerTooLargeError(url, received, self.max_answer_bytes)
                     if on_chunk is not None:
                         await on_chunk(data)
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:

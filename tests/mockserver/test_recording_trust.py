@@ -510,3 +510,12 @@ async def test_two_cassettes_of_one_request_are_reported(tmp_path: Path, serve: 
     library = CassetteLibrary(tmp_path)
     library.reload()
     assert library.duplicates == [("b", "a")]
+
+
+async def test_an_answer_too_large_to_hold_is_not_recorded(tmp_path: Path, serve: Serve) -> None:
+    from mockserver.upstream.client import AnswerTooLargeError, UpstreamClient, UpstreamURL
+
+    url = await serve(Upstream(body=b"data: " + b"x" * 5000 + b"\n\n").app())
+    async with UpstreamClient(max_answer_bytes=1000) as client:
+        with pytest.raises(AnswerTooLargeError, match="1,000-byte limit"):
+            await client.capture("POST", UpstreamURL.parse(url), {}, BODY)
