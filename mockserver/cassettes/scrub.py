@@ -315,11 +315,13 @@ def _pattern(secrets: set[str]) -> re.Pattern[str] | None:
 
 
 def _echo_secrets(removed: set[str], public: set[str]) -> set[str]:
-    """The removed values worth searching for: long enough, and not a value kept as public."""
+    """The removed values worth searching for: long enough, and not part of a value the cassette
+    keeps as public (a contract header's value, a scheme such as ``Bearer``)."""
+    kept = "\n".join(public)
     return {
         value
         for value in (v.strip() for v in removed)
-        if len(value) >= MIN_ECHO_LENGTH and value not in public and SCRUBBED not in value
+        if len(value) >= MIN_ECHO_LENGTH and value not in kept and SCRUBBED not in value
     }
 
 

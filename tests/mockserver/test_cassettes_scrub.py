@@ -259,3 +259,30 @@ def test_scrubbing_never_fails_on_odd_headers_or_uris(
     scrubbed = scrub_interaction(interaction)
     assert "Link" not in scrubbed.response_headers
     assert "Location" in scrubbed.response_headers
+
+
+def test_a_removed_value_that_is_part_of_a_kept_one_is_no_echo() -> None:
+    """A dropped header that says "Bearer" or repeats the User-Agent does not turn the kept
+    headers into SCRUBBED."""
+    agent = "Mozilla/5.0 (X11; Linux) Firefox/122.0"
+    original = Interaction(
+        method="POST",
+        uri="https://koala.sh/api/gpt/",
+        request_headers={
+            "User-Agent": [agent],
+            "Authorization": ["Bearer k3y-s3cr3t-value"],
+            "X-Scheme": ["Bearer"],
+            "X-Agent": [agent],
+        },
+        request_body=b"{}",
+        status=200,
+        reason="OK",
+        response_headers={"Content-Type": ["text/event-stream"]},
+        body=BODY,
+        chunks=single_chunk(BODY),
+    )
+    scrubbed = scrub_interaction(original)
+    assert scrubbed.request_headers == {
+        "User-Agent": [agent],
+        "Authorization": [f"Bearer {SCRUBBED}"],
+    }
