@@ -30,7 +30,9 @@ class ApiKey:
         return f"Bearer {self._secret}"
 
     def matches(self, other: str) -> bool:
-        return hmac.compare_digest(self._secret.encode(), other.encode())
+        """``other`` is this key (constant time). ``other`` may be anything a client sent: an
+        undecodable header arrives with lone surrogates, which must not raise."""
+        return hmac.compare_digest(self._secret.encode(), other.encode("utf-8", "surrogateescape"))
 
     def __repr__(self) -> str:
         return f"ApiKey({MASK})"

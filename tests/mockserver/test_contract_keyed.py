@@ -168,6 +168,20 @@ def test_a_malformed_authorization_is_a_401_that_never_quotes_the_credential(
         assert secret not in serialised
 
 
+@given(token=st.text(min_size=1).filter(lambda t: t.strip()))
+def test_any_token_a_client_sends_is_refused_with_a_401_not_an_exception(token: str) -> None:
+    # aiohttp hands undecodable header bytes over as lone surrogates (b"\xff" -> "\udcff").
+    headers = {**keyed_headers(), "Authorization": f"Bearer {token}"}
+    verdict = check_request(headers, b'{"input": "Hi"}', api_key=ApiKey(KEY))
+    assert verdict.status == 401
+
+
+def test_undecodable_key_bytes_are_a_401() -> None:
+    undecodable = b"\xff\xfe".decode("utf-8", "surrogateescape")
+    headers = {**keyed_headers(), "Authorization": f"Bearer {undecodable}"}
+    assert check_request(headers, b'{"input": "Hi"}', api_key=ApiKey(KEY)).status == 401
+
+
 def test_a_wrong_key_is_a_401_saying_so_without_either_key() -> None:
     verdict = check_request(keyed_headers("sk-wrong"), b'{"input": "Hi"}', api_key=ApiKey(KEY))
     assert verdict.status == 401
