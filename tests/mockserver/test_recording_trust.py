@@ -519,3 +519,19 @@ async def test_an_answer_too_large_to_hold_is_not_recorded(tmp_path: Path, serve
     async with UpstreamClient(max_answer_bytes=1000) as client:
         with pytest.raises(AnswerTooLargeError, match="1,000-byte limit"):
             await client.capture("POST", UpstreamURL.parse(url), {}, BODY)
+
+
+def test_verify_json_says_the_upstream_did_not_answer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], serve_thread: str, unused_tcp_port: int
+) -> None:
+    assert cli_main(["record", "--out", str(tmp_path / "good.yaml"), "--prompt", "Hello",
+                     "--upstream", serve_thread]) == 0  # fmt: skip
+    capsys.readouterr()
+    dead = f"http://127.0.0.1:{unused_tcp_port}/api/gpt/?key=abcdef123456"
+    assert cli_main(["verify", "--format", "json", "--upstream", dead, str(tmp_path)]) == 5
+    printed = capsys.readouterr()
+    document = json.loads(printed.out)
+    assert document["results"] == [] and document["exit_code"] == 5
+    assert "did not answer" in document["unreachable"]
+    assert "no cassette was verified" in document["unreachable"]
+    assert "abcdef123456" not in printed.out + printed.err
