@@ -21,7 +21,9 @@ __all__ = [
     "API_KEY_ENV_VAR",
     "CASSETTES_ENV_VAR",
     "DEFAULT_CASSETTE_DIR",
+    "DEFAULT_KEEPALIVE_TIMEOUT",
     "DEFAULT_RECORD_DIR",
+    "MAX_KEEPALIVE_TIMEOUT",
     "MAX_LATENCY_SECONDS",
     "MIN_SPEED",
     "MODES",
@@ -38,6 +40,9 @@ MODES = ("auto", "replay", "synthetic", "fuzz")
 API_KEY_ENV_VAR = "KOALA_MOCK_API_KEY"
 #: The longest pause between events ``latency`` may ask for (a larger one only hangs clients).
 MAX_LATENCY_SECONDS = 60.0
+#: Seconds an idle keep-alive connection is kept open (aiohttp's own default is an hour).
+DEFAULT_KEEPALIVE_TIMEOUT = 15.0
+MAX_KEEPALIVE_TIMEOUT = 3600.0
 #: The slowest replay: a hundred times slower than recorded.
 MIN_SPEED = 0.01
 
@@ -64,6 +69,7 @@ class MockConfig:
       waiting at all; otherwise at least ``MIN_SPEED``, so that no delay grows without bound.
     - ``default_fault``: ``"NAME;param=value;..."`` applied to every request without its own.
     - ``max_body_size``: larger request bodies get a 413.
+    - ``keepalive_timeout``: seconds an idle keep-alive connection stays open (0.1..3600).
     - ``admin_token``: when set, every ``/__admin/*`` call needs ``Authorization: Bearer TOKEN``.
     - ``record_upstream``, ``record_dir``, ``record_mode``, ``scrub``, ``keep_headers``,
       ``keep_query``: the recording proxy (see :mod:`mockserver.server.proxy`); ``record_dir``
@@ -85,6 +91,7 @@ class MockConfig:
     default_fault: str | None = None
     max_body_size: int = 1_048_576
     admin_token: str | None = field(default=None, repr=False)
+    keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT
     record_upstream: str | None = None
     record_dir: Path | None = None
     record_mode: str = "new_episodes"
@@ -114,6 +121,11 @@ class MockConfig:
             )
         if self.max_body_size < 1:
             raise ConfigError(f"max_body_size must be >= 1 byte, got {self.max_body_size!r}")
+        if not 0.1 <= self.keepalive_timeout <= MAX_KEEPALIVE_TIMEOUT:
+            raise ValueError(
+                f"keepalive_timeout must be 0.1..{MAX_KEEPALIVE_TIMEOUT:g} seconds, "
+                f"got {self.keepalive_timeout!r}"
+            )
         if self.admin_token is not None and not _is_token_text(self.admin_token):
             raise ConfigError(
                 "admin_token must be 1..512 visible ASCII characters (no spaces), "

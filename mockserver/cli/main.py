@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import errno
+import logging
 import os
 import signal
 import sys
@@ -22,13 +23,16 @@ from typing import TYPE_CHECKING, Any, TextIO
 from koala import Koala
 from koala.api_key import ApiKey, check_api_key
 from koala.errors import InvalidOptionError
+from mockserver.cli.console import PROG, AcceptErrorReporter, Console, log_records_as
 from mockserver.cli.exit_codes import ExitCode, HelpFormatter, epilog
 from mockserver.cli.numbers import bounded
 from mockserver.cli.upstream_options import add_scrub_options, record_mode_option
 from mockserver.config import (
     API_KEY_ENV_VAR,
     CASSETTES_ENV_VAR,
+    DEFAULT_KEEPALIVE_TIMEOUT,
     DEFAULT_RECORD_DIR,
+    MAX_KEEPALIVE_TIMEOUT,
     MAX_LATENCY_SECONDS,
     MODES,
     MockConfig,
@@ -42,7 +46,6 @@ from mockserver.wire.fuzz import MAX_SEED
 if TYPE_CHECKING:
     from aiohttp import web
 
-PROG = "koala-mock"
 ADMIN_TOKEN_ENV_VAR = "KOALA_MOCK_ADMIN_TOKEN"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -104,6 +107,7 @@ port_number = bounded(int, "a port number", minimum=0, maximum=65535)
 positive_int = bounded(int, "a whole number", minimum=1)
 #: The range the server accepts in the X-Koala-Mock-Seed header, so a run can be reproduced.
 fuzz_seed = bounded(int, "a whole number", minimum=0, maximum=MAX_SEED)
+keepalive_seconds = bounded(float, "seconds", minimum=0.1, maximum=MAX_KEEPALIVE_TIMEOUT)
 latency_seconds = bounded(float, "seconds", minimum=0.0, maximum=MAX_LATENCY_SECONDS)
 
 
@@ -210,7 +214,7 @@ def _config_from_args(args: argparse.Namespace) -> MockConfig:
     elif os.environ.get(CASSETTES_ENV_VAR):
         from_env = Path(os.environ[CASSETTES_ENV_VAR])
         _check_cassette_dir(f"${CASSETTES_ENV_VAR}={from_env}", from_env)
-    for flag in ("mode", "seed", "latency", "speed", "max_body_size"):
+    for flag in ("mode", "seed", "latency", "speed", "max_body_size", "keepalive_timeout"):
         value = getattr(args, flag, None)
         if value is not None:
             options[flag] = value
@@ -331,6 +335,13 @@ def _add_serve_command(subparsers: Any) -> None:
         help="larger request bodies get a 413",
     )
     serve.add_argument(
+        "--keepalive-timeout",
+        type=keepalive_seconds,
+        metavar="SECONDS",
+        help=f"close a keep-alive connection idle this long (default: "
+        f"{DEFAULT_KEEPALIVE_TIMEOUT:g}; at most {MAX_KEEPALIVE_TIMEOUT:g})",
+    )
+    serve.add_argument(
         "--log-format",
         choices=("text", "json"),
         default="text",
@@ -363,6 +374,7 @@ def _add_serve_command(subparsers: Any) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    CONSOLE.json = args.log_format == "json"
     host: str = args.host
     if not is_loopback(host):
         if not args.allow_remote:
@@ -378,13 +390,19 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.record and args.no_scrub:
         _warn("--no-scrub: recorded cassettes will keep cookies, tokens and the Visitor-ID")
     loop = asyncio.new_event_loop()
+    loop.set_exception_handler(AcceptErrorReporter(CONSOLE))
+    handler = log_records_as(args.log_format)
+    root = logging.getLogger()
+    root.addHandler(handler)
     try:
-        with parser_errors_as_one_line(f"{PROG}: ", quiet=args.quiet):
+        with parser_errors_as_one_line("", quiet=args.quiet, escape=not CONSOLE.json):
             return loop.run_until_complete(_serve(config, host, args.port, args))
     except KeyboardInterrupt:  # where the loop cannot install signal handlers (Windows)
         return ExitCode.OK
     finally:
-        loop.close()
+        loop.close()  # (it puts back the default handlers of the signals it handled)
+        _ignore_stop_signals()  # a second Ctrl-C or SIGTERM during the exit changes nothing
+        root.removeHandler(handler)
 
 
 async def _serve(config: MockConfig, host: str, port: int, args: argparse.Namespace) -> int:
@@ -396,7 +414,7 @@ async def _serve(config: MockConfig, host: str, port: int, args: argparse.Namesp
     try:
         app = create_app(config)
     except Exception as exc:
-        print(f"{PROG}: could not set up the server: {_describe(exc)}", file=sys.stderr)
+        CONSOLE.error(f"could not set up the server: {_describe(exc)}")
         return ExitCode.FAILURE
     log_class = None if args.quiet else install_access_log(app, args.log_format)
     try:
@@ -408,10 +426,10 @@ async def _serve(config: MockConfig, host: str, port: int, args: argparse.Namesp
             access_log_class=log_class,
         )
     except OSError as exc:
-        print(f"{PROG}: {_bind_error(host, port, exc)}", file=sys.stderr)
+        CONSOLE.error(_bind_error(host, port, exc))
         return ExitCode.FAILURE
     except Exception as exc:
-        print(f"{PROG}: could not start the server: {_describe(exc)}", file=sys.stderr)
+        CONSOLE.error(f"could not start the server: {_describe(exc)}")
         return ExitCode.FAILURE
     _print_banner(address, config, sys.stdout)
     if getattr(args, "generated_admin_token", False):
@@ -432,9 +450,16 @@ async def _serve(config: MockConfig, host: str, port: int, args: argparse.Namesp
         await stop.wait()
     finally:
         flush_access_log(app)  # the lines of the requests before the signal come first
-        print(f"{PROG}: shutting down", file=sys.stderr, flush=True)
+        CONSOLE.note("shutting down")
+        _ignore_stop_signals()  # one clean shutdown: more signals change nothing
         await runner.cleanup()  # flushes the lines of the requests it lets finish
     return ExitCode.OK
+
+
+def _ignore_stop_signals() -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError, OSError):  # not the main thread; no such signal
+            signal.signal(signum, signal.SIG_IGN)
 
 
 def _on_signals(stop: asyncio.Event) -> None:
@@ -483,19 +508,16 @@ def _report_cassettes(app: web.Application, config: MockConfig) -> None:
     if config.record_upstream:
         return  # the proxy answers from the upstream and its record directory
     if config.cassette_dir is None:
-        print(f"{PROG}: no cassettes (every answer is synthetic)", file=sys.stderr, flush=True)
+        CONSOLE.note("no cassettes (every answer is synthetic)")
         return
     if not config.cassette_dir.is_dir():
         _warn(f"no cassette directory at {config.cassette_dir}: answers will be synthetic")
         return
     library = cassettes(app)
     count = sum(len(c.interactions) for c in library.cassettes)
-    print(
-        f"{PROG}: {plural(len(library.cassettes), 'cassette')} "
-        f"({plural(count, 'interaction')}) "
-        f"from {config.cassette_dir}",
-        file=sys.stderr,
-        flush=True,
+    CONSOLE.note(
+        f"{plural(len(library.cassettes), 'cassette')} ({plural(count, 'interaction')}) "
+        f"from {config.cassette_dir}"
     )
     for error in library.errors:
         _warn(f"cassette skipped: {error}")
@@ -580,8 +602,12 @@ def _add_audit_command(subparsers: Any) -> None:
 # -- helpers --------------------------------------------------------------------------------------
 
 
+#: Where notes and warnings go; ``serve --log-format json`` makes it write JSON lines.
+CONSOLE = Console()
+
+
 def _warn(message: str) -> None:
-    print(f"{PROG}: warning: {message}", file=sys.stderr, flush=True)
+    CONSOLE.warn(message)
 
 
 def _describe(exc: BaseException) -> str:

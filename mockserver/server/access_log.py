@@ -15,11 +15,12 @@ import json
 import sys
 from typing import Any, ClassVar
 
-from aiohttp import web
+from aiohttp import HttpVersion10, web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
 from mockserver.server.http_errors import CURRENT_ENTRY
+from mockserver.wire.log_text import escape, timestamp
 
 #: Seconds a log line may wait in the buffer; and how many lines make a write at once.
 FLUSH_INTERVAL = 0.1
@@ -111,6 +112,7 @@ def log_record(request: BaseRequest, response: StreamResponse, seconds: float) -
     """What a log line says about one request (admin requests have no journal entry)."""
     entry = CURRENT_ENTRY.get()
     record: dict[str, Any] = {
+        "request": entry.number if entry is not None else None,
         "method": request.method,
         "path": request.path,
         "status": response.status,
@@ -129,8 +131,11 @@ def log_record(request: BaseRequest, response: StreamResponse, seconds: float) -
 
 
 def format_text(record: dict[str, Any]) -> str:
+    """The record as a text line; the path and what served it (which can quote a fault's
+    client-given parameters) are escaped, so no request can split or forge a line."""
     line = (
-        f"{record['method']} {record['path']} {record['status']} {record['served_by']} "
+        f"{record['method']} {escape(record['path'])} {record['status']} "
+        f"{escape(record['served_by'])} "
         f"{record['events']} events {record['bytes']} bytes {record['duration_ms']:.1f} ms"
     )
     if record.get("client_disconnected"):
@@ -145,11 +150,19 @@ class _BufferedAccessLogger(AbstractAccessLogger):
     lines: ClassVar[LineBuffer]
 
 
+def _unparsed(request: BaseRequest) -> bool:
+    """aiohttp's stand-in request for malformed HTTP (its parser-error line says it all)."""
+    return request.method == "UNKNOWN" and request.version == HttpVersion10
+
+
 class _TextAccessLogger(_BufferedAccessLogger):
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
-        self.lines.add(format_text(log_record(request, response, time)))
+        if not _unparsed(request):
+            self.lines.add(format_text(log_record(request, response, time)))
 
 
 class _JsonAccessLogger(_BufferedAccessLogger):
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
-        self.lines.add(json.dumps(log_record(request, response, time), ensure_ascii=False))
+        if not _unparsed(request):
+            record = {"time": timestamp(), "level": "info", **log_record(request, response, time)}
+            self.lines.add(json.dumps(record, ensure_ascii=False))

@@ -61,7 +61,11 @@ def create_app(config: MockConfig | None = None) -> web.Application:
     # The body is decoded by the app (request_body.py), which bounds and reports what aiohttp's
     # decompression did not.
     app = web.Application(
-        client_max_size=config.max_body_size, handler_args={"auto_decompress": False}
+        client_max_size=config.max_body_size,
+        handler_args={
+            "auto_decompress": False,
+            "keepalive_timeout": config.keepalive_timeout,
+        },
     )
     journal = Journal()
     app[CONFIG] = config

@@ -67,6 +67,10 @@ def journaled(journal: Journal, handler: JournaledHandler) -> Handler:
         if entry.status is None and not entry.client_disconnected:
             entry.status = response.status
         if entry.ending is None and not response.prepared:
+            if not entry.bytes_sent and isinstance(response, web.Response):
+                body = response.body  # an error answer: the journal counts its bytes too
+                if isinstance(body, (bytes, bytearray)):
+                    entry.sent(len(body))
             entry.finish("eof")
         return response
 

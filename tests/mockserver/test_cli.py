@@ -294,10 +294,14 @@ def test_serve_logs_one_json_line_per_request(serve_process: list[ServeProcess])
     )
     server.process.send_signal(signal.SIGTERM)
     _, err = server.stop_output()
-    records = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
-    posts = [r for r in records if r["path"] == "/api/gpt/"]
+    records = [json.loads(line) for line in err.splitlines()]  # every line is JSON
+    assert all({"time", "level"} <= set(r) for r in records), records
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", r["time"]) for r in records)
+    assert any(r.get("message") == "shutting down" for r in records)
+    posts = [r for r in records if r.get("path") == "/api/gpt/"]
     assert len(posts) == 1
     post = posts[0]
+    assert post["request"] == 1 and post["level"] == "info"
     assert (post["method"], post["status"]) == ("POST", 200)
     assert post["events"] >= 1
     assert post["bytes"] >= len(answer.encode())
