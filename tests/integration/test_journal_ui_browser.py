@@ -177,3 +177,29 @@ def test_the_page_takes_the_admin_token_from_its_fragment() -> None:
         driver.find_element("id", "clear-journal").click()  # an action with the token
         wait_for(lambda: rows(driver) == [], "the cleared journal")
         assert driver.get_cookies() == []
+
+
+def test_a_full_journal_shows_its_newest_rows_only(mock: KoalaMock) -> None:
+    import asyncio
+
+    from mockserver.server.state import JOURNAL
+
+    assert mock.app is not None and mock._loop is not None
+    journal = mock.app[JOURNAL]
+
+    async def fill() -> None:  # on the server's loop: the journal is not thread-safe
+        for number in range(journal.capacity):
+            entry = journal.start("POST", f"/api/gpt/?n={number}", {"X-N": str(number)})
+            entry.status = 200
+            entry.finish("eof")
+
+    asyncio.run_coroutine_threadsafe(fill(), mock._loop).result(GUARD)
+    with headless_chromium() as driver:
+        driver.get(mock.url + "/__admin/ui")
+        wait_for(lambda: len(rows(driver)) == 300, "the newest 300 rows")
+        numbers = row_numbers(driver)
+        assert numbers == list(range(journal.capacity, journal.capacity - 300, -1))
+        assert driver.find_element("id", "shown").text == f"showing 300 of {journal.capacity}"
+        assert chat(mock) == 200  # a new one on top; the oldest shown leaves the page
+        wait_for(lambda: row_numbers(driver)[0] == journal.capacity + 1, "the new row")
+        assert len(rows(driver)) == 300

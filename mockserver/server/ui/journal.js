@@ -119,6 +119,8 @@ const ENDINGS = {
   client_disconnected: "client left",
   shutdown: "server shut down",
   server_bug: "server bug",
+  upstream_broke_off: "upstream broke off",
+  upstream_unreachable: "upstream unreachable",
 };
 
 function clock(seconds) {
@@ -153,10 +155,11 @@ function fieldList(problems, most) {
   return fields.length > most ? shown + " … (+" + (fields.length - most) + ")" : shown;
 }
 
-function verdictCell(verdict) {
+function verdictCell(verdict, shape) {
   // The row names the fields; the row's detail (and the tooltip) has every message.
   if (!verdict) return el("td", "muted", "not checked");
   const cell = el("td", "verdict");
+  if (shape) cell.appendChild(el("span", "shape", String(shape)));
   const messages = verdict.errors.concat(verdict.warnings).map((p) => p.message);
   if (messages.length) cell.title = messages.join("\n");
   if (verdict.ok && !verdict.errors.length && !verdict.warnings.length) {
@@ -225,7 +228,7 @@ function entryRow(entry) {
     el("td", "num", String(entry.number)),
     el("td", "time", clock(entry.time)),
     el("td", "req", el("span", "method", entry.method), " ", el("span", "path", entry.path)),
-    verdictCell(entry.verdict),
+    verdictCell(entry.verdict, entry.shape),
     sizesCell(entry.body),
     servedByCell(entry.served_by),
     el("td", statusClass, status),
