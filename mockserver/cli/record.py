@@ -139,6 +139,10 @@ def _api_key(keyed: bool) -> ApiKey | None:
 
 
 def run_record(args: argparse.Namespace) -> int:
+    if args.force and args.record_mode not in (None, "all"):
+        error(f"record: error: --force is --record-mode all; it contradicts --record-mode "
+              f"{args.record_mode}")  # fmt: skip
+        return ExitCode.USAGE
     try:
         check_upstream_url(args.upstream)
         messages = _messages(args)

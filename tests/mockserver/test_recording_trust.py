@@ -535,3 +535,12 @@ def test_verify_json_says_the_upstream_did_not_answer(
     assert "did not answer" in document["unreachable"]
     assert "no cassette was verified" in document["unreachable"]
     assert "abcdef123456" not in printed.out + printed.err
+
+
+def test_record_force_and_another_record_mode_contradict(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["record", "--out", str(tmp_path / "x.yaml"), "--prompt", "Hi", "--force",
+            "--record-mode", "none", "--upstream", "http://127.0.0.1:9/api/gpt/"]  # fmt: skip
+    assert cli_main(argv) == 2
+    assert "contradicts --record-mode none" in capsys.readouterr().err
