@@ -203,3 +203,25 @@ def test_a_full_journal_shows_its_newest_rows_only(mock: KoalaMock) -> None:
         assert chat(mock) == 200  # a new one on top; the oldest shown leaves the page
         wait_for(lambda: row_numbers(driver)[0] == journal.capacity + 1, "the new row")
         assert len(rows(driver)) == 300
+
+
+def test_the_page_reconnects_after_the_server_restarts() -> None:
+    first = KoalaMock(MockConfig(cassette_dir=None)).start()
+    port = first.port
+    try:
+        with headless_chromium() as driver:
+            driver.get(first.url + "/__admin/ui")
+            wait_for(lambda: driver.find_element("id", "connection").text == "live", "the stream")
+            chat(first, "before")
+            chat(first, "before")
+            wait_for(lambda: row_numbers(driver) == [2, 1], "the first server's rows")
+            first.stop()
+            wait_for(lambda: driver.find_element("id", "connection").text != "live", "the loss")
+            with KoalaMock(MockConfig(cassette_dir=None), port=port) as second:
+                # A new run: the page drops the old rows and shows the new server's journal.
+                wait_for(lambda: row_numbers(driver) == [], "the old rows dropped")
+                chat(second, "after")
+                wait_for(lambda: row_numbers(driver) == [1], "the new server's row")
+                assert "5 chars" in rows(driver)[0].text  # "after", not "before" (6 chars)
+    finally:
+        first.stop()
