@@ -26,7 +26,7 @@ from mockserver.server.journal import JournalEntry, decode_json_body
 from mockserver.server.request_body import BodyRejected, ClientGone, client_gone, read_body
 from mockserver.server.sender import send_plan
 from mockserver.server.state import CASSETTES, CONFIG, FAULT_QUEUE, STREAMS, STUBS
-from mockserver.wire.contract import check_request, passed
+from mockserver.wire.contract import VerdictMemo, passed
 from mockserver.wire.faults import (
     FAULTS,
     FaultQueue,
@@ -71,6 +71,7 @@ class ChatEndpoint:
         self.fault_queue = app[FAULT_QUEUE]
         self.streams = app[STREAMS]
         self.library = app[CASSETTES]
+        self.verdicts = VerdictMemo()
         self.stubs = app[STUBS]
 
     async def __call__(self, request: web.Request, entry: JournalEntry) -> web.StreamResponse:
@@ -86,7 +87,7 @@ class ChatEndpoint:
             return client_gone(entry)
         entry.body_size = len(raw)
         headers = request.headers
-        verdict = check_request(headers, raw, strict=config.strict, api_key=config.api_key)
+        verdict = self.verdicts.check(headers, raw, strict=config.strict, api_key=config.api_key)
         # A verdict without problems is journaled as a shared one (keeps entries small).
         has_problems = verdict.errors or verdict.warnings
         entry.contract_verdict = verdict if has_problems else passed(verdict.shape)
@@ -94,7 +95,7 @@ class ChatEndpoint:
         keep_body = len(raw) <= MAX_STORED_BYTES  # a larger one is only summarised (memory)
         if payload is None or not verdict.ok:
             if keep_body:
-                entry.body = payload if payload is not None else decode_json_body(raw)
+                entry.body = decode_json_body(raw)
                 entry.raw_body = raw if entry.body is None else b""
             message = verdict.error or "bad request"
             if verdict.errors:  # the keyed API's clients show only ``message``: make it say why
@@ -110,7 +111,8 @@ class ChatEndpoint:
                     shape=verdict.shape,
                 )
             )
-        entry.body = payload if keep_body else None
+        if keep_body:  # as bytes: decoded when read (the payload may be a memoised verdict's)
+            entry.keep_json_body(raw)
         seed = seed_for(headers, config)
         json_form = wants_json(headers)
         # After the seed: a rejected request uses no queued fault.

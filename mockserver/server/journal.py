@@ -45,10 +45,12 @@ class JournalEntry:
     path: str
     #: The request headers as received (case-insensitive for aiohttp requests).
     headers: Mapping[str, str]
-    #: The body's bytes when it is not JSON (a JSON body is kept decoded, in ``body``).
-    raw_body: bytes = b""
-    body: Any = None
+    #: See :attr:`raw_body` and :attr:`body`.
+    _raw_body: bytes = b""
+    _body: Any = None
     body_size: int = 0
+    #: True while ``_raw_body`` holds a JSON body not decoded yet (see :meth:`keep_json_body`).
+    _body_pending: bool = False
     #: The contract's verdict (None: not checked); :attr:`verdict` is its JSON.
     contract_verdict: Verdict | None = None
     #: What answered: ``{"source": "cassette"|"synthetic"|"fault"|"error"|"admin"|..., ...}``.
@@ -76,6 +78,42 @@ class JournalEntry:
     def shape(self) -> str | None:
         """The request shape the contract matched: ``browser`` or ``keyed`` (None: unchecked)."""
         return self.contract_verdict.shape if self.contract_verdict is not None else None
+
+    @property
+    def raw_body(self) -> bytes:
+        """The body's bytes when it is not JSON (a JSON body is kept decoded, in ``body``)."""
+        if self._body_pending:
+            self._decode_body()
+        return self._raw_body
+
+    @raw_body.setter
+    def raw_body(self, raw: bytes) -> None:
+        self._raw_body = raw
+        self._body_pending = False
+
+    @property
+    def body(self) -> Any:
+        """The body's JSON value (None: no body, not JSON, or too large to keep)."""
+        if self._body_pending:
+            self._decode_body()
+        return self._body
+
+    @body.setter
+    def body(self, value: Any) -> None:
+        self._body = value
+        self._body_pending = False
+
+    def keep_json_body(self, raw: bytes) -> None:
+        """Keep ``raw``, a body known to be JSON, as bytes: :attr:`body` decodes it when read."""
+        self._raw_body = raw
+        self._body = None
+        self._body_pending = True
+
+    def _decode_body(self) -> None:
+        self._body_pending = False
+        self._body = decode_json_body(self._raw_body)
+        if self._body is not None:
+            self._raw_body = b""
 
     @property
     def verdict(self) -> dict[str, Any] | None:

@@ -373,3 +373,58 @@ def _is_provider_payload(body: Any) -> bool:
 
 def _is_string_list(value: Any) -> bool:
     return type(value) is list and all(type(item) is str for item in value)
+
+
+#: The headers the contract reads (besides Visitor-ID, whose value only matters when invalid).
+_CONTRACT_HEADER_NAMES = (*_EXPECTED_HEADER_NAMES, "flag-real-time-data", "content-type")
+
+
+class VerdictMemo:
+    """:func:`check_request` for repeated request shapes: a verdict is a pure function of the
+    body's bytes, ``strict``, whether a key is required and the headers the contract reads, so
+    the verdict of an earlier request with the same ones is reused (a valid Visitor-ID, new on
+    every provider call, counts as one shape). Every request is still compared with its shape in
+    full. Keyed requests (an ``Authorization`` header) are always checked afresh, so no
+    credential is kept. Bounded: at most ``capacity`` shapes, the oldest forgotten first. Never
+    mutate a verdict it returns.
+    """
+
+    def __init__(self, capacity: int = 1024, max_body: int = 64 * 1024) -> None:
+        self.capacity = capacity
+        self.max_body = max_body
+        self._verdicts: dict[tuple[Any, ...], Verdict] = {}
+
+    def check(
+        self,
+        headers: Mapping[str, str],
+        raw_body: bytes,
+        *,
+        strict: bool = False,
+        api_key: ApiKey | None = None,
+    ) -> Verdict:
+        if (
+            not isinstance(headers, _CASE_INSENSITIVE)
+            or len(raw_body) > self.max_body
+            or "authorization" in headers
+        ):
+            return check_request(headers, raw_body, strict=strict, api_key=api_key)
+        get = headers.get
+        visitor_id = get("visitor-id")
+        valid_id = visitor_id is not None and _VISITOR_ID.fullmatch(visitor_id) is not None
+        shape = (
+            raw_body,
+            strict,
+            api_key is not None,
+            True if valid_id else visitor_id,
+            *map(get, _CONTRACT_HEADER_NAMES),
+        )
+        verdict = self._verdicts.get(shape)
+        if verdict is None:
+            verdict = check_request(headers, raw_body, strict=strict, api_key=api_key)
+            if len(self._verdicts) >= self.capacity:
+                del self._verdicts[next(iter(self._verdicts))]
+            self._verdicts[shape] = verdict
+        return verdict
+
+    def __len__(self) -> int:
+        return len(self._verdicts)

@@ -12,7 +12,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from koala import build_headers, build_payload, encode_payload
 from koala.request import VISITOR_ID_ALPHABET, is_visitor_id
-from mockserver.wire.contract import check_headers, check_payload, check_request
+from mockserver.wire.contract import VerdictMemo, check_headers, check_payload, check_request
 
 texts = st.text(max_size=30)
 messages = st.lists(
@@ -172,3 +172,55 @@ def test_the_provider_fast_path_gives_the_full_checks_verdict(
     raw = padding[0] + encode_payload(body) + padding[1]
     fast = CIMultiDictProxy(CIMultiDict(headers))  # eligible for the fast path
     assert _verdict_json(fast, raw) == _verdict_json(headers, raw)  # a dict: the full checks
+
+
+@given(
+    requests=st.lists(
+        st.tuples(
+            st.lists(st.sampled_from(DEVIATIONS), max_size=2),
+            st.sampled_from(["hello", "other", ""]),
+            st.one_of(
+                st.just(None), st.text(alphabet=VISITOR_ID_ALPHABET, min_size=20, max_size=20)
+            ),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    capacity=st.sampled_from([1, 2, 1024]),
+)
+def test_memoised_verdicts_equal_a_fresh_check_of_every_request(
+    requests: list[tuple[list[tuple[str, str, Any]], str, str | None, bool]], capacity: int
+) -> None:
+    """Repeated shapes (a new valid Visitor-ID each time, too) get the verdict a check gives."""
+    memo = VerdictMemo(capacity=capacity)
+    for deviations, prompt, visitor_id, strict in requests:
+        headers: dict[str, Any] = dict(VALID_HEADERS)
+        if visitor_id is not None:
+            headers["Visitor-ID"] = visitor_id
+        body: dict[str, Any] = build_payload("gpt-4o-mini", [{"role": "user", "content": prompt}])
+        for where, name, value in deviations:
+            target = headers if where == "header" else body
+            if value is None:
+                target.pop(name, None)
+            else:
+                target[name] = value
+        raw = encode_payload(body)
+        fresh = CIMultiDictProxy(CIMultiDict(headers))
+        memoised = memo.check(fresh, raw, strict=strict)
+        expected = check_request(fresh, raw, strict=strict)
+        assert memoised.to_json() == expected.to_json()
+        assert memoised.payload == expected.payload
+        assert len(memo) <= capacity
+
+
+def test_the_memo_reuses_a_verdict_for_a_new_visitor_id_but_not_for_a_bad_one() -> None:
+    memo = VerdictMemo()
+    raw = encode_payload(build_payload("gpt-4o-mini", [{"role": "user", "content": "hi"}]))
+    first = memo.check(CIMultiDictProxy(CIMultiDict(VALID_HEADERS)), raw)
+    other_id = {**VALID_HEADERS, "Visitor-ID": "zzzzzzzzzz0123456789"}
+    assert memo.check(CIMultiDictProxy(CIMultiDict(other_id)), raw) is first
+    bad_id = {**VALID_HEADERS, "Visitor-ID": "not-an-id"}
+    bad = memo.check(CIMultiDictProxy(CIMultiDict(bad_id)), raw)
+    assert bad is not first and "'not-an-id'" in json.dumps(bad.to_json())
+    assert len(memo) == 2

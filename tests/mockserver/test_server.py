@@ -486,3 +486,16 @@ async def test_a_bug_after_the_headers_cuts_the_stream_and_the_server_lives_on(
     assert journal(client.app).last().ending == "server_bug"
     status, values, _ = await post(client)
     assert status == 200 and values == synthetic_tokens(PAYLOAD)
+
+
+async def test_journaled_bodies_of_repeated_requests_are_separate_values(client: Client) -> None:
+    """The contract's verdict is memoised per request shape; the journal's bodies are not."""
+    for _ in range(2):
+        status, _, _ = await post(client)
+        assert status == 200
+    first, second = journal(client.app).api_requests()[-2:]
+    assert first.body == second.body == PAYLOAD
+    assert first.raw_body == b"" and first.body_size == len(encode_payload(PAYLOAD))
+    first.body["input"] = "changed by a test"
+    assert second.body == PAYLOAD
+    assert second.to_json()["body"] == PAYLOAD
