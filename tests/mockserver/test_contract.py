@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from koala import build_headers, build_payload, encode_payload
+from koala.api_key import ApiKey
 from koala.request import VISITOR_ID_ALPHABET, is_visitor_id
 from mockserver.wire.contract import VerdictMemo, check_headers, check_payload, check_request
 
@@ -188,16 +189,24 @@ def test_the_provider_fast_path_gives_the_full_checks_verdict(
         max_size=12,
     ),
     capacity=st.sampled_from([1, 2, 1024]),
+    authorization=st.sampled_from([None, "Bearer key-one-1234", "Bearer other-5678", "Basic x"]),
+    api_key=st.sampled_from([None, "key-one-1234"]),
 )
 def test_memoised_verdicts_equal_a_fresh_check_of_every_request(
-    requests: list[tuple[list[tuple[str, str, Any]], str, str | None, bool]], capacity: int
+    requests: list[tuple[list[tuple[str, str, Any]], str, str | None, bool]],
+    capacity: int,
+    authorization: str | None,
+    api_key: str | None,
 ) -> None:
     """Repeated shapes (a new valid Visitor-ID each time, too) get the verdict a check gives."""
     memo = VerdictMemo(capacity=capacity)
-    for deviations, prompt, visitor_id, strict in requests:
+    key = ApiKey(api_key) if api_key is not None else None
+    for number, (deviations, prompt, visitor_id, strict) in enumerate(requests):
         headers: dict[str, Any] = dict(VALID_HEADERS)
         if visitor_id is not None:
             headers["Visitor-ID"] = visitor_id
+        if authorization is not None and number % 2:
+            headers["Authorization"] = authorization
         body: dict[str, Any] = build_payload("gpt-4o-mini", [{"role": "user", "content": prompt}])
         for where, name, value in deviations:
             target = headers if where == "header" else body
@@ -207,8 +216,8 @@ def test_memoised_verdicts_equal_a_fresh_check_of_every_request(
                 target[name] = value
         raw = encode_payload(body)
         fresh = CIMultiDictProxy(CIMultiDict(headers))
-        memoised = memo.check(fresh, raw, strict=strict)
-        expected = check_request(fresh, raw, strict=strict)
+        memoised = memo.check(fresh, raw, strict=strict, api_key=key)
+        expected = check_request(fresh, raw, strict=strict, api_key=key)
         assert memoised.to_json() == expected.to_json()
         assert memoised.payload == expected.payload
         assert len(memo) <= capacity
