@@ -134,7 +134,14 @@ class EventStreamDecoder:
             raise self._deferred_error
 
     def _check_size(self, line: bytes) -> None:
-        if len(line) + self._data_size > self.max_event_size:
+        """Raise if ``line``, still open, is already too large, counted as it will be once
+        complete (so the verdict does not depend on where the body was cut): a data line by its
+        value added to the event's data so far, any other line by its whole length."""
+        if line.startswith(b"data:"):
+            size = len(line) - (6 if line.startswith(b"data: ") else 5) + self._data_size
+        else:
+            size = len(line)
+        if size > self.max_event_size:
             raise self._too_large(line)
 
     def _too_large(self, line: bytes) -> EventTooLargeError:
@@ -235,6 +242,8 @@ class EventStreamDecoder:
                 self._data_size += len(value)
                 if self._data_size > self.max_event_size:
                     raise self._too_large(line)
+            elif len(line) > self.max_event_size:
+                raise self._too_large(line)
             elif line[0] != 58:  # not a ":" comment
                 self._read_field(line)
 

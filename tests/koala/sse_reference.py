@@ -60,6 +60,8 @@ class _State:
         """Read one line; True once the stream is done."""
         if not line:
             return bool(self.data) and self.dispatch()
+        if len(line) > self.max_event_size and not line.startswith(b"data:"):
+            raise _Stop("EventTooLargeError")
         if line.startswith(b":"):
             return False
         if line.startswith(b"data:"):

@@ -171,3 +171,29 @@ def test_string_data_is_strict_json(data: bytes) -> None:
 
 def test_string_data_may_have_white_space_around_it() -> None:
     assert decode(b'data:  "a" \n\n') == ["a"]
+
+
+@pytest.mark.parametrize("cut", [None, 10, 20, 23])
+def test_the_size_limit_does_not_depend_on_where_the_body_is_cut(cut: int | None) -> None:
+    # 'data: ' + 16 bytes of value: the value is exactly max_event_size, the line is not.
+    body = b'data: "' + b"x" * 14 + b'"\n\n'
+    chunks = [body] if cut is None else [body[:cut], body[cut:]]
+    decoder = EventStreamDecoder(max_event_size=16)
+    assert [v for chunk in chunks for v in decoder.feed(chunk)] + decoder.close() == ["x" * 14]
+
+
+@pytest.mark.parametrize("line", [b": " + b"c" * 20, b"event: " + b"e" * 20])
+@pytest.mark.parametrize("cut", [None, 5])
+def test_any_other_line_over_the_limit_is_too_large_however_it_is_cut(
+    line: bytes, cut: int | None
+) -> None:
+    body = b'data: "a"\n\n' + line + b"\n\n"
+    chunks = [body] if cut is None else [body[: 11 + cut], body[11 + cut :]]
+    decoder = EventStreamDecoder(max_event_size=16)
+    values: list[object] = []
+    with pytest.raises(EventTooLargeError) as caught:
+        for chunk in chunks:
+            values += decoder.feed(chunk)
+        decoder.close()
+    assert values == ["a"]
+    assert caught.value.event_number == 2
