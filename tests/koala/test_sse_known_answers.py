@@ -197,3 +197,20 @@ def test_any_other_line_over_the_limit_is_too_large_however_it_is_cut(
         decoder.close()
     assert values == ["a"]
     assert caught.value.event_number == 2
+
+
+def test_a_crlf_split_after_its_cr_keeps_the_event_open() -> None:
+    # One event of two data lines: not JSON line by line nor joined, so event 1 is malformed
+    # and nothing is yielded. Had the LF counted as a blank line, "a" would have been event 1.
+    decoder = EventStreamDecoder()
+    assert decoder.feed(b'data: "a"\r') == []
+    with pytest.raises(MalformedEventError) as caught:
+        decoder.feed(b"\ndata: nope\r\n\r\n")
+    assert caught.value.event_number == 1
+
+
+def test_an_open_data_line_counts_with_the_events_earlier_data_lines() -> None:
+    decoder = EventStreamDecoder(max_event_size=16)
+    assert decoder.feed(b"data: 12345678\ndata: 12345678") == []  # 8 + 8: at the limit
+    with pytest.raises(EventTooLargeError):
+        EventStreamDecoder(max_event_size=16).feed(b"data: 12345678\ndata: 123456789")
