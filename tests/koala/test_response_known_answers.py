@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from koala.errors import CloudflareError, ResponseStatusError
-from koala.response import MediaType, error_page, parse_media_type, status_error
+from koala.response import MediaType, error_message, error_page, parse_media_type, status_error
 
 
 @pytest.mark.parametrize(
@@ -43,3 +43,9 @@ def test_a_body_that_is_not_utf8_is_still_classified() -> None:
     assert error_page(body) == "cloudflare"
     assert isinstance(status_error(403, {}, body), CloudflareError)
     assert isinstance(status_error(500, {}, b"\xff oops"), ResponseStatusError)
+
+
+def test_a_json_error_message_is_read_with_white_space_before_it() -> None:
+    assert error_message(' \n{"message": "Invalid API key"}') == "Invalid API key"
+    assert error_message('{"error": "busy"}') == "busy"
+    assert error_message('["message"]') is None

@@ -214,3 +214,12 @@ def test_an_open_data_line_counts_with_the_events_earlier_data_lines() -> None:
     assert decoder.feed(b"data: 12345678\ndata: 12345678") == []  # 8 + 8: at the limit
     with pytest.raises(EventTooLargeError):
         EventStreamDecoder(max_event_size=16).feed(b"data: 12345678\ndata: 123456789")
+
+
+@pytest.mark.parametrize(("prefix", "limit"), [(b"data:", 16), (b"data: ", 16)])
+def test_an_open_data_line_is_measured_by_its_value_with_or_without_the_space(
+    prefix: bytes, limit: int
+) -> None:
+    assert EventStreamDecoder(max_event_size=limit).feed(prefix + b"1" * limit) == []
+    with pytest.raises(EventTooLargeError):
+        EventStreamDecoder(max_event_size=limit).feed(prefix + b"1" * (limit + 1))
