@@ -65,6 +65,9 @@ def create_app(config: MockConfig | None = None) -> web.Application:
         handler_args={
             "auto_decompress": False,
             "keepalive_timeout": config.keepalive_timeout,
+            # How long a connection whose body was refused unread is drained before it is
+            # closed (aiohttp's default, 10 s, holds a descriptor per refused upload).
+            "lingering_time": 2.0,
         },
     )
     journal = Journal()
