@@ -153,7 +153,7 @@ class Koala(AsyncGeneratorProvider, ProviderModelMixin):
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise KoalaTimeoutError(
                 f"no complete answer from {url} within the timeout "
-                f"(total={timeout}s, between chunks={read_timeout}s)"
+                f"(total: {_seconds(timeout)}, between chunks: {_seconds(read_timeout)})"
             ) from exc
         except aiohttp.ClientPayloadError as exc:
             raise KoalaConnectionError(f"the stream from {url} broke off: {exc}") from exc
@@ -295,3 +295,8 @@ def _route_for(connector: BaseConnector | None, proxy: str | None) -> _Route:
     except ValueError as exc:
         raise InvalidOptionError(f"bad SOCKS proxy URL {excerpt(proxy, 40)!r}: {exc}") from None
     return _Route(socks_connector, None, (ProxyError, ProxyConnectionError), (ProxyTimeoutError,))
+
+
+def _seconds(limit: float | None) -> str:
+    """A timeout for a message: ``30 s``, or ``none`` when there is no limit."""
+    return "none" if limit is None else f"{limit:g} s"

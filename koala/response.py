@@ -116,11 +116,17 @@ def error_page(body: str | bytes) -> ErrorPage | None:
     return None
 
 
+#: The longest Retry-After taken as given (one year); a larger value reads as None.
+MAX_RETRY_AFTER = 365 * 24 * 3600.0
+
+
 def retry_after_seconds(value: str | None) -> float | None:
     """Retry-After in seconds when it is a number (an HTTP date is left to the caller)."""
     if value is None or not _SECONDS.fullmatch(value):
         return None
-    return float(value)
+    seconds = float(value)
+    # A year or more (or a float that overflowed to inf) is no advice a caller can follow.
+    return seconds if seconds <= MAX_RETRY_AFTER else None
 
 
 def status_error(
