@@ -23,8 +23,10 @@ from .errors import (
     excerpt,
 )
 from .request import (
+    API_ENDPOINT,
     DEFAULT_MODEL,
     OBSERVED_MODELS,
+    SITE,
     build_headers,
     build_keyed_headers,
     build_keyed_payload,
@@ -55,8 +57,8 @@ class Koala(AsyncGeneratorProvider, ProviderModelMixin):
     original did.
     """
 
-    url: ClassVar[str] = "https://koala.sh"
-    api_endpoint: ClassVar[str] = "https://koala.sh/api/gpt/"
+    url: ClassVar[str] = SITE
+    api_endpoint: ClassVar[str] = API_ENDPOINT
     working: ClassVar[bool] = False
     supports_message_history: ClassVar[bool] = True
     supports_stream: ClassVar[bool] = True

@@ -17,6 +17,10 @@ from typing import Any
 from .errors import InvalidMessagesError
 
 DEFAULT_MODEL = "gpt-4o-mini"
+SITE = "https://koala.sh"
+#: The chat API's path (the mock server also takes it without the final slash).
+API_PATH = "/api/gpt/"
+API_ENDPOINT = SITE + API_PATH
 #: Models seen in public clients of this endpoint (PROTOCOL.md); the service publishes no list,
 #: so this is what was observed, not what the service accepts. Any other name is sent as given.
 OBSERVED_MODELS = ("gpt-4o-mini", "gpt-3.5-turbo", "gpt-4.1-mini", "gpt-4.1", "gpt-5.1")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, get_args
 
 from koala.api_key import ApiKey
 from mockserver.cassettes.locations import (
@@ -31,11 +32,14 @@ __all__ = [
     "SOURCE_CASSETTE_DIR",
     "ConfigError",
     "MockConfig",
+    "Mode",
     "bundled_cassette_dir",
     "default_cassette_dir",
 ]
 
-MODES = ("auto", "replay", "synthetic", "fuzz")
+#: How the server chooses an answer (see :class:`MockConfig`).
+Mode = Literal["auto", "replay", "synthetic", "fuzz"]
+MODES: tuple[Mode, ...] = get_args(Mode)
 #: The environment variable ``serve --api-key`` falls back to.
 API_KEY_ENV_VAR = "KOALA_MOCK_API_KEY"
 #: The longest pause between events ``latency`` may ask for (a larger one only hangs clients).
@@ -83,7 +87,7 @@ class MockConfig:
     """
 
     cassette_dir: Path | None = field(default_factory=default_cassette_dir)
-    mode: str = "auto"
+    mode: Mode = "auto"
     seed: int | None = None
     strict: bool = False
     latency: float = 0.0

@@ -388,10 +388,6 @@ class MatchResult:
     #: On a miss: what differs from the nearest, ``"<where>: <request> != <recorded>"``.
     differences: list[str] = field(default_factory=list)
 
-    @property
-    def matched(self) -> bool:
-        return self.interaction is not None
-
 
 def interaction_name(cassette: Cassette, index: int) -> str:
     return cassette.name if index == 0 else f"{cassette.name}#{index}"

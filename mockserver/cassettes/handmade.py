@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from koala.request import (
+    API_ENDPOINT,
     DEFAULT_MODEL,
     build_headers,
     build_keyed_headers,
@@ -42,7 +43,7 @@ from mockserver.cassettes.locations import SOURCE_CASSETTE_DIR
 from mockserver.wire.streams import encode_events
 
 CASSETTE_DIR = SOURCE_CASSETTE_DIR
-API_URI = "https://koala.sh/api/gpt/"
+API_URI = API_ENDPOINT
 PROVENANCE: dict[str, Any] = {
     "source": "hand-made from the documented wire format (shared/PROTOCOL.md); not a recording",
     "generator": "python -m mockserver.cassettes.handmade",

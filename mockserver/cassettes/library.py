@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from koala.errors import StreamError
+from koala.request import API_PATH
 from koala.response import parse_media_type
 from koala.sse import EventStreamDecoder
 from koala.testing import matching_form
@@ -34,11 +35,10 @@ from mockserver.cassettes.cassette import (
     parse_json,
 )
 from mockserver.wire.http_headers import HOP_BY_HOP_HEADERS, TRANSFER_HEADERS
-from mockserver.wire.plan import ResponsePlan, Write
+from mockserver.wire.plan import ResponsePlan, ServedBy, Write
 
 #: Response headers that describe one transfer, not the answer; the server sets its own.
 UNREPLAYED_HEADERS = HOP_BY_HOP_HEADERS | TRANSFER_HEADERS | {"date"}
-API_PATH = "/api/gpt/"
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class Recorded:
         return any(at > 0 for at in self.offsets)
 
     @cached_property
-    def served_by(self) -> dict[str, Any]:
+    def served_by(self) -> ServedBy:
         """What the journal says served a replay (shared by its entries: never mutate it)."""
         return {"source": "cassette", "cassette": self.cassette.name, "interaction": self.index}
 
@@ -74,7 +74,7 @@ class Recorded:
         for write, at in zip(self.plan.writes, self.offsets, strict=True):
             writes.append(Write(write.data, max(0.0, at - previous) / scale))
             previous = at
-        return replace(self.plan, writes=writes)
+        return replace(self.plan, writes=tuple(writes))
 
     def paced_plan(self, delay: float) -> ResponsePlan:
         """The body cut at its event boundaries, ``delay`` seconds apart (no recorded timing)."""
@@ -83,7 +83,7 @@ class Recorded:
         if cuts[-1] < len(body):
             cuts.append(len(body))
         pieces = [body[a:b] for a, b in pairwise(cuts) if b > a]
-        writes = [Write(p, delay if n else 0.0) for n, p in enumerate(pieces)]
+        writes = tuple(Write(p, delay if n else 0.0) for n, p in enumerate(pieces))
         return replace(self.plan, writes=writes)
 
 
@@ -100,9 +100,9 @@ def recorded(cassette: Cassette, index: int, interaction: Interaction) -> Record
     values, ends = decoded_values(interaction, [w.data for w in writes])
     plan = ResponsePlan(
         status=interaction.status,
-        headers=headers,
-        writes=writes,
-        event_ends=ends,
+        headers=tuple(headers),
+        writes=tuple(writes),
+        event_ends=tuple(ends),
         values=values,
         reason=interaction.reason or None,
     )

@@ -38,6 +38,7 @@ from mockserver.config import (
     MockConfig,
 )
 from mockserver.errors import MockServerError
+from mockserver.metadata import VERSION
 from mockserver.server.parser_errors import parser_errors_as_one_line
 from mockserver.testing.embedded import ServerAddress, is_loopback, start_server
 from mockserver.upstream.words import plural
@@ -90,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=epilog(ExitCode.OK, ExitCode.USAGE),
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {VERSION}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_serve_command(subparsers)
     _add_demo_command(subparsers)
@@ -612,12 +613,3 @@ def _warn(message: str) -> None:
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("koala-harness")
-    except PackageNotFoundError:
-        return "unknown"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from aiohttp import HttpVersion10, web
@@ -94,7 +95,7 @@ def flush_access_log(app: web.Application) -> None:
         buffer.flush()
 
 
-def describe_source(served_by: dict[str, Any]) -> str:
+def describe_source(served_by: Mapping[str, Any]) -> str:
     """A journal entry's ``served_by`` in a few words: ``cassette greeting``, ``fault stall``."""
     source = str(served_by.get("source") or "-")
     if source == "cassette":

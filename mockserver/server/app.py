@@ -9,6 +9,7 @@ import time
 
 from aiohttp import web
 
+from koala.request import API_PATH
 from mockserver.cassettes.library import CassetteLibrary
 from mockserver.config import MockConfig
 from mockserver.server.admin import add_admin_routes
@@ -82,8 +83,8 @@ def create_app(config: MockConfig | None = None) -> web.Application:
     chat = RecordingProxy(app) if config.record_upstream else ChatEndpoint(app)
     api = journaled(journal, chat)
     page = journaled(journal, chat_page)
-    app.router.add_post("/api/gpt/", api)
-    app.router.add_post("/api/gpt", api)
+    app.router.add_post(API_PATH, api)
+    app.router.add_post(API_PATH.rstrip("/"), api)
     app.router.add_get("/chat", page)
     app.router.add_get("/", page)
     add_admin_routes(app, admin_route)

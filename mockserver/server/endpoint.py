@@ -37,7 +37,7 @@ from mockserver.wire.faults import (
 )
 from mockserver.wire.fuzz import MAX_SEED, fuzzed_plan, new_seed
 from mockserver.wire.json_answer import as_json, as_stream, is_json_answer, json_plan, wants_json
-from mockserver.wire.plan import MAX_STORED_BYTES, ResponsePlan, event_stream_plan
+from mockserver.wire.plan import MAX_STORED_BYTES, ResponsePlan, ServedBy, event_stream_plan
 from mockserver.wire.stubs import Stub
 from mockserver.wire.synthetic import synthetic_tokens
 
@@ -177,11 +177,11 @@ def _stub_plan(
     seed: int | None,
     config: MockConfig,
     json_form: bool = False,
-) -> tuple[ResponsePlan, dict[str, Any]]:
+) -> tuple[ResponsePlan, ServedBy]:
     """A stub's answer (broken by ``fault``, or rewritten from ``seed``, when given), and the
     journal's word for it; ``json_form``: as the JSON reply."""
     delay = config.scaled(config.latency)
-    served: dict[str, Any] = {"source": "stub", "stub": stub.number}
+    served: ServedBy = {"source": "stub", "stub": stub.number}
     if seed is not None:
         served["seed"] = seed
     if json_form:
@@ -205,11 +205,11 @@ def plan_answer(
     seed: int | None,
     config: MockConfig,
     json_form: bool = False,
-) -> tuple[ResponsePlan, dict[str, Any]]:
+) -> tuple[ResponsePlan, ServedBy]:
     """What to send, and what the journal says served it; ``json_form``: the JSON reply."""
     delay = config.scaled(config.latency)
     values = found.plan.values if found is not None else None
-    served = found.served_by if found is not None else {"source": "synthetic"}
+    served: ServedBy = found.served_by if found is not None else {"source": "synthetic"}
     if seed is not None:
         served = {**served, "seed": seed}
     if json_form:

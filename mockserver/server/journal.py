@@ -12,13 +12,38 @@ from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
+from koala.request import API_PATH
 from koala.testing import scrub_header_value
 from mockserver.wire.contract import Verdict
-from mockserver.wire.plan import MAX_STORED_BYTES
+from mockserver.wire.plan import MAX_STORED_BYTES, ServedBy
 
 DEFAULT_CAPACITY = 10_000
+_API_PATH_STEM = API_PATH.rstrip("/")
+
+#: How a response ended, as ``JournalEntry.ending`` says (None while it is being sent):
+#:
+#: - ``eof``: complete: the whole body was sent and the response ended normally;
+#: - ``close``: the connection was closed (FIN) before the body was complete (``truncate``);
+#: - ``abort``: the connection was reset (RST) mid-stream (``disconnect``);
+#: - ``stall``: nothing more was sent for a while, then the connection was closed (``stall``);
+#: - ``shutdown``: the server stopped while the stream was open (or waiting to start);
+#: - ``client_disconnected``: the client went away before the end;
+#: - ``server_bug``: the server failed mid-stream (logged) and cut the connection;
+#: - ``upstream_unreachable``: recording proxy: the upstream did not answer (a 502 was sent);
+#: - ``upstream_broke_off``: recording proxy: the upstream's answer broke off.
+Ending = Literal[
+    "eof",
+    "close",
+    "abort",
+    "stall",
+    "shutdown",
+    "client_disconnected",
+    "server_bug",
+    "upstream_unreachable",
+    "upstream_broke_off",
+]
 #: A streamed answer keeps the send time of at most this many events (the rest are counted).
 MAX_EVENT_TIMES = 10_000
 
@@ -53,8 +78,8 @@ class JournalEntry:
     _body_pending: bool = False
     #: The contract's verdict (None: not checked); :attr:`verdict` is its JSON.
     contract_verdict: Verdict | None = None
-    #: What answered: ``{"source": "cassette"|"synthetic"|"fault"|"error"|"admin"|..., ...}``.
-    served_by: dict[str, Any] = field(default_factory=dict)
+    #: What answered (see :class:`~mockserver.wire.plan.ServedBy`).
+    served_by: ServedBy = field(default_factory=lambda: ServedBy())
     status: int | None = None
     seed: int | None = None
     fault: str | None = None
@@ -65,8 +90,8 @@ class JournalEntry:
     events_sent: int = 0
     bytes_sent: int = 0
     client_disconnected: bool = False
-    #: How the response ended: ``eof``, ``close``, ``abort``, ``stall``, ``shutdown``.
-    ending: str | None = None
+    #: How the response ended (see :data:`Ending` for every value); None while it is sent.
+    ending: Ending | None = None
     duration: float | None = None
     #: Seconds from the headers to each event's last write, for a streamed answer (None: the
     #: answer went out in one write, or is not an event stream).
@@ -138,7 +163,7 @@ class JournalEntry:
             room = MAX_EVENT_TIMES - len(times)
             times.extend([round(since_first_write, 6)] * min(self.events_sent - before, room))
 
-    def finish(self, ending: str) -> None:
+    def finish(self, ending: Ending) -> None:
         self.ending = ending
         self.duration = round(time.time() - self.time, 6)
         if self._watcher is not None:
@@ -279,7 +304,7 @@ class Journal:
 
     def api_requests(self) -> list[JournalEntry]:
         """The entries for the chat API (``/api/gpt/`` and ``/api/gpt``)."""
-        return [e for e in self._entries if e.path.rstrip("/") == "/api/gpt"]
+        return [e for e in self._entries if e.path.rstrip("/") == _API_PATH_STEM]
 
     def last(self) -> JournalEntry:
         """The newest entry; LookupError when the journal is empty."""

@@ -16,7 +16,7 @@ import struct
 
 from aiohttp import web
 
-from mockserver.server.journal import JournalEntry
+from mockserver.server.journal import Ending, JournalEntry
 from mockserver.wire.plan import ResponsePlan
 
 log = logging.getLogger("mockserver")
@@ -173,7 +173,7 @@ async def _stream(
     return response
 
 
-def _closed(request: web.Request, entry: JournalEntry, why: str) -> web.StreamResponse:
+def _closed(request: web.Request, entry: JournalEntry, why: Ending) -> web.StreamResponse:
     _close_transport(request)
     entry.finish(why)
     return web.Response(status=503)  # never reaches the client: the connection is closed

@@ -31,10 +31,6 @@ def journal(app: web.Application) -> Journal:
     return app[JOURNAL]
 
 
-def config(app: web.Application) -> MockConfig:
-    return app[CONFIG]
-
-
 def queue_fault(app: web.Application, name: str, times: int = 1, **params: Any) -> QueuedFault:
     """Serve fault ``name`` (with ``params``) to the next ``times`` API requests.
 

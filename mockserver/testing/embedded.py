@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from mockserver.cassettes.library import API_PATH
+from koala.request import API_PATH
 from mockserver.errors import MockServerError
 from mockserver.testing.verification import (
     HeaderMatch,

@@ -10,7 +10,6 @@ import asyncio
 import dataclasses
 import datetime
 import re
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from mockserver.cassettes.cassette import (
     write_cassette,
 )
 from mockserver.cassettes.scrub import ScrubPolicy, scrub_interaction, scrub_url, unscrubbed
+from mockserver.metadata import VERSION
 from mockserver.upstream.client import Capture
 
 __all__ = [
@@ -41,11 +41,7 @@ __all__ = [
 
 def recorder(command: str) -> str:
     """``koala-mock record 0.1.0``: the command and the installed version."""
-    try:
-        installed = version("koala-harness")
-    except PackageNotFoundError:  # pragma: no cover - running from an uninstalled tree
-        installed = "unknown"
-    return f"koala-mock {command} {installed}"
+    return f"koala-mock {command} {VERSION}"
 
 
 def provenance(

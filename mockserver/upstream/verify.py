@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final, Literal, get_args
 
 from koala.errors import StreamError
 from koala.request import new_visitor_id
@@ -46,7 +46,12 @@ from mockserver.upstream.client import (
 )
 from mockserver.upstream.words import plural
 
-OK, DRIFT, UNVERIFIED = "ok", "drift", "unverified"
+#: A cassette interaction's outcome: the same shape, drift, or not verifiable today.
+Outcome = Literal["ok", "drift", "unverified"]
+OK: Final = "ok"
+DRIFT: Final = "drift"
+UNVERIFIED: Final = "unverified"
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 #: Answers that depend on the moment (load, the client's IP), not on the API's contract.
 SITUATIONAL_STATUSES = frozenset({402, 403, 429, 503})
 _LINE_ENDING = re.compile(rb"(\r\n|\n|\r)")
@@ -196,7 +201,7 @@ class Verdict:
     """The outcome for one cassette interaction."""
 
     name: str
-    outcome: str
+    outcome: Outcome
     differences: list[str] = field(default_factory=list)
     note: str = ""
 
@@ -312,7 +317,7 @@ def format_verdict(verdict: Verdict) -> str:
 
 
 def counts(verdicts: Sequence[Verdict]) -> dict[str, int]:
-    return {kind: sum(v.outcome == kind for v in verdicts) for kind in (OK, DRIFT, UNVERIFIED)}
+    return {kind: sum(v.outcome == kind for v in verdicts) for kind in OUTCOMES}
 
 
 def summary_line(verdicts: Sequence[Verdict]) -> str:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import json.scanner
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -84,14 +84,18 @@ class Problem:
         }
 
 
-@dataclass
+@dataclass(frozen=True)
 class Verdict:
-    """The contract's answer about one request. ``status`` is 200 when it may be served."""
+    """The contract's answer about one request. ``status`` is 200 when it may be served.
+
+    Immutable, so that one :data:`PASSED` can stand for every request without a problem.
+    """
 
     status: int = 200
     error: str | None = None
-    errors: list[Problem] = field(default_factory=list)
-    warnings: list[Problem] = field(default_factory=list)
+    #: Lists in a verdict check_request made for one request; empty tuples in :data:`PASSED`.
+    errors: Sequence[Problem] = ()
+    warnings: Sequence[Problem] = ()
     payload: dict[str, Any] | None = None
     #: The shape the request was checked against.
     shape: Shape = BROWSER
@@ -111,7 +115,7 @@ class Verdict:
         }
 
 
-#: The verdict about a request the contract has nothing to say about (never mutated).
+#: The verdict about a request the contract has nothing to say about (shared by their entries).
 PASSED = Verdict()
 PASSED_KEYED = Verdict(shape=KEYED)
 

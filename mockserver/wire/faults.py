@@ -304,8 +304,8 @@ def _status_plan(status: int, message: str, *headers: tuple[str, str]) -> Respon
     body = json.dumps({"error": message, "mock_fault": True})
     return ResponsePlan(
         status=status,
-        headers=[("Content-Type", "application/json; charset=utf-8"), *headers],
-        writes=[Write(body.encode())],
+        headers=(("Content-Type", "application/json; charset=utf-8"), *headers),
+        writes=(Write(body.encode()),),
     )
 
 
@@ -322,7 +322,7 @@ def _cut_after(ctx: FaultContext, events: int, extra: bytes = b"") -> ResponsePl
     full = _answer(ctx)
     kept = full.writes[:events]
     if extra:
-        kept = [*kept, Write(extra, ctx.delay if kept else 0.0)]
+        kept = (*kept, Write(extra, ctx.delay if kept else 0.0))
     return replace(
         full,
         writes=kept,
@@ -335,7 +335,7 @@ def _insert_event(ctx: FaultContext, after: int, raw_event: bytes) -> ResponsePl
     """The answer with a raw event after the first ``after`` events; values up to it."""
     full = _answer(ctx)
     after = min(after, len(full.writes))
-    writes = [*full.writes[:after], Write(raw_event, ctx.delay if after else 0.0)]
+    writes = (*full.writes[:after], Write(raw_event, ctx.delay if after else 0.0))
     writes += full.writes[after:]
     return replace(
         full,
@@ -357,7 +357,7 @@ _LENIENT_CONTENT_TYPE = always(Expected(values=True, error="UnexpectedContentTyp
 def _json_half(ctx: FaultContext) -> ResponsePlan:
     """The first half of the JSON answer (no value complete)."""
     body = json_body(ctx.values)
-    return replace(json_plan(ctx.values), writes=[Write(body[: len(body) // 2])], values=[])
+    return replace(json_plan(ctx.values), writes=(Write(body[: len(body) // 2]),), values=[])
 
 
 def _json_truncate(ctx: FaultContext) -> ResponsePlan:
@@ -371,7 +371,7 @@ def _json_disconnect(ctx: FaultContext) -> ResponsePlan:
 def _json_stall(ctx: FaultContext) -> ResponsePlan:
     """The status line and headers, then nothing for ``seconds``, then the connection closes."""
     plan = json_plan(ctx.values)
-    return replace(plan, writes=[], values=[], ending="stall", stall_seconds=ctx.params["seconds"])
+    return replace(plan, writes=(), values=[], ending="stall", stall_seconds=ctx.params["seconds"])
 
 
 def _json_slow_first_byte(ctx: FaultContext) -> ResponsePlan:
@@ -379,12 +379,12 @@ def _json_slow_first_byte(ctx: FaultContext) -> ResponsePlan:
 
 
 def _json_malformed(ctx: FaultContext) -> ResponsePlan:
-    return replace(json_plan(ctx.values), writes=[Write(b'{"output": "unterminated')], values=None)
+    return replace(json_plan(ctx.values), writes=(Write(b'{"output": "unterminated'),), values=None)
 
 
 def _json_wrong_content_type(ctx: FaultContext) -> ResponsePlan:
     plan = json_plan(ctx.values)
-    return replace(plan, headers=[("Content-Type", ctx.params["content_type"])], values=None)
+    return replace(plan, headers=(("Content-Type", ctx.params["content_type"]),), values=None)
 
 
 def _json_split_writes(ctx: FaultContext) -> ResponsePlan:
@@ -481,8 +481,8 @@ def _server_error(ctx: FaultContext) -> ResponsePlan:
     status = ctx.params["status"]
     return ResponsePlan(
         status=status,
-        headers=[("Content-Type", "text/plain; charset=utf-8")],
-        writes=[Write(f"{status} {_reason(status)} (mock fault: server_error)".encode())],
+        headers=(("Content-Type", "text/plain; charset=utf-8"),),
+        writes=(Write(f"{status} {_reason(status)} (mock fault: server_error)".encode()),),
     )
 
 
@@ -571,7 +571,7 @@ def _malformed_json(ctx: FaultContext) -> ResponsePlan:
 def _done_marker(ctx: FaultContext) -> ResponsePlan:
     plan = _answer(ctx)
     ignored = b"".join(encode_events(["AFTER", " THE", " DONE", " MARKER"]))
-    return replace(plan, writes=[*plan.writes, Write(done_event() + ignored, ctx.delay)])
+    return replace(plan, writes=(*plan.writes, Write(done_event() + ignored, ctx.delay)))
 
 
 @fault(
@@ -597,7 +597,7 @@ def _html_200(ctx: FaultContext) -> ResponsePlan:
 )
 def _wrong_content_type(ctx: FaultContext) -> ResponsePlan:
     plan = _answer(ctx)
-    return replace(plan, headers=[("Content-Type", ctx.params["content_type"])], values=None)
+    return replace(plan, headers=(("Content-Type", ctx.params["content_type"]),), values=None)
 
 
 @fault(

@@ -34,9 +34,6 @@ class Rewriting:
     fmt: WireFormat
     cuts: tuple[int, ...]
 
-    def describe(self) -> str:
-        return f"seed {self.seed}: {self.fmt}, {len(self.cuts)} split points"
-
 
 def wire_format_for(rng: random.Random) -> WireFormat:
     return WireFormat(

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from koala.response import parse_media_type
 from mockserver.wire.plan import ResponsePlan, Write, event_stream_plan
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
@@ -23,7 +24,7 @@ def wants_json(headers: Mapping[str, str]) -> bool:
     accept = headers.get("Accept") or headers.get("accept")
     if not accept:
         return False
-    media_types = {part.split(";", 1)[0].strip().lower() for part in accept.split(",")}
+    media_types = {parse_media_type(part).essence for part in accept.split(",")}
     return "application/json" in media_types and "text/event-stream" not in media_types
 
 
@@ -39,8 +40,8 @@ def json_plan(values: Sequence[Any], wait: float = 0.0, status: int = 200) -> Re
     """The JSON answer for ``values``, sent ``wait`` seconds after the request (in one write)."""
     return ResponsePlan(
         status=status,
-        headers=[("Content-Type", JSON_CONTENT_TYPE)],
-        writes=[Write(json_body(values))],
+        headers=(("Content-Type", JSON_CONTENT_TYPE),),
+        writes=(Write(json_body(values)),),
         first_byte_delay=wait,
         values=[joined_text(values)],
     )
@@ -51,7 +52,7 @@ def is_json_answer(plan: ResponsePlan) -> bool:
     return (
         200 <= plan.status < 300
         and plan.values is not None
-        and plan.content_type().split(";", 1)[0].strip().lower() == "application/json"
+        and parse_media_type(plan.content_type()).is_json
     )
 
 
@@ -59,7 +60,7 @@ def is_stream_answer(plan: ResponsePlan) -> bool:
     return (
         200 <= plan.status < 300
         and plan.values is not None
-        and "text/event-stream" in plan.content_type().lower()
+        and parse_media_type(plan.content_type()).is_event_stream
     )
 
 
@@ -76,7 +77,7 @@ def as_json(plan: ResponsePlan) -> ResponsePlan:
     wait = plan.first_byte_delay + sum(write.delay for write in plan.writes)
     kept = [(n, v) for n, v in plan.headers if n.lower() not in ("content-type", "content-length")]
     answer = json_plan(plan.values, wait, plan.status)
-    return replace(answer, headers=[*answer.headers, *kept], reason=plan.reason)
+    return replace(answer, headers=(*answer.headers, *kept), reason=plan.reason)
 
 
 def as_stream(plan: ResponsePlan, delay: float = 0.0) -> ResponsePlan:
@@ -86,4 +87,4 @@ def as_stream(plan: ResponsePlan, delay: float = 0.0) -> ResponsePlan:
     assert plan.values is not None
     stream = event_stream_plan(plan.values, delay=delay, status=plan.status)
     kept = [(n, v) for n, v in plan.headers if n.lower() not in ("content-type", "content-length")]
-    return replace(stream, headers=[*stream.headers, *kept], reason=plan.reason)
+    return replace(stream, headers=(*stream.headers, *kept), reason=plan.reason)

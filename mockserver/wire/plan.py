@@ -8,10 +8,10 @@ lets the tests check what a fault *means* without a socket.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cached_property
 from itertools import accumulate
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -21,6 +21,39 @@ from mockserver.wire.streams import KOALA_FORMAT, WireFormat, encode_events
 #: ``abort`` (TCP reset), ``stall`` (stop sending, keep the connection open, then close).
 Ending = Literal["eof", "close", "abort", "stall"]
 EVENT_STREAM = "text/event-stream; charset=utf-8"
+
+#: What produced an answer, as the journal's ``served_by["source"]`` says: a cassette, the
+#: synthetic answer, a fault, the upstream (recording proxy), the server's JSON error, or a bug.
+Source = Literal["cassette", "synthetic", "stub", "fault", "upstream", "error", "bug"]
+
+
+class ServedBy(TypedDict, total=False):
+    """The journal's ``served_by``: empty until the request is answered, then ``source`` and
+    the details that source has. Shared between entries (one per recording): never mutated."""
+
+    source: Source
+    #: ``cassette``: the file's name and the interaction's index in it.
+    cassette: str
+    interaction: int
+    #: The fuzz seed, when one rewrote the answer.
+    seed: int
+    #: ``fault``: the fault spec, and the source of the answer it broke.
+    fault: str
+    answer: Source
+    #: ``stub``: the stub's number (``POST /__admin/stubs``).
+    stub: int
+    #: ``"json"`` when the answer went out as the JSON reply instead of a stream.
+    form: str
+    #: ``error`` in replay mode: no cassette matched; the nearest one and what differs.
+    unmatched: bool
+    nearest: str | None
+    differences: list[str]
+    #: ``upstream``: where the recording proxy forwarded (credentials masked), and the proxy's
+    #: record mode (also on the answers it replays).
+    upstream: str
+    record_mode: str
+
+
 #: Larger bodies are streamed (and tracked), so shutdown can close them if the client stalls.
 SINGLE_WRITE_LIMIT = 1 << 20
 
@@ -37,27 +70,34 @@ class Write:
     delay: float = 0.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class ResponsePlan:
+    """What to send: status, headers, the body as timed writes, and how the connection ends.
+
+    Immutable: a replayed plan is built once and served to many requests at once
+    (``dataclasses.replace`` makes a changed copy). ``values`` is a list for comparison with
+    what a client yields; it is never changed after the plan is built.
+    """
+
     status: int = 200
     #: The reason phrase (None: the standard one for the status).
     reason: str | None = None
-    headers: list[tuple[str, str]] = field(default_factory=lambda: [("Content-Type", EVENT_STREAM)])
-    writes: list[Write] = field(default_factory=list)
+    headers: tuple[tuple[str, str], ...] = (("Content-Type", EVENT_STREAM),)
+    writes: tuple[Write, ...] = ()
     ending: Ending = "eof"
     #: Seconds to hold a stalled connection open before closing it.
     stall_seconds: float = 0.0
     #: Seconds to wait before sending the status line and headers.
     first_byte_delay: float = 0.0
     #: Byte offsets in the body at which each event is complete (for the journal's event count).
-    event_ends: list[int] = field(default_factory=list)
+    event_ends: tuple[int, ...] = ()
     #: The values a correct client should yield from this plan (None: not an answer stream).
     values: list[Any] | None = None
     #: False when the write boundaries are the point (split_writes, fuzz): never coalesce them.
     keep_writes: bool = False
 
-    # Cached: a replayed plan is built once and served many times. Plans are not mutated once
-    # built (``dataclasses.replace`` makes a new one, with an empty cache).
+    # Cached: a replayed plan is built once and served many times (``dataclasses.replace``
+    # makes a new plan, with an empty cache; cached_property works on a frozen dataclass).
     @cached_property
     def body(self) -> bytes:
         return b"".join(w.data for w in self.writes)
@@ -76,9 +116,6 @@ class ResponsePlan:
         for name, value in self.headers:
             headers.add(name, value)
         return CIMultiDictProxy(headers)
-
-    def size(self) -> int:
-        return len(self.body)
 
     @cached_property
     def _paced(self) -> bool:
@@ -102,13 +139,11 @@ class ResponsePlan:
 
     def with_header(self, name: str, value: str) -> ResponsePlan:
         kept = [(n, v) for n, v in self.headers if n.lower() != name.lower()]
-        return replace(self, headers=[*kept, (name, value)])
+        return replace(self, headers=(*kept, (name, value)))
 
     def content_type(self) -> str:
-        for name, value in self.headers:
-            if name.lower() == "content-type":
-                return value
-        return ""
+        """The Content-Type header's value ("" when there is none)."""
+        return next((v for n, v in self.headers if n.lower() == "content-type"), "")
 
 
 def event_stream_plan(
@@ -119,16 +154,16 @@ def event_stream_plan(
 ) -> ResponsePlan:
     """One write per event, ``delay`` seconds apart (the first goes out at once)."""
     pieces = encode_events(values, fmt)
-    writes = [Write(piece, delay if n else 0.0) for n, piece in enumerate(pieces)]
-    ends = list(accumulate(len(p) for p in pieces))
+    writes = tuple(Write(piece, delay if n else 0.0) for n, piece in enumerate(pieces))
+    ends = tuple(accumulate(len(p) for p in pieces))
     if pieces and len(pieces) > len(values):  # a prefix-only body (no events)
-        ends = []
+        ends = ()
     return ResponsePlan(status=status, writes=writes, event_ends=ends, values=list(values))
 
 
 def rechunk(plan: ResponsePlan, pieces: Sequence[bytes], delay: float = 0.0) -> ResponsePlan:
     """``plan`` with its body written as ``pieces`` (which must join to the same body)."""
-    writes = [Write(piece, delay if n else 0.0) for n, piece in enumerate(pieces)]
+    writes = tuple(Write(piece, delay if n else 0.0) for n, piece in enumerate(pieces))
     return replace(plan, writes=writes, keep_writes=True)
 
 
@@ -137,6 +172,6 @@ def html_plan(
 ) -> ResponsePlan:
     return ResponsePlan(
         status=status,
-        headers=[("Content-Type", "text/html; charset=utf-8"), *extra_headers],
-        writes=[Write(html.encode("utf-8"))],
+        headers=(("Content-Type", "text/html; charset=utf-8"), *extra_headers),
+        writes=(Write(html.encode("utf-8")),),
     )

@@ -72,7 +72,7 @@ class Stub:
         else:
             body = (self.text or "").encode("utf-8")
             plan = ResponsePlan(
-                status=self.status, headers=[("Content-Type", _PLAIN_TEXT)], writes=[Write(body)]
+                status=self.status, headers=(("Content-Type", _PLAIN_TEXT),), writes=(Write(body),)
             )
         for name, value in self.headers:
             plan = plan.with_header(name, value)
