@@ -25,6 +25,7 @@ import copy
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -183,7 +184,34 @@ def parse_cassette(
         raise CassetteError(where, "too large to load (out of memory)") from None
 
 
+#: An anchor (``&name``) where YAML could start one: a file with none cannot hold an alias.
+_MAYBE_ANCHOR = re.compile(rb"(?:^|[\s\[{,:?-])&[^\s\[\]{},]")
+
+
+def _refuse_aliases(text: bytes | str, where: Path | str) -> None:
+    """A CassetteError for a file with YAML aliases: a few hundred bytes of nested aliases
+    ("billion laughs") expand to gigabytes, and no cassette writer makes them. The event scan
+    (libyaml's when present, and lazy: nothing is expanded) runs only for a file that may hold
+    an anchor, so ordinary cassettes cost nothing more."""
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if _MAYBE_ANCHOR.search(raw) is None:
+        return
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.AliasEvent):
+                mark = event.start_mark
+                at = f" at line {mark.line + 1}" if mark is not None else ""
+                raise CassetteError(
+                    where,
+                    f"holds a YAML alias{at}; aliases are refused (they can expand "
+                    "without bound, and no cassette writer makes them)",
+                )
+    except yaml.YAMLError:
+        return  # the load that follows reports it
+
+
 def _parse_cassette(text: bytes | str, name: str, path: Path | None, where: Path | str) -> Cassette:
+    _refuse_aliases(text, where)
     try:
         data = yaml.load(text, Loader=_Loader)  # a safe loader
     except yaml.YAMLError as exc:
