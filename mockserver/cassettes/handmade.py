@@ -1,4 +1,4 @@
-"""The shipped cassettes, hand-made from the documented wire format (shared/PROTOCOL.md).
+"""The shipped cassettes, hand-made from the documented wire format (docs/PROTOCOL.md).
 
 The live service cannot be reached from the build machines, so ``cassettes/`` is generated here,
 reproducibly (chunk timing comes from a seeded generator)::
@@ -45,7 +45,7 @@ from mockserver.wire.streams import encode_events
 CASSETTE_DIR = SOURCE_CASSETTE_DIR
 API_URI = API_ENDPOINT
 PROVENANCE: dict[str, Any] = {
-    "source": "hand-made from the documented wire format (shared/PROTOCOL.md); not a recording",
+    "source": "hand-made from the documented wire format (docs/PROTOCOL.md); not a recording",
     "generator": "python -m mockserver.cassettes.handmade",
     "timing": "synthetic, from a seeded random generator",
 }
