@@ -14,6 +14,7 @@ from aiohttp import BaseConnector, ClientResponse, ClientSession, ClientTimeout
 from .api_key import API_KEY_ENV_VAR, ApiKey, resolve_api_key
 from .base import AsyncGeneratorProvider, ProviderModelMixin
 from .errors import (
+    EventTooLargeError,
     InvalidOptionError,
     KoalaConnectionError,
     KoalaTimeoutError,
@@ -198,8 +199,14 @@ async def _answer_values(response: ClientResponse, max_event_size: int) -> Async
     media_type = parse_media_type(content_type)
     if media_type.is_event_stream:
         return Koala._parse_event_stream(response, max_event_size)
-    body = await _read_start(response, max_event_size)
+    body = await _read_start(response, max_event_size + 1)
     if media_type.is_json:
+        if len(body) > max_event_size:  # the whole reply is its one value: the same limit
+            raise EventTooLargeError(
+                f"the JSON reply is larger than max_event_size ({max_event_size} bytes)",
+                1,
+                body,
+            )
         try:
             reply = json.loads(body)
         except (ValueError, RecursionError):  # RecursionError: nested too deeply

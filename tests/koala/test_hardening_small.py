@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
+import pytest
+from aiohttp import web
+
+from koala import Koala
+from koala.errors import EventTooLargeError
 from koala.provider import _seconds
 from koala.response import retry_after_seconds, status_error
 
@@ -34,3 +39,26 @@ def test_timeout_limits_read_well() -> None:
     assert _seconds(None) == "none"
     assert _seconds(30.0) == "30 s"
     assert _seconds(0.5) == "0.5 s"
+
+
+async def test_a_json_reply_over_max_event_size_is_event_too_large(aiohttp_server: Any) -> None:
+    async def reply(request: web.Request) -> web.Response:
+        return web.json_response({"output": "x" * 5000})
+
+    app = web.Application()
+    app.router.add_post("/api/gpt/", reply)
+    server = await aiohttp_server(app)
+    url = str(server.make_url("/api/gpt/"))
+    messages = [{"role": "user", "content": "hi"}]
+    with pytest.raises(EventTooLargeError, match="JSON reply is larger than max_event_size"):
+        async for _ in Koala.create_async_generator(
+            "gpt-4o-mini", messages, api_endpoint=url, max_event_size=1000, json_reply=True
+        ):
+            pass
+    got = [
+        c
+        async for c in Koala.create_async_generator(
+            "gpt-4o-mini", messages, api_endpoint=url, max_event_size=10_000, json_reply=True
+        )
+    ]
+    assert got == ["x" * 5000]
