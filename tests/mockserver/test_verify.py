@@ -227,3 +227,26 @@ def test_live_api_drift_check(capsys: pytest.CaptureFixture[str]) -> None:
     printed = capsys.readouterr()
     assert code in (0, 1, 3), printed.err
     assert "summary:" in printed.out
+
+
+async def test_the_bundled_cassettes_verify_against_the_mock_and_keyed_ones_need_a_key() -> None:
+    from mockserver import MockConfig
+    from mockserver.cassettes.cassette import load_cassette_dir
+    from mockserver.config import DEFAULT_CASSETTE_DIR
+    from mockserver.testing import KoalaMock
+    from mockserver.upstream.verify import NEEDS_API_KEY, verify_cassettes
+
+    cassettes, broken = load_cassette_dir(DEFAULT_CASSETTE_DIR)
+    assert broken == []
+    keyed = [c.name for c in cassettes if c.name.startswith("keyed")]
+    assert keyed, "the bundled set has a keyed cassette"
+    config = MockConfig(cassette_dir=DEFAULT_CASSETTE_DIR, mode="replay", speed=0)
+    with KoalaMock(config) as mock:
+        without_key = await verify_cassettes(cassettes, mock.api_endpoint)
+        with_key = await verify_cassettes(cassettes, mock.api_endpoint, api_key="any-key")
+    for verdict in without_key:
+        if any(verdict.name.startswith(name) for name in keyed):
+            assert (verdict.outcome, verdict.note) == ("unverified", NEEDS_API_KEY)
+        else:
+            assert verdict.outcome == "ok", verdict
+    assert [v.outcome for v in with_key] == ["ok"] * len(with_key), with_key
