@@ -320,8 +320,22 @@ def _headers(where: Path | str, ctx: str, value: Any) -> dict[str, list[str]]:
         items = values if isinstance(values, list) else [values]
         if not all(isinstance(v, (str, int, float)) for v in items):
             raise CassetteError(where, f"{ctx}.{name}: expected a string or a list of strings")
-        headers[str(name)] = [str(v) for v in items]
+        if not _HEADER_NAME.fullmatch(str(name)):
+            raise CassetteError(where, f"{ctx}: {str(name)[:40]!r} is not a valid header name")
+        texts = [str(v) for v in items]
+        if any(_FORBIDDEN_IN_HEADER.search(text) for text in texts):
+            raise CassetteError(
+                where, f"{ctx}.{name}: a value holds a line break or control character"
+            )
+        headers[str(name)] = texts
     return headers
+
+
+#: RFC 9110 token characters: what a header name may be made of.
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+#: CR, LF and the other control characters (tab is allowed) cannot go into a header or a
+#: status line: replaying them would split the answer (or make aiohttp refuse it, a 500).
+_FORBIDDEN_IN_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def _as_bytes(where: Path | str, ctx: str, value: Any) -> bytes:
@@ -351,6 +365,11 @@ def _interaction(where: Path | str, number: int, item: Any) -> Interaction:
     if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 999:
         raise CassetteError(where, f"{ctx}.response.status.code is {code!r}, expected 100-999")
     reason = status.get("message") or ""
+    if _FORBIDDEN_IN_HEADER.search(str(reason)):
+        raise CassetteError(
+            where,
+            f"{ctx}.response.status.message holds a line break or control character",
+        )
     response_headers = _headers(where, f"{ctx}.response.headers", response.get("headers"))
     body_field = response.get("body") or {}
     if not isinstance(body_field, dict):

@@ -29,6 +29,7 @@ from mockserver.cassettes.cassette import (
     single_chunk,
     write_cassette,
 )
+from mockserver.cassettes.locations import SOURCE_CASSETTE_DIR
 
 BODY = b'data: "Hi"\n\ndata: " there"\n\n'
 PAYLOAD = build_payload("gpt-4o-mini", [{"role": "user", "content": "Hello"}])
@@ -387,3 +388,37 @@ def test_yaml_line_break_characters_in_a_body_read_back_exactly(
 
     _, responses = FilesystemPersister.load_cassette(str(path), yamlserializer)
     assert responses[0]["body"]["string"] == body
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (
+            lambda r: r["status"].update(message="OK\r\nX-Injected: 1"),
+            "status.message holds a line break",
+        ),
+        (
+            lambda r: r["headers"].update({"X-Evil\r\nSet-Cookie": ["a"]}),
+            "is not a valid header name",
+        ),
+        (
+            lambda r: r["headers"].update({"X-Ok": ["a\r\nb"]}),
+            "holds a line break or control character",
+        ),
+        (
+            lambda r: r["headers"].update({"X-Ok": ["a\x00b"]}),
+            "holds a line break or control character",
+        ),
+    ],
+)
+def test_a_cassette_that_would_split_the_answer_is_refused_naming_why(
+    tmp_path: Path, edit: Any, problem: str
+) -> None:
+    # Replayed, CR/LF in a status line or header would forge headers or make aiohttp refuse
+    # the answer (a 500): refused at load instead, with the file named.
+    data = yaml.safe_load((SOURCE_CASSETTE_DIR / "greeting.yaml").read_text())
+    edit(data["interactions"][0]["response"])
+    (tmp_path / "hostile.yaml").write_text(yaml.safe_dump(data))
+    loaded, errors = load_cassette_dir(tmp_path)
+    assert loaded == []
+    assert len(errors) == 1 and problem in str(errors[0]) and "hostile.yaml" in str(errors[0])
