@@ -25,7 +25,7 @@ from mockserver.server.state import (
     reset,
 )
 from mockserver.server.ui import UI_PATH
-from mockserver.wire.faults import FAULTS, FaultSpecError, make_fault_spec, parse_fault_spec
+from mockserver.wire.faults import FAULTS, FaultSpecError, make_fault_spec, split_fault_spec
 from mockserver.wire.request_filter import FilterError, RequestFilter
 from mockserver.wire.stubs import STUB_KEYS, StubError, parse_stub
 
@@ -187,17 +187,18 @@ async def queue_fault_handler(request: web.Request) -> web.Response:
     if not isinstance(params, dict):
         return json_error(400, f"params: expected an object, got {params!r}")
     try:
-        base = parse_fault_spec(name)
-        spec = make_fault_spec(base.name, {**_given(base.params, base.name), **params})
+        fault_name, in_spec = split_fault_spec(name)
+        twice = sorted(set(in_spec) & {str(key).strip() for key in params})
+        if twice:
+            raise FaultSpecError(
+                f'fault {fault_name!r}: parameter {twice[0]!r} is given twice (in "fault" '
+                'and in "params"); give it once'
+            )
+        spec = make_fault_spec(fault_name, {**in_spec, **params})
     except FaultSpecError as exc:
         return json_error(400, str(exc), faults=list(FAULTS))
     item = request.app[FAULT_QUEUE].push(spec, times)
     return web.json_response({"queued": item.to_json()}, status=201)
-
-
-def _given(params: dict[str, Any], name: str) -> dict[str, Any]:
-    defaults = FAULTS[name].defaults()
-    return {k: v for k, v in params.items() if v != defaults[k]}
 
 
 async def clear_faults(request: web.Request) -> web.Response:

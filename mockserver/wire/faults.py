@@ -724,20 +724,37 @@ def make_fault_spec(name: str, params: Mapping[str, Any] | None = None) -> Fault
     return FaultSpec(scenario, values)
 
 
-def parse_fault_spec(text: str) -> FaultSpec:
-    """``"NAME;param=value;..."`` (the header's and the CLI's syntax) as a :class:`FaultSpec`."""
+def split_fault_spec(text: str) -> tuple[str, dict[str, str]]:
+    """``"NAME;param=value;..."`` as the name and its parameters' raw text (not checked yet).
+
+    A parameter given twice is refused: which of the two was meant cannot be known.
+
+    >>> split_fault_spec("rate_limit; retry_after=5")
+    ('rate_limit', {'retry_after': '5'})
+    """
     name, *assignments = text.split(";")
+    name = name.strip()
     params: dict[str, str] = {}
     for assignment in assignments:
         if not assignment.strip():
             continue
         key, equals, value = assignment.partition("=")
-        if not equals or not key.strip():
+        key = key.strip()
+        if not equals or not key:
+            raise FaultSpecError(f"fault {name!r}: {assignment.strip()!r} is not param=value")
+        if key in params:
             raise FaultSpecError(
-                f"fault {name.strip()!r}: {assignment.strip()!r} is not param=value"
+                f"fault {name!r}: parameter {key!r} is given twice "
+                f"({key}={params[key]} and {key}={value.strip()}); give it once"
             )
-        params[key.strip()] = value.strip()
-    return make_fault_spec(name.strip(), params)
+        params[key] = value.strip()
+    return name, params
+
+
+def parse_fault_spec(text: str) -> FaultSpec:
+    """``"NAME;param=value;..."`` (the header's and the CLI's syntax) as a :class:`FaultSpec`."""
+    name, params = split_fault_spec(text)
+    return make_fault_spec(name, params)
 
 
 def fault_table() -> str:
