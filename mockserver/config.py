@@ -22,10 +22,12 @@ __all__ = [
     "API_KEY_ENV_VAR",
     "CASSETTES_ENV_VAR",
     "DEFAULT_CASSETTE_DIR",
+    "DEFAULT_JOURNAL_MAX_BYTES",
     "DEFAULT_KEEPALIVE_TIMEOUT",
     "DEFAULT_RECORD_DIR",
     "MAX_KEEPALIVE_TIMEOUT",
     "MAX_LATENCY_SECONDS",
+    "MIN_JOURNAL_MAX_BYTES",
     "MIN_SPEED",
     "MODES",
     "RECORD_MODES",
@@ -49,6 +51,10 @@ DEFAULT_KEEPALIVE_TIMEOUT = 15.0
 MAX_KEEPALIVE_TIMEOUT = 3600.0
 #: The slowest replay: a hundred times slower than recorded.
 MIN_SPEED = 0.01
+#: The journal's default bound on stored bytes (request bodies, headers, response values).
+DEFAULT_JOURNAL_MAX_BYTES = 64 * 1024 * 1024
+#: The smallest bound: room for a few of the largest entries (a kept body is at most 64 KiB).
+MIN_JOURNAL_MAX_BYTES = 1024 * 1024
 
 
 class ConfigError(MockServerError, ValueError):
@@ -74,6 +80,9 @@ class MockConfig:
     - ``default_fault``: ``"NAME;param=value;..."`` applied to every request without its own.
     - ``max_body_size``: larger request bodies get a 413.
     - ``keepalive_timeout``: seconds an idle keep-alive connection stays open (0.1..3600).
+    - ``journal_max_bytes``: the journal keeps at most this many stored bytes (request bodies,
+      headers and response values; ``DEFAULT_JOURNAL_MAX_BYTES``, 64 MiB, by default; at least
+      ``MIN_JOURNAL_MAX_BYTES``, 1 MiB), besides its 10,000 entries; the oldest go first.
     - ``admin_token``: when set, every ``/__admin/*`` call needs ``Authorization: Bearer TOKEN``.
     - ``record_upstream``, ``record_dir``, ``record_mode``, ``scrub``, ``keep_headers``,
       ``keep_query``: the recording proxy (see :mod:`mockserver.server.proxy`); ``record_dir``
@@ -96,6 +105,7 @@ class MockConfig:
     max_body_size: int = 1_048_576
     admin_token: str | None = field(default=None, repr=False)
     keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT
+    journal_max_bytes: int = DEFAULT_JOURNAL_MAX_BYTES
     record_upstream: str | None = None
     record_dir: Path | None = None
     record_mode: str = "new_episodes"
@@ -129,6 +139,14 @@ class MockConfig:
             raise ValueError(
                 f"keepalive_timeout must be 0.1..{MAX_KEEPALIVE_TIMEOUT:g} seconds, "
                 f"got {self.keepalive_timeout!r}"
+            )
+        if isinstance(self.journal_max_bytes, bool) or not (
+            isinstance(self.journal_max_bytes, int)
+            and self.journal_max_bytes >= MIN_JOURNAL_MAX_BYTES
+        ):
+            raise ConfigError(
+                f"journal_max_bytes must be a whole number of at least {MIN_JOURNAL_MAX_BYTES} "
+                f"bytes, got {self.journal_max_bytes!r}"
             )
         if self.admin_token is not None and not _is_token_text(self.admin_token):
             raise ConfigError(

@@ -30,10 +30,12 @@ from mockserver.cli.upstream_options import add_scrub_options, record_mode_optio
 from mockserver.config import (
     API_KEY_ENV_VAR,
     CASSETTES_ENV_VAR,
+    DEFAULT_JOURNAL_MAX_BYTES,
     DEFAULT_KEEPALIVE_TIMEOUT,
     DEFAULT_RECORD_DIR,
     MAX_KEEPALIVE_TIMEOUT,
     MAX_LATENCY_SECONDS,
+    MIN_JOURNAL_MAX_BYTES,
     MODES,
     MockConfig,
 )
@@ -215,7 +217,15 @@ def _config_from_args(args: argparse.Namespace) -> MockConfig:
     elif os.environ.get(CASSETTES_ENV_VAR):
         from_env = Path(os.environ[CASSETTES_ENV_VAR])
         _check_cassette_dir(f"${CASSETTES_ENV_VAR}={from_env}", from_env)
-    for flag in ("mode", "seed", "latency", "speed", "max_body_size", "keepalive_timeout"):
+    for flag in (
+        "mode",
+        "seed",
+        "latency",
+        "speed",
+        "max_body_size",
+        "keepalive_timeout",
+        "journal_max_bytes",
+    ):
         value = getattr(args, flag, None)
         if value is not None:
             options[flag] = value
@@ -341,6 +351,14 @@ def _add_serve_command(subparsers: Any) -> None:
         metavar="SECONDS",
         help=f"close a keep-alive connection idle this long (default: "
         f"{DEFAULT_KEEPALIVE_TIMEOUT:g}; at most {MAX_KEEPALIVE_TIMEOUT:g})",
+    )
+    serve.add_argument(
+        "--journal-max-bytes",
+        type=bounded(int, "a whole number", minimum=MIN_JOURNAL_MAX_BYTES),
+        metavar="BYTES",
+        help="the journal keeps at most this many bytes of request bodies, headers and response "
+        f"values, dropping the oldest entries first (default: {DEFAULT_JOURNAL_MAX_BYTES}, "
+        "64 MiB; the journal also keeps at most its newest 10,000 entries)",
     )
     serve.add_argument(
         "--log-format",

@@ -51,7 +51,8 @@ ADMIN_ENDPOINTS: tuple[tuple[str, str, str], ...] = (
     (
         "GET",
         "/__admin/requests",
-        "Every request (newest 10,000): time, method, path, headers, body, contract verdict, "
+        "Every request (the newest 10,000, at most 64 MiB by default): time, method, path, "
+        "headers, body, contract verdict, "
         "what served it (`served_by`), seed, fault, the values sent, events and bytes sent (and "
         "when, for a streamed answer), client disconnect, status, ending. Filters: "
         "`?path=/api/gpt/`, `?input=TEXT`, `?model=NAME`, `?header=Name:value` (repeatable); "
@@ -90,7 +91,8 @@ ADMIN_ENDPOINTS: tuple[tuple[str, str, str], ...] = (
         "GET",
         "/__admin/health",
         '`{"status": "ok", ...}` with mode, uptime, counts of requests, cassettes, '
-        "open streams, queued faults and stubs.",
+        "open streams, queued faults and stubs, and the journal's use and bounds (entries, "
+        "bytes).",
     ),
 )
 _REQUEST_QUERY = ("path", "limit", "before", "input", "model", "header")
@@ -251,6 +253,7 @@ async def health(request: web.Request) -> web.Response:
             "strict": config.strict,
             "uptime": round(time.time() - app[STARTED], 3),
             "requests": app[JOURNAL].total,
+            "journal": app[JOURNAL].usage(),
             "cassettes": len(library.cassettes) if library.loaded else None,
             "cassette_errors": len(library.errors) if library.loaded else None,
             "open_streams": app[STREAMS].count,

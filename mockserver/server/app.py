@@ -71,7 +71,7 @@ def create_app(config: MockConfig | None = None) -> web.Application:
             "lingering_time": 2.0,
         },
     )
-    journal = Journal()
+    journal = Journal(max_bytes=config.journal_max_bytes)
     app[CONFIG] = config
     app[JOURNAL] = journal
     app[FAULT_QUEUE] = FaultQueue()

@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from mockserver.server.journal import Journal, JournalEntry
+from mockserver.server.journal import Journal, JournalEntry, raw_header_bytes
 
 log = logging.getLogger("mockserver")
 ADMIN_PREFIX = "/__admin"
@@ -49,7 +49,12 @@ def journaled(journal: Journal, handler: JournaledHandler) -> Handler:
     """``handler`` with a journal entry for every request and JSON errors for every failure."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        entry = journal.start(request.method, request.path, request.headers)
+        entry = journal.start(
+            request.method,
+            request.path,
+            request.headers,
+            header_size=raw_header_bytes(request.raw_headers),
+        )
         CURRENT_ENTRY.set(entry)
         try:
             response = await handler(request, entry)

@@ -1,7 +1,12 @@
 """The journal: every request the server saw, what it decided and what it sent.
 
-Bounded (the newest :data:`DEFAULT_CAPACITY` entries), so a long-running server does not grow
-without limit. The admin API serves it as JSON; tests read it through :class:`Journal`.
+Bounded twice, so a long-running server does not grow without limit: the newest
+:data:`DEFAULT_CAPACITY` entries, and at most ``max_bytes`` stored bytes
+(:data:`~mockserver.config.DEFAULT_JOURNAL_MAX_BYTES` by default); the oldest entries go first.
+An entry's stored bytes (:func:`stored_size`) are counted when it finishes: its request body as
+kept, its headers, what it keeps of the response (the values, the event times) and
+:data:`ENTRY_OVERHEAD` for the rest of its fields. The admin API serves it as JSON; tests read
+it through :class:`Journal`.
 """
 
 from __future__ import annotations
@@ -16,10 +21,13 @@ from typing import Any, Literal, Protocol
 
 from koala.request import API_PATH
 from koala.testing import scrub_header_value
+from mockserver.config import DEFAULT_JOURNAL_MAX_BYTES
 from mockserver.wire.contract import Verdict
 from mockserver.wire.plan import MAX_STORED_BYTES, ServedBy
 
 DEFAULT_CAPACITY = 10_000
+#: The bytes every entry is counted for besides its body, headers and response values.
+ENTRY_OVERHEAD = 256
 _API_PATH_STEM = API_PATH.rstrip("/")
 
 #: How a response ended, as ``JournalEntry.ending`` says (None while it is being sent):
@@ -98,6 +106,12 @@ class JournalEntry:
     event_times: list[float] | None = None
     _event_ends: Sequence[int] = field(default=(), repr=False)
     _watcher: JournalWatcher | None = field(default=None, repr=False)
+    #: The request head's header bytes (names and values), counted in :func:`stored_size`.
+    header_bytes: int = field(default=0, repr=False)
+    #: What :func:`stored_size` said when the entry finished (0: not counted yet).
+    stored_bytes: int = field(default=0, repr=False)
+    #: The journal that holds the entry and counts its bytes (None once it is dropped).
+    _journal: Journal | None = field(default=None, repr=False)
 
     @property
     def shape(self) -> str | None:
@@ -166,6 +180,8 @@ class JournalEntry:
     def finish(self, ending: Ending) -> None:
         self.ending = ending
         self.duration = round(time.time() - self.time, 6)
+        if self._journal is not None and not self.stored_bytes:
+            self._journal._count_bytes(self)
         if self._watcher is not None:
             self._watcher.entry_changed(self)
 
@@ -191,6 +207,29 @@ class JournalEntry:
             "duration": self.duration,
             "event_times": self.event_times,
         }
+
+
+def stored_size(entry: JournalEntry) -> int:
+    """About how many bytes ``entry`` keeps: cheap (no walk over values or JSON), and never less
+    than the body, headers and response values it holds."""
+    size = ENTRY_OVERHEAD + entry.header_bytes + len(entry._raw_body)
+    if entry._body is not None:  # decoded already: count the bytes it was decoded from
+        size += entry.body_size
+    if entry.values is not None:  # the values are no larger than the body that carried them
+        size += entry.bytes_sent
+    if entry.event_times is not None:
+        size += 32 * len(entry.event_times)  # a pointer and a float object each
+    return size
+
+
+def header_bytes(headers: Mapping[str, str]) -> int:
+    """The bytes of the header names and values."""
+    return sum([len(name) + len(value) for name, value in headers.items()])
+
+
+def raw_header_bytes(raw_headers: Sequence[tuple[bytes, bytes]]) -> int:
+    """:func:`header_bytes` of a request head's raw pairs (cheaper than decoded headers)."""
+    return sum([len(name) + len(value) for name, value in raw_headers])
 
 
 def _storable(body: Any, raw: bytes, size: int) -> Any:
@@ -245,10 +284,19 @@ def decode_json_body(raw: bytes) -> Any:
 
 
 class Journal:
-    """The newest ``capacity`` requests, oldest first."""
+    """The newest requests, oldest first: at most ``capacity`` of them, holding at most
+    ``max_bytes`` stored bytes (see :func:`stored_size`; entries still being answered are
+    counted when they finish)."""
 
-    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
-        self._entries: deque[JournalEntry] = deque(maxlen=capacity)
+    def __init__(
+        self, capacity: int = DEFAULT_CAPACITY, max_bytes: int = DEFAULT_JOURNAL_MAX_BYTES
+    ) -> None:
+        if capacity < 1 or max_bytes < 1:
+            raise ValueError(f"journal bounds must be positive, got {capacity}, {max_bytes}")
+        self._capacity = capacity
+        self.max_bytes = max_bytes
+        self._entries: deque[JournalEntry] = deque()
+        self._bytes = 0
         self._count = 0
         #: Bumped by :meth:`clear`: entry numbers start again at 1, so a number alone is ambiguous.
         self.generation = 0
@@ -256,7 +304,34 @@ class Journal:
 
     @property
     def capacity(self) -> int:
-        return self._entries.maxlen or 0
+        """The most entries kept."""
+        return self._capacity
+
+    @property
+    def stored_bytes(self) -> int:
+        """The stored bytes of the entries kept (those that have finished)."""
+        return self._bytes
+
+    def usage(self) -> dict[str, int]:
+        """Both bounds and what is in use, as ``/__admin/health`` shows them."""
+        return {
+            "entries": len(self._entries),
+            "max_entries": self._capacity,
+            "bytes": self._bytes,
+            "max_bytes": self.max_bytes,
+        }
+
+    def _count_bytes(self, entry: JournalEntry) -> None:
+        """Count a finished entry's bytes; drop the oldest entries while over ``max_bytes``."""
+        entry.stored_bytes = stored_size(entry)
+        self._bytes += entry.stored_bytes
+        entries = self._entries
+        while self._bytes > self.max_bytes and entries:
+            self._drop(entries.popleft())
+
+    def _drop(self, entry: JournalEntry) -> None:
+        entry._journal = None
+        self._bytes -= entry.stored_bytes
 
     def watch(self, watcher: JournalWatcher | None) -> None:
         """Tell ``watcher`` about new, finished and cleared entries from now on (None: stop)."""
@@ -266,14 +341,31 @@ class Journal:
                 entry._watcher = watcher
 
     def start(
-        self, method: str, path: str, headers: Mapping[str, str], raw_body: bytes = b""
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        raw_body: bytes = b"",
+        header_size: int | None = None,
     ) -> JournalEntry:
-        """A new entry for a request that just arrived."""
+        """A new entry for a request that just arrived; ``header_size``: the headers' bytes
+        when the caller knows them (else they are counted here)."""
         self._count += 1
         entry = JournalEntry(
-            self._count, time.time(), method, path, headers, raw_body, body_size=len(raw_body)
+            self._count,
+            time.time(),
+            method,
+            path,
+            headers,
+            raw_body,
+            body_size=len(raw_body),
+            header_bytes=header_bytes(headers) if header_size is None else header_size,
+            _journal=self,
         )
-        self._entries.append(entry)
+        entries = self._entries
+        if len(entries) >= self._capacity:
+            self._drop(entries.popleft())
+        entries.append(entry)
         if self._watcher is not None:
             entry._watcher = self._watcher
             self._watcher.entry_changed(entry)
@@ -319,7 +411,10 @@ class Journal:
     def clear(self) -> int:
         """Forget every entry; returns how many there were."""
         cleared = len(self._entries)
+        for entry in self._entries:
+            entry._journal = None
         self._entries.clear()
+        self._bytes = 0
         self._count = 0
         self.generation += 1
         if self._watcher is not None:
