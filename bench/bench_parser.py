@@ -40,6 +40,7 @@ import aiohttp
 import httpx
 from aiohttp import web
 from httpx_sse import EventSource
+from startup_bare_app import serve_until_killed
 
 from koala import Koala
 from koala.sse import EventStreamDecoder
@@ -108,18 +109,9 @@ def serve(events: int) -> None:
         await request.read()
         return web.Response(body=body, content_type="text/event-stream")
 
-    async def main() -> None:
-        app = web.Application()
-        app.router.add_post("/api/gpt/", answer)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        print(port, flush=True)
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
+    app = web.Application()
+    app.router.add_post("/api/gpt/", answer)
+    asyncio.run(serve_until_killed(app, str, access_log=False))
 
 
 # ---------------------------------------------------------------- part 2: the three readers

@@ -1,27 +1,33 @@
 """Start-up: ``koala-mock serve`` to its first 200, next to a bare aiohttp app. Prints figures.
 
-    python bench/bench_startup.py [--rounds R]
+    python bench/bench_startup.py [--rounds R] [--bytecode cached|none|both]
 
-Both are started the same way, as a new Python process (``python -m mockserver serve --port 0``
-with its default flags: bundled cassettes, journal and access log on; and ``python
-bench/bench_startup.py --bare``, an aiohttp app with one POST handler, started with
-``web.AppRunner`` and printing its port the same way). The clock runs from starting the process
+Both are started the same way, as a new Python process: ``python -m mockserver serve --port 0``
+with its default flags (bundled cassettes, journal and access log on), and ``python
+bench/startup_bare_app.py``, an aiohttp app with one POST handler that imports nothing else,
+started with ``web.AppRunner`` and printing its port. The clock runs from starting the process
 to the answer of the first request (the provider's real request, ``POST /api/gpt/``) with
-status 200, the request sent as soon as the process prints its address. Rounds alternate
-(bare, mock, mock, bare, ...); it prints the median and the spread of each, and the ratio.
-Loopback only; about 10 s.
+status 200, the request sent as soon as the process prints its address (``serve`` prints it
+only once its cassettes are loaded). Rounds alternate (bare, mock, mock, bare, ...); it prints
+the median and the spread of each, and the ratio.
+
+Bytecode: ``cached`` is an installed package (pip compiles every module at install): both run
+with a fresh ``PYTHONPYCACHEPREFIX`` filled by one untimed start of each; ``none`` compiles every
+module of the project from source at each start, as under ``PYTHONDONTWRITEBYTECODE=1`` with
+an editable install (aiohttp's own bytecode from its install is still used). Loopback only;
+about 15 s.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import http.client
 import os
 import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,38 +38,45 @@ KINDS = ("bare aiohttp", "koala-mock serve")
 PORT_LINE = re.compile(r"(?:serving on http://127\.0\.0\.1:|^PORT )(\d+)")
 
 
-def bare_server() -> None:
-    from aiohttp import web
-
-    async def answer(request: web.Request) -> web.Response:
-        await request.read()
-        return web.Response(body=b'data: "ok"\n\n', content_type="text/event-stream")
-
-    async def main() -> None:
-        app = web.Application()
-        app.router.add_post("/api/gpt/", answer)
-        runner = web.AppRunner(app, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        print(f"PORT {runner.addresses[0][1]}", flush=True)
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
+BARE_APP = Path(__file__).resolve().parent / "startup_bare_app.py"
 
 
 def command(kind: str) -> list[str]:
     if kind == "bare aiohttp":
-        return [sys.executable, __file__, "--bare"]
+        return [sys.executable, str(BARE_APP)]
     return [sys.executable, "-m", "mockserver", "serve", "--port", "0"]
 
 
-def first_200(kind: str) -> float:
+def environment(bytecode: str, cache_dir: str) -> dict[str, str]:
+    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    env.pop("PYTHONPYCACHEPREFIX", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if bytecode == "cached":
+        env["PYTHONPYCACHEPREFIX"] = cache_dir
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time the process has run so far, all threads (Linux schedstat, ns); NaN elsewhere.
+
+    Less moved by other load on the machine than the wall clock: waiting for a CPU is not in it.
+    """
+    total = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            total += int((task / "schedstat").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+    return total / 1e9
+
+
+def first_200(kind: str, env: dict[str, str]) -> tuple[float, float]:
     from koala.request import build_headers, build_payload, encode_payload
 
     body = encode_payload(build_payload("gpt-4o-mini", [{"role": "user", "content": "hi"}]))
     headers = {**build_headers(), "Content-Type": "application/json"}
-    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
     started = time.perf_counter()
     process = subprocess.Popen(
         command(kind),
@@ -88,36 +101,70 @@ def first_200(kind: str) -> float:
         response = connection.getresponse()
         response.read()
         elapsed = time.perf_counter() - started
+        cpu = cpu_seconds(process.pid)
         connection.close()
         if response.status != 200:
             raise SystemExit(f"{kind}: first answer was {response.status}")
-        return elapsed
+        return elapsed, cpu
     finally:
         process.terminate()
         process.wait(10)
 
 
+Timings = dict[str, list[tuple[float, float]]]
+
+
+def measure(bytecode: str, rounds: int) -> Timings:
+    with tempfile.TemporaryDirectory(prefix="koala-bench-pyc-") as cache_dir:
+        env = environment(bytecode, cache_dir)
+        if bytecode == "cached":
+            for kind in KINDS:  # untimed: fills the bytecode cache
+                first_200(kind, env)
+        times: Timings = {kind: [] for kind in KINDS}
+        for number in range(max(1, rounds)):
+            for kind in KINDS if number % 2 == 0 else KINDS[::-1]:
+                times[kind].append(first_200(kind, env))
+    return times
+
+
+def report(bytecode: str, rounds: int, times: Timings) -> None:
+    print(
+        f"process start to first 200, bytecode {bytecode}, {rounds} alternating rounds; "
+        f"{os.cpu_count()} CPUs; wall clock, and the server process's CPU time until then"
+    )
+    print(f"{'server':<18} {'median':>9} {'min':>9} {'max':>9} | {'CPU p50':>9} {'CPU min':>9}")
+    medians = {}
+    for kind, pairs in times.items():
+        wall = [w for w, _ in pairs]
+        cpu = [c for _, c in pairs]
+        medians[kind] = (statistics.median(wall), statistics.median(cpu))
+        print(
+            f"{kind:<18} {medians[kind][0] * 1e3:>6.0f} ms {min(wall) * 1e3:>6.0f} ms "
+            f"{max(wall) * 1e3:>6.0f} ms | {medians[kind][1] * 1e3:>6.0f} ms "
+            f"{min(cpu) * 1e3:>6.0f} ms"
+        )
+    (bare_wall, bare_cpu), (mock_wall, mock_cpu) = (medians[kind] for kind in KINDS)
+    print(
+        f"koala-mock serve / bare aiohttp: {mock_wall / bare_wall:.2f}x wall clock, "
+        f"{mock_cpu / bare_cpu:.2f}x CPU (target <= 1.00x)"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rounds", type=int, default=8, help="per server (default 8)")
-    parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--bytecode",
+        choices=("cached", "none", "both"),
+        default="both",
+        help="cached (an installed package), none (compiled at each start), or both (default)",
+    )
     args = parser.parse_args()
-    if args.bare:
-        bare_server()
-        return 0
-    times: dict[str, list[float]] = {kind: [] for kind in KINDS}
-    for number in range(max(1, args.rounds)):
-        for kind in KINDS if number % 2 == 0 else KINDS[::-1]:
-            times[kind].append(first_200(kind))
-    print(f"process start to first 200, {args.rounds} alternating rounds; {os.cpu_count()} CPUs")
-    print(f"{'server':<18} {'median':>9} {'min':>9} {'max':>9}")
-    for kind, values in times.items():
-        print(
-            f"{kind:<18} {statistics.median(values) * 1e3:>6.0f} ms {min(values) * 1e3:>6.0f} ms "
-            f"{max(values) * 1e3:>6.0f} ms"
-        )
-    bare, mock = (statistics.median(times[kind]) for kind in KINDS)
-    print(f"koala-mock serve / bare aiohttp: {mock / bare:.2f}x (target <= 1.00x)")
+    modes = ("cached", "none") if args.bytecode == "both" else (args.bytecode,)
+    for number, bytecode in enumerate(modes):
+        if number:
+            print()
+        report(bytecode, args.rounds, measure(bytecode, args.rounds))
     return 0
 
 

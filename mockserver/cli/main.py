@@ -16,7 +16,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -40,7 +40,6 @@ from mockserver.config import (
     MockConfig,
 )
 from mockserver.errors import MockServerError
-from mockserver.metadata import VERSION
 from mockserver.server.parser_errors import parser_errors_as_one_line
 from mockserver.testing.embedded import ServerAddress, is_loopback, start_server
 from mockserver.upstream.words import plural
@@ -74,8 +73,9 @@ DEMO_EXIT_CODES = epilog(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_named(arguments))
+    args = parser.parse_args(arguments)
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
         return ExitCode.USAGE
@@ -86,20 +86,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.USAGE
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: Each command's parser, added by a function (record, verify and audit import their modules).
+_COMMANDS: dict[str, Callable[[Any], None]] = {}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with a known ``command``, only that command's (help texts unchanged).
+
+    ``serve`` starts sooner without the modules of record, verify and audit, which building
+    their parsers imports.
+    """
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="A local stand-in for the koala.sh chat API, for development and tests.",
         epilog=epilog(ExitCode.OK, ExitCode.USAGE),
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {VERSION}")
+    parser.add_argument("--version", action=_VersionAction)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    _add_serve_command(subparsers)
-    _add_demo_command(subparsers)
-    _add_cassette_commands(subparsers)
-    _add_audit_command(subparsers)
+    if command in _COMMANDS:
+        _COMMANDS[command](subparsers)
+    else:
+        for add_command in _COMMANDS.values():
+            add_command(subparsers)
     return parser
+
+
+def _command_named(arguments: Sequence[str]) -> str | None:
+    """The command word: the first argument that is not an option (the top-level options,
+    --help and --version, take no value)."""
+    return next((word for word in arguments if not word.startswith("-")), None)
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: reads the package metadata only when asked (``serve`` starts without it)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        kwargs.setdefault("help", "show program's version number and exit")
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from mockserver.metadata import VERSION
+
+        print(f"{parser.prog} {VERSION}")  # on stdout, as argparse's own version action
+        parser.exit()
 
 
 # -- shared server flags --------------------------------------------------------------------------
@@ -450,6 +480,8 @@ async def _serve(config: MockConfig, host: str, port: int, args: argparse.Namesp
     except Exception as exc:
         CONSOLE.error(f"could not start the server: {_describe(exc)}")
         return ExitCode.FAILURE
+    # Announce only when ready: the first request after the banner finds the cassettes loaded.
+    _report_cassettes(app, config)
     _print_banner(address, config, sys.stdout)
     if getattr(args, "generated_admin_token", False):
         print(
@@ -464,7 +496,6 @@ async def _serve(config: MockConfig, host: str, port: int, args: argparse.Namesp
             file=sys.stdout,
             flush=True,
         )
-    _report_cassettes(app, config)
     try:
         await stop.wait()
     finally:
@@ -601,11 +632,15 @@ def run_demo_command(args: argparse.Namespace) -> int:
 # -- record / verify ----------------------------------------------------------------------------
 
 
-def _add_cassette_commands(subparsers: Any) -> None:
+def _add_record_command(subparsers: Any) -> None:
     from mockserver.cli.record import add_record_command
-    from mockserver.cli.verify import add_verify_command
 
     add_record_command(subparsers)
+
+
+def _add_verify_command(subparsers: Any) -> None:
+    from mockserver.cli.verify import add_verify_command
+
     add_verify_command(subparsers)
 
 
@@ -616,6 +651,16 @@ def _add_audit_command(subparsers: Any) -> None:
     from mockserver.cli.audit_command import add_audit_command
 
     add_audit_command(subparsers)
+
+
+# In the order the help lists them.
+_COMMANDS.update(
+    serve=_add_serve_command,
+    demo=_add_demo_command,
+    record=_add_record_command,
+    verify=_add_verify_command,
+    audit=_add_audit_command,
+)
 
 
 # -- helpers --------------------------------------------------------------------------------------

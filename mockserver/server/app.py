@@ -16,9 +16,13 @@ from mockserver.server.admin import add_admin_routes
 from mockserver.server.admin_guard import admin_route
 from mockserver.server.endpoint import ChatEndpoint
 from mockserver.server.events import add_event_hub
-from mockserver.server.http_errors import Handler, add_fallback_route, journaled
+from mockserver.server.http_errors import (
+    Handler,
+    JournaledHandler,
+    add_fallback_route,
+    journaled,
+)
 from mockserver.server.journal import Journal, JournalEntry
-from mockserver.server.proxy import RecordingProxy
 from mockserver.server.sender import OpenStreams
 from mockserver.server.state import (
     CASSETTES,
@@ -80,7 +84,15 @@ def create_app(config: MockConfig | None = None) -> web.Application:
     app[STARTED] = time.time()
     app[STUBS] = StubList()
     add_event_hub(app)
-    chat = RecordingProxy(app) if config.record_upstream else ChatEndpoint(app)
+    chat: JournaledHandler
+    if config.record_upstream:
+        # Late: the proxy brings the upstream client and the cassette writer, which replay
+        # never needs (``serve`` starts sooner without them).
+        from mockserver.server.proxy import RecordingProxy
+
+        chat = RecordingProxy(app)
+    else:
+        chat = ChatEndpoint(app)
     api = journaled(journal, chat)
     page = journaled(journal, chat_page)
     app.router.add_post(API_PATH, api)
