@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from koala.api_key import ApiKey
+from mockserver.cassettes.files import DEFAULT_MAX_CASSETTE_BYTES
 from mockserver.cassettes.locations import (
     CASSETTES_ENV_VAR,
     DEFAULT_CASSETTE_DIR,
@@ -24,6 +25,7 @@ __all__ = [
     "DEFAULT_CASSETTE_DIR",
     "DEFAULT_JOURNAL_MAX_BYTES",
     "DEFAULT_KEEPALIVE_TIMEOUT",
+    "DEFAULT_MAX_CASSETTE_BYTES",
     "DEFAULT_RECORD_DIR",
     "MAX_KEEPALIVE_TIMEOUT",
     "MAX_LATENCY_SECONDS",
@@ -79,6 +81,8 @@ class MockConfig:
       waiting at all; otherwise at least ``MIN_SPEED``, so that no delay grows without bound.
     - ``default_fault``: ``"NAME;param=value;..."`` applied to every request without its own.
     - ``max_body_size``: larger request bodies get a 413.
+    - ``max_cassette_size``: cassette files larger than this many bytes are skipped unread
+      (default 16 MiB).
     - ``keepalive_timeout``: seconds an idle keep-alive connection stays open (0.1..3600).
     - ``journal_max_bytes``: the journal keeps at most this many stored bytes (request bodies,
       headers and response values; ``DEFAULT_JOURNAL_MAX_BYTES``, 64 MiB, by default; at least
@@ -103,6 +107,7 @@ class MockConfig:
     speed: float = 1.0
     default_fault: str | None = None
     max_body_size: int = 1_048_576
+    max_cassette_size: int = DEFAULT_MAX_CASSETTE_BYTES
     admin_token: str | None = field(default=None, repr=False)
     keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT
     journal_max_bytes: int = DEFAULT_JOURNAL_MAX_BYTES
@@ -135,6 +140,10 @@ class MockConfig:
             )
         if self.max_body_size < 1:
             raise ConfigError(f"max_body_size must be >= 1 byte, got {self.max_body_size!r}")
+        if isinstance(self.max_cassette_size, bool) or self.max_cassette_size < 1:
+            raise ConfigError(
+                f"max_cassette_size must be >= 1 byte, got {self.max_cassette_size!r}"
+            )
         if not 0.1 <= self.keepalive_timeout <= MAX_KEEPALIVE_TIMEOUT:
             raise ValueError(
                 f"keepalive_timeout must be 0.1..{MAX_KEEPALIVE_TIMEOUT:g} seconds, "

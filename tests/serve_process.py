@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
 from pathlib import Path
+
+from koala import Koala
 
 REPO = Path(__file__).resolve().parents[1]
 STARTUP_TIMEOUT = 30.0
@@ -43,6 +46,17 @@ class ServeProcess:
     @property
     def base_url(self) -> str:
         return self.api_endpoint.removesuffix("/api/gpt/")
+
+    def ask(self, prompt: str) -> str:
+        """The provider's whole answer to one user message (after :meth:`wait_for_endpoint`)."""
+        messages = [{"role": "user", "content": prompt}]
+        chunks = Koala.create_completion("gpt-4o-mini", messages, api_endpoint=self.api_endpoint)
+        return "".join(chunks)
+
+    def terminate(self) -> tuple[str, str]:
+        """SIGTERM, then everything printed (stdout with the banner, stderr)."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.stop_output()
 
     def stop_output(self) -> tuple[str, str]:
         try:

@@ -14,8 +14,10 @@ Older files kept ``koala_harness`` under a top-level ``metadata:`` key; they sti
 pytest-recording cannot read them (vcrpy 9.4 returns the metadata as a third value that
 pytest-recording's loader does not expect), so files are only written in the new layout.
 
-Files are read with a safe YAML loader (``!!binary`` bodies allowed, no Python tags) and written
-atomically: a temporary file in the same directory, then a rename, never a partial file.
+Files are read with a safe YAML loader (``!!binary`` bodies allowed, no Python tags), as UTF-8
+only, and at most ``max_bytes`` of them; a directory is read as :mod:`mockserver.cassettes.files`
+decides, and a file none of whose interactions a Koala client could send is skipped. Files are
+written atomically: a temporary file in the same directory, then a rename, never a partial file.
 """
 
 from __future__ import annotations
@@ -35,14 +37,23 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from koala.request import API_PATH
 from koala.testing import matching_form
+from mockserver.cassettes.files import CASSETTE_SUFFIXES as CASSETTE_SUFFIXES
+from mockserver.cassettes.files import (
+    DEFAULT_MAX_CASSETTE_BYTES,
+    TEMP_FILE_SUFFIX,
+    FileRefused,
+    read_limited,
+    scan_directory,
+    temp_file_prefix,
+)
 from mockserver.errors import MockServerError
 
 FORMAT_VERSION = 1
 VCR_VERSION = 1
 METADATA_KEY = "koala_harness"
 STREAM_KEY = "koala_stream"
-CASSETTE_SUFFIXES = (".yaml", ".yml")
 _TIME_DIGITS = 6
 
 
@@ -161,11 +172,18 @@ def parse_json(data: bytes) -> Any | None:
         return None
 
 
-def load_cassette(path: str | os.PathLike[str]) -> Cassette:
-    """Read and check one cassette file; any problem is a :class:`CassetteError` naming it."""
+def load_cassette(
+    path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_CASSETTE_BYTES
+) -> Cassette:
+    """Read and check one cassette file; any problem is a :class:`CassetteError` naming it.
+
+    Only a regular file of at most ``max_bytes`` is read (a FIFO is never waited on).
+    """
     path = Path(path)
     try:
-        text = path.read_bytes()
+        text = read_limited(path, max_bytes)
+    except FileRefused as exc:
+        raise CassetteError(path, exc.problem) from None
     except OSError as exc:
         raise CassetteError(path, f"cannot read: {exc.strerror or exc}") from None
     return parse_cassette(text, name=path.stem, path=path)
@@ -210,7 +228,40 @@ def _refuse_aliases(text: bytes | str, where: Path | str) -> None:
         return  # the load that follows reports it
 
 
+_UNICODE_MARKS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),  # before UTF-16's, which it starts with
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+
+
+def _refuse_non_utf8(data: bytes, where: Path | str) -> None:
+    """A CassetteError unless ``data`` is UTF-8 text, as vcrpy writes and reads cassettes
+    (YAML would also take UTF-16 and UTF-32, which vcrpy and most editors' diff views do not)."""
+    for mark, encoding in _UNICODE_MARKS:
+        if data.startswith(mark):
+            raise CassetteError(
+                where,
+                f"not UTF-8 text: it starts with a {encoding} byte-order mark (save it as UTF-8)",
+            )
+    if b"\x00" in data:
+        at = data.index(b"\x00")
+        raise CassetteError(
+            where, f"not UTF-8 text: a NUL byte at offset {at} (UTF-16 or UTF-32 text, or binary)"
+        )
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        byte = f"0x{data[exc.start]:02x}"
+        raise CassetteError(
+            where, f"not UTF-8 text: byte {byte} at offset {exc.start} ({exc.reason})"
+        ) from None
+
+
 def _parse_cassette(text: bytes | str, name: str, path: Path | None, where: Path | str) -> Cassette:
+    if isinstance(text, bytes):
+        _refuse_non_utf8(text, where)
     _refuse_aliases(text, where)
     try:
         data = yaml.load(text, Loader=_Loader)  # a safe loader
@@ -258,41 +309,95 @@ def _our_metadata(data: dict[Any, Any], interactions: list[Any]) -> tuple[dict[s
     return (ours if isinstance(ours, dict) else {}), f"metadata.{METADATA_KEY}"
 
 
-def cassette_files(directory: str | os.PathLike[str]) -> list[Path]:
-    """The ``*.yaml`` / ``*.yml`` files in ``directory``, sorted by name; :class:`CassetteError`
-    when it is not a directory."""
-    directory = Path(directory)
+def cassette_files(
+    directory: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_CASSETTE_BYTES
+) -> tuple[list[Path], list[CassetteError]]:
+    """The cassette files to read in ``directory``, sorted by name, and every ``*.yaml`` /
+    ``*.yml`` entry skipped, with its reason (see :mod:`mockserver.cassettes.files`);
+    :class:`CassetteError` when ``directory`` cannot be listed. Nothing is opened."""
+    return _scan(Path(directory), max_bytes, remove_leftovers=False)
+
+
+def _scan(
+    directory: Path, max_bytes: int, *, remove_leftovers: bool
+) -> tuple[list[Path], list[CassetteError]]:
     if not directory.is_dir():
         raise CassetteError(directory, "not a directory")
-    return [
-        path
-        for path in sorted(directory.iterdir())
-        if path.suffix.lower() in CASSETTE_SUFFIXES and path.is_file()
-    ]
+    try:
+        scan = scan_directory(directory, max_bytes=max_bytes, remove_leftovers=remove_leftovers)
+    except OSError as exc:
+        raise CassetteError(directory, f"cannot list: {exc.strerror or exc}") from None
+    return scan.files, [CassetteError(s.path, s.reason) for s in scan.skipped]
 
 
 def load_cassette_dir(
     directory: str | os.PathLike[str],
     load: Callable[[Path], Cassette] | None = None,
+    *,
+    max_bytes: int = DEFAULT_MAX_CASSETTE_BYTES,
+    remove_leftovers: bool = False,
+    endpoint: str = API_PATH,
 ) -> tuple[list[Cassette], list[CassetteError]]:
-    """Every cassette file in ``directory`` (:func:`cassette_files`), loaded by ``load``
-    (default :func:`load_cassette`).
+    """Every cassette in ``directory`` (:func:`cassette_files`), loaded by ``load`` (default
+    :func:`load_cassette` with ``max_bytes``), that holds an interaction a Koala client could
+    send (a POST to ``endpoint``: :func:`koala_problem`).
 
-    A file that cannot be loaded is reported in the second list, not raised.
+    Every file skipped is reported in the second list with its reason, never raised.
+    ``remove_leftovers``: delete the temporary files that killed writes left behind.
     """
-    load = load if load is not None else load_cassette
+    if load is None:
+
+        def load(path: Path) -> Cassette:
+            return load_cassette(path, max_bytes=max_bytes)
+
     try:
-        paths = cassette_files(directory)
+        paths, errors = _scan(Path(directory), max_bytes, remove_leftovers=remove_leftovers)
     except CassetteError as exc:
         return [], [exc]
     cassettes: list[Cassette] = []
-    errors: list[CassetteError] = []
     for path in paths:
         try:
-            cassettes.append(load(path))
+            cassette = load(path)
         except CassetteError as exc:
             errors.append(exc)
+            continue
+        problem = koala_problem(cassette, endpoint)
+        if problem is None:
+            cassettes.append(cassette)
+        else:
+            errors.append(CassetteError(path, problem))
+    errors.sort(key=lambda e: str(e.path))
     return cassettes, errors
+
+
+def same_endpoint(path: str, endpoint: str = API_PATH) -> bool:
+    """``/api/gpt`` and ``/api/gpt/`` are one endpoint (the server routes both)."""
+    return path.rstrip("/") == endpoint.rstrip("/")
+
+
+def koala_problem(cassette: Cassette, endpoint: str = API_PATH) -> str | None:
+    """Why ``cassette`` can answer no Koala client (None: an interaction is a POST to
+    ``endpoint``, the Koala API's path). A vcrpy cassette of another API (GitHub's, OpenAI's)
+    would otherwise load and answer nothing, with no word."""
+    interactions = cassette.interactions
+    if any(i.method.upper() == "POST" and same_endpoint(i.path, endpoint) for i in interactions):
+        return None
+    if not interactions:
+        return "not a Koala cassette: it holds no interactions"
+    seen = sorted({f"{i.method.upper()[:10]} {_where(i.uri)}" for i in interactions})
+    listed = ", ".join(seen[:3]) + (f" and {len(seen) - 3} more" if len(seen) > 3 else "")
+    return (
+        f"not a Koala cassette: no interaction is a POST to {endpoint} "
+        f"(what a Koala client sends); it holds {listed}"
+    )
+
+
+def _where(uri: str) -> str:
+    """Host and path of ``uri``, no user-info or query (they may hold credentials)."""
+    parts = urlsplit(uri)
+    host = parts.hostname or ""
+    text = f"{host}{parts.path or '/'}"
+    return text if len(text) <= 60 else text[:60] + "…"
 
 
 def _kind(value: Any) -> str:
@@ -358,6 +463,10 @@ def _interaction(where: Path | str, number: int, item: Any) -> Interaction:
     uri = _require(where, f"{ctx}.request", request, "uri")
     if not isinstance(method, str) or not isinstance(uri, str):
         raise CassetteError(where, f"{ctx}.request: 'method' and 'uri' must be strings")
+    try:
+        urlsplit(uri)  # what matching reads the path from
+    except ValueError as exc:
+        raise CassetteError(where, f"{ctx}.request.uri is not a URL: {exc}") from None
     request_body = _as_bytes(where, f"{ctx}.request.body", request.get("body"))
     request_headers = _headers(where, f"{ctx}.request.headers", request.get("headers"))
     status = _require(where, f"{ctx}.response", response, "status")
@@ -668,7 +777,9 @@ def write_cassette(
     text = dump_cassette(cassette)
     _check_round_trip(path, cassette, text)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, temp_name = tempfile.mkstemp(
+        prefix=temp_file_prefix(path), suffix=TEMP_FILE_SUFFIX, dir=path.parent
+    )
     try:
         os.chmod(temp_name, _FILE_MODE)  # mkstemp makes it 0600; a cassette is an ordinary file
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:

@@ -33,7 +33,9 @@ from mockserver.cassettes.cassette import (
     load_cassette,
     load_cassette_dir,
     parse_json,
+    same_endpoint,
 )
+from mockserver.cassettes.files import DEFAULT_MAX_CASSETTE_BYTES
 from mockserver.wire.http_headers import HOP_BY_HOP_HEADERS, TRANSFER_HEADERS
 from mockserver.wire.plan import ResponsePlan, ServedBy, Write
 
@@ -179,11 +181,12 @@ def _canonical(value: Any) -> Any:
 
 def api_path(path: str) -> str:
     """``/api/gpt`` and ``/api/gpt/`` are one endpoint; cassettes record ``/api/gpt/``."""
-    return API_PATH if path.rstrip("/") == API_PATH.rstrip("/") else path
+    return API_PATH if same_endpoint(path, API_PATH) else path
 
 
-#: What identifies one version of a file: size, modification time (ns), inode.
-FileSignature = tuple[int, int, int]
+#: What identifies one version of a file: size, modification time (ns), inode; and the size
+#: limit it was read under (a file too large for one limit may load under another).
+FileSignature = tuple[int, int, int, int]
 
 
 class _LoadedFiles:
@@ -200,13 +203,13 @@ class _LoadedFiles:
         self._plans: dict[int, tuple[Cassette, list[Recorded]]] = {}
         self._lock = threading.Lock()  # servers in several threads may load at once
 
-    def load(self, path: Path) -> Cassette:
+    def load(self, path: Path, max_bytes: int = DEFAULT_MAX_CASSETTE_BYTES) -> Cassette:
         """The cassette at ``path``, parsed once per version of the file."""
         try:
             info = os.stat(path)
         except OSError:
             return load_cassette(path)  # it raises the CassetteError naming the problem
-        signature = (info.st_size, info.st_mtime_ns, info.st_ino)
+        signature = (info.st_size, info.st_mtime_ns, info.st_ino, max_bytes)
         key = path.resolve()
         with self._lock:
             cached = self._files.get(key)
@@ -214,7 +217,7 @@ class _LoadedFiles:
             result = cached[1]
         else:
             try:
-                result = load_cassette(path)
+                result = load_cassette(path, max_bytes=max_bytes)
             except CassetteError as exc:
                 result = exc
             with self._lock:
@@ -225,8 +228,21 @@ class _LoadedFiles:
             raise result
         return result
 
-    def load_dir(self, directory: Path) -> tuple[list[Cassette], list[CassetteError]]:
-        return load_cassette_dir(directory, self.load)
+    def load_dir(
+        self,
+        directory: Path,
+        *,
+        max_bytes: int = DEFAULT_MAX_CASSETTE_BYTES,
+        endpoint: str = API_PATH,
+        remove_leftovers: bool = False,
+    ) -> tuple[list[Cassette], list[CassetteError]]:
+        return load_cassette_dir(
+            directory,
+            lambda path: self.load(path, max_bytes),
+            max_bytes=max_bytes,
+            endpoint=endpoint,
+            remove_leftovers=remove_leftovers,
+        )
 
     def recorded(self, cassette: Cassette) -> list[Recorded]:
         """The replay plans of ``cassette``'s interactions, built once for a cassette this cache
@@ -254,10 +270,23 @@ LOADED_FILES = _LoadedFiles()
 
 
 class CassetteLibrary:
-    """The cassettes of one directory, with load errors kept for the admin API."""
+    """The cassettes of one directory, with the files skipped kept for the admin API.
 
-    def __init__(self, directory: Path | None) -> None:
+    ``max_bytes``: larger files are skipped unread. ``endpoint``: the path a cassette must hold
+    a POST to (the recording proxy's is its upstream's). Loading removes the temporary files
+    that killed writes left behind (:mod:`mockserver.cassettes.files`).
+    """
+
+    def __init__(
+        self,
+        directory: Path | None,
+        *,
+        max_bytes: int = DEFAULT_MAX_CASSETTE_BYTES,
+        endpoint: str = API_PATH,
+    ) -> None:
         self.directory = directory
+        self.max_bytes = max_bytes
+        self.endpoint = endpoint
         self.cassettes: list[Cassette] = []
         self.errors: list[CassetteError] = []
         self._index: dict[str, Recorded] = {}
@@ -277,7 +306,12 @@ class CassetteLibrary:
             cassettes: list[Cassette] = []
             errors: list[CassetteError] = []
         else:
-            cassettes, errors = LOADED_FILES.load_dir(self.directory)
+            cassettes, errors = LOADED_FILES.load_dir(
+                self.directory,
+                max_bytes=self.max_bytes,
+                endpoint=self.endpoint,
+                remove_leftovers=True,
+            )
         self.set_cassettes(cassettes, errors)
 
     def set_cassettes(
@@ -340,6 +374,11 @@ class CassetteLibrary:
             "directory": str(self.directory) if self.directory is not None else None,
             "cassettes": [_cassette_json(c, self._recorded) for c in self.cassettes],
             "errors": [str(e) for e in self.errors],
+            #: The same, as data: each file not loaded and why.
+            "skipped": [
+                {"file": str(e.path) if e.path is not None else None, "reason": e.problem}
+                for e in self.errors
+            ],
         }
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from koala import Koala
 from koala.api_key import ApiKey, check_api_key
 from koala.errors import InvalidOptionError
+from mockserver.cassettes.files import DEFAULT_MAX_CASSETTE_BYTES, size_text
 from mockserver.cli.console import PROG, AcceptErrorReporter, Console, log_records_as
 from mockserver.cli.exit_codes import ExitCode, HelpFormatter, epilog
 from mockserver.cli.numbers import bounded
@@ -44,6 +45,7 @@ from mockserver.server.parser_errors import parser_errors_as_one_line
 from mockserver.testing.embedded import ServerAddress, is_loopback, start_server
 from mockserver.upstream.words import plural
 from mockserver.wire.fuzz import MAX_SEED
+from mockserver.wire.log_text import escape
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -253,6 +255,7 @@ def _config_from_args(args: argparse.Namespace) -> MockConfig:
         "latency",
         "speed",
         "max_body_size",
+        "max_cassette_size",
         "keepalive_timeout",
         "journal_max_bytes",
     ):
@@ -374,6 +377,13 @@ def _add_serve_command(subparsers: Any) -> None:
         type=positive_int,
         metavar="BYTES",
         help="larger request bodies get a 413",
+    )
+    serve.add_argument(
+        "--max-cassette-size",
+        type=positive_int,
+        metavar="BYTES",
+        help=f"skip cassette files larger than this, unread (default: "
+        f"{DEFAULT_MAX_CASSETTE_BYTES} = {size_text(DEFAULT_MAX_CASSETTE_BYTES)})",
     )
     serve.add_argument(
         "--keepalive-timeout",
@@ -569,8 +579,10 @@ def _report_cassettes(app: web.Application, config: MockConfig) -> None:
         f"{plural(len(library.cassettes), 'cassette')} ({plural(count, 'interaction')}) "
         f"from {config.cassette_dir}"
     )
-    for error in library.errors:
-        _warn(f"cassette skipped: {error}")
+    for error in library.errors:  # a file name may hold a line break: escaped
+        CONSOLE.warn(
+            f"cassette skipped: {escape(str(error))}", file=str(error.path), reason=error.problem
+        )
     for shadowed, replayed in library.duplicates:
         _warn(f"cassette {shadowed} records the same request as {replayed}; {replayed} is replayed")
 

@@ -79,7 +79,7 @@ def create_app(config: MockConfig | None = None) -> web.Application:
     app[CONFIG] = config
     app[JOURNAL] = journal
     app[FAULT_QUEUE] = FaultQueue()
-    app[CASSETTES] = CassetteLibrary(config.cassette_dir)
+    app[CASSETTES] = CassetteLibrary(config.cassette_dir, max_bytes=config.max_cassette_size)
     app[STREAMS] = OpenStreams()
     app[STARTED] = time.time()
     app[STUBS] = StubList()

@@ -90,7 +90,11 @@ class RecordingProxy:
         self.upstream = UpstreamURL.parse(config.record_upstream)
         self.mode = RecordMode(config.record_mode)
         self.directory = config.record_dir or DEFAULT_RECORD_DIR
-        self.recordings = CassetteLibrary(self.directory)
+        self.recordings = CassetteLibrary(
+            self.directory,
+            max_bytes=config.max_cassette_size,
+            endpoint=urlsplit(self.upstream.url).path or "/",  # what recordings are matched by
+        )
         self.policy = (
             ScrubPolicy.of(config.keep_headers, config.keep_query) if config.scrub else None
         )

@@ -286,14 +286,9 @@ def test_serve_logs_one_json_line_per_request(serve_process: list[ServeProcess])
     server = _start(
         serve_process, "--port", "0", "--mode", "synthetic", "--speed", "0", "--log-format", "json"
     )
-    endpoint = server.wait_for_endpoint()
-    answer = "".join(
-        Koala.create_completion(
-            "gpt-4o-mini", [{"role": "user", "content": "log me"}], api_endpoint=endpoint
-        )
-    )
-    server.process.send_signal(signal.SIGTERM)
-    _, err = server.stop_output()
+    server.wait_for_endpoint()
+    answer = server.ask("log me")
+    _, err = server.terminate()
     records = [json.loads(line) for line in err.splitlines()]  # every line is JSON
     assert all({"time", "level"} <= set(r) for r in records), records
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", r["time"]) for r in records)
