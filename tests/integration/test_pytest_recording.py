@@ -7,8 +7,9 @@ import json
 from typing import Any
 
 import pytest
+from conftest import decode_stream
 
-from koala import CloudflareError, EventStreamDecoder, Koala, RateLimitError
+from koala import CloudflareError, Koala, RateLimitError
 from koala.testing import vcr_config as koala_vcr_config
 from mockserver.cassettes.cassette import load_cassette_dir
 from mockserver.cassettes.handmade import CASSETTE_DIR
@@ -43,10 +44,8 @@ async def test_every_shipped_cassette_replays_through_pytest_recording(name: str
         values = [v async for v in Koala.create_async_generator(model, messages, **options)]
         assert values == [json.loads(interaction.body)["output"]]
     else:
-        decoder = EventStreamDecoder()
-        expected = decoder.feed(interaction.body) + decoder.close()
         values = [v async for v in Koala.create_async_generator(model, messages)]
-        assert values == expected
+        assert values == decode_stream(interaction.body)
     assert vcr.play_count == 1
     assert vcr.record_mode == "none"
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from conftest import decode_stream
 
-from koala import EventStreamDecoder, Koala, build_headers
+from koala import Koala, build_headers
 from mockserver import MockConfig, create_app
 from mockserver.cassettes.cassette import Interaction, load_cassette
 
@@ -62,8 +63,7 @@ async def test_unicode_cassette_keeps_its_chunks_and_timing(speed: float) -> Non
     assert boundaries(received) <= boundaries(recorded)
     recorded_span = interaction.chunks[-1].at - interaction.chunks[0].at
     assert seconds >= 0.8 * recorded_span / speed
-    decoder = EventStreamDecoder()
-    expected = decoder.feed(interaction.body) + decoder.close()
+    expected = decode_stream(interaction.body)
     assert provider_values == "".join(v for v in expected if isinstance(v, str))
 
 

@@ -10,8 +10,9 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from conftest import decode_stream
 
-from koala import CloudflareError, EventStreamDecoder, Koala, RateLimitError
+from koala import CloudflareError, Koala, RateLimitError
 from koala.request import build_keyed_payload, build_payload, encode_payload, is_visitor_id
 from koala.testing import bundled_cassette_dir, koala_vcr, matching_form, vcr_config
 from mockserver.cassettes.cassette import Cassette, dump_cassette, load_cassette_dir
@@ -34,11 +35,6 @@ KEYED = [c for c in SHIPPED if c.interactions[0].request_header("Authorization")
 def messages_of(cassette: Cassette) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = cassette.provenance["messages"]
     return messages
-
-
-def decoded(body: bytes) -> list[Any]:
-    decoder = EventStreamDecoder()
-    return decoder.feed(body) + decoder.close()
 
 
 async def provider_values(messages: list[dict[str, Any]], **kwargs: Any) -> list[Any]:
@@ -104,7 +100,7 @@ def test_unicode_cassette_splits_characters_across_chunks() -> None:
 
 def test_long_cassette_has_hundreds_of_events_20_to_40_ms_apart() -> None:
     interaction = BY_NAME["long_answer"].interactions[0]
-    assert len(decoded(interaction.body)) >= 300
+    assert len(decode_stream(interaction.body)) >= 300
     gaps = [b.at - a.at for a, b in zip(interaction.chunks, interaction.chunks[1:], strict=False)]
     assert all(0.0199 <= gap <= 0.0401 for gap in gaps)
 
@@ -115,7 +111,7 @@ def test_system_prompt_cassette_uses_the_original_mapping() -> None:
 
 
 def test_non_string_cassette_holds_each_json_type() -> None:
-    values = decoded(BY_NAME["non_string_values"].interactions[0].body)
+    values = decode_stream(BY_NAME["non_string_values"].interactions[0].body)
     kinds = {type(v) for v in values}
     assert {str, int, float, bool, type(None), dict, list} <= kinds
 
@@ -127,7 +123,7 @@ def test_non_string_cassette_holds_each_json_type() -> None:
 async def test_vcrpy_replays_every_stream_cassette_through_the_provider(cassette: Cassette) -> None:
     with koala_vcr(str(CASSETTE_DIR)).use_cassette(f"{cassette.name}.yaml") as used:
         values = await provider_values(messages_of(cassette))
-    assert values == decoded(cassette.interactions[0].body)
+    assert values == decode_stream(cassette.interactions[0].body)
     assert used.play_count == 1
 
 
@@ -191,7 +187,7 @@ async def test_koala_vcr_replays_a_bundled_cassette_from_another_directory(
     cassette = BY_NAME["greeting"]
     with koala_vcr().use_cassette("greeting.yaml") as used:
         values = await provider_values(messages_of(cassette))
-    assert values == decoded(cassette.interactions[0].body)
+    assert values == decode_stream(cassette.interactions[0].body)
     assert used.play_count == 1
 
 
@@ -213,7 +209,7 @@ async def test_mock_server_and_vcrpy_replays_agree(
     from_server = await provider_values(messages_of(cassette), api_endpoint=endpoint)
     with koala_vcr(str(CASSETTE_DIR)).use_cassette(f"{cassette.name}.yaml"):
         from_vcr = await provider_values(messages_of(cassette))
-    assert from_server == from_vcr == decoded(cassette.interactions[0].body)
+    assert from_server == from_vcr == decode_stream(cassette.interactions[0].body)
 
 
 @pytest.mark.parametrize("cassette", SHIPPED, ids=lambda c: c.name)

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import pytest
+from conftest import PROTOCOL_HEADER_ROWS
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,26 +16,6 @@ from koala import InvalidMessagesError, KoalaError, build_headers, build_payload
 from koala.request import content_text, is_visitor_id, new_visitor_id
 from mockserver.testing.strategies import message_lists, texts
 
-# PROTOCOL.md, "Request the original sends": the rows "set by provider", in wire order.
-# (The table has 16 rows; Host, Content-Length and Content-Type are aiohttp's, which leaves 13.)
-PROVIDER_HEADERS = [
-    (
-        "User-Agent",
-        "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:122.0) Gecko/20100101 Firefox/122.0",
-    ),
-    ("Accept", "text/event-stream"),
-    ("Accept-Language", "de,en-US;q=0.7,en;q=0.3"),
-    ("Accept-Encoding", "gzip, deflate, br"),
-    ("Referer", "https://koala.sh/chat"),
-    ("Flag-Real-Time-Data", "false"),
-    ("Visitor-ID", None),  # random
-    ("Origin", "https://koala.sh"),
-    ("Alt-Used", "koala.sh"),
-    ("Sec-Fetch-Dest", "empty"),
-    ("Sec-Fetch-Mode", "cors"),
-    ("Sec-Fetch-Site", "same-origin"),
-    ("TE", "trailers"),
-]
 VISITOR_ID = re.compile(r"[a-z0-9]{20}")
 
 
@@ -43,8 +24,8 @@ VISITOR_ID = re.compile(r"[a-z0-9]{20}")
 
 def test_headers_are_the_protocol_table_in_order() -> None:
     headers = build_headers()
-    assert list(headers) == [name for name, _ in PROVIDER_HEADERS]
-    for name, value in PROVIDER_HEADERS:
+    assert list(headers) == [name for name, _ in PROTOCOL_HEADER_ROWS]
+    for name, value in PROTOCOL_HEADER_ROWS:
         if value is not None:
             assert headers[name] == value, name
 
@@ -79,7 +60,7 @@ def test_is_visitor_id_agrees_with_the_pattern(value: str) -> None:
 def test_real_time_data_sets_its_flag(real_time_data: bool, flag: str) -> None:
     headers = build_headers("a" * 20, real_time_data)
     assert headers["Flag-Real-Time-Data"] == flag
-    assert list(headers) == [name for name, _ in PROVIDER_HEADERS]
+    assert list(headers) == [name for name, _ in PROTOCOL_HEADER_ROWS]
 
 
 # ---------------------------------------------------------------- payload

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from conftest import decode_stream
 from httpx_sse._decoders import SSEDecoder, SSELineDecoder
 from hypothesis import given
 from hypothesis import strategies as st
@@ -26,14 +27,6 @@ from mockserver.testing.strategies import (
 from mockserver.wire.streams import KOALA_FORMAT, WireFormat, encode_stream, encode_value, split_at
 
 
-def decode(chunks: list[bytes], max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> list[Any]:
-    decoder = EventStreamDecoder(max_event_size=max_event_size)
-    values: list[Any] = []
-    for chunk in chunks:
-        values += decoder.feed(chunk)
-    return values + decoder.close()
-
-
 def bytewise(body: bytes) -> list[bytes]:
     return [body[i : i + 1] for i in range(len(body))]
 
@@ -51,28 +44,28 @@ def test_decode_of_encode_is_identity_for_any_format_and_chunking(
     stream: Any, data: st.DataObject
 ) -> None:
     chunks = data.draw(chunkings(stream.body))
-    assert as_json(decode(chunks)) == as_json(stream.values)
+    assert as_json(decode_stream(*chunks)) == as_json(stream.values)
 
 
 @given(encoded_streams())
 def test_byte_by_byte_equals_all_at_once(stream: Any) -> None:
-    whole = decode([stream.body])
+    whole = decode_stream(stream.body)
     assert as_json(whole) == as_json(stream.values)
-    assert as_json(decode(bytewise(stream.body))) == as_json(whole)
+    assert as_json(decode_stream(*bytewise(stream.body))) == as_json(whole)
 
 
 @given(encoded_streams(formats=st.just(KOALA_FORMAT)), st.data())
 def test_koala_format_round_trips_through_the_fast_path(stream: Any, data: st.DataObject) -> None:
     chunks = data.draw(chunkings(stream.body, max_cuts=3))
-    assert as_json(decode(chunks)) == as_json(stream.values)
+    assert as_json(decode_stream(*chunks)) == as_json(stream.values)
 
 
 @given(st.lists(st.sampled_from(["é", "€", "😀", "𝄞", "中文", "a\u0301"]), min_size=1), st.data())
 def test_tokens_split_inside_multibyte_characters(pieces: list[str], data: st.DataObject) -> None:
     body = encode_stream(pieces)
     chunks = data.draw(chunkings(body))
-    assert decode(chunks) == pieces
-    assert decode(bytewise(body)) == pieces
+    assert decode_stream(*chunks) == pieces
+    assert decode_stream(*bytewise(body)) == pieces
 
 
 ANY_VALUES = event_values()
@@ -103,13 +96,13 @@ def test_mixed_line_endings_in_one_stream(
     stream: tuple[list[Any], bytes], data: st.DataObject
 ) -> None:
     values, body = stream
-    assert as_json(decode(data.draw(chunkings(body)))) == as_json(values)
+    assert as_json(decode_stream(*data.draw(chunkings(body)))) == as_json(values)
 
 
 def test_lf_after_a_cr_that_ends_a_chunk_mid_buffer_is_kept() -> None:
     # Regression: a CR followed by more bytes in the same chunk made the decoder drop the LF
     # that started the next chunk, merging two events.
-    assert decode([b"data: [1,\rdata: 2]", b"\n\ndata: 3\n\n"]) == [[1, 2], 3]
+    assert decode_stream(b"data: [1,\rdata: 2]", b"\n\ndata: 3\n\n") == [[1, 2], 3]
 
 
 @given(st.lists(json_values(), max_size=6), wire_formats(), st.data())
@@ -122,7 +115,7 @@ def test_multi_line_data_that_is_only_valid_joined_is_joined(
         "".join(f"data: {line}{nl}" for line in json.dumps(v, indent=1).split("\n")) + nl
         for v in values
     ).encode()
-    assert as_json(decode(data.draw(chunkings(body)))) == as_json(values)
+    assert as_json(decode_stream(*data.draw(chunkings(body)))) == as_json(values)
 
 
 # ---------------------------------------------------------------- against an independent decoder
@@ -148,7 +141,7 @@ def whatwg_data(chunks: list[bytes]) -> list[Any]:
 @given(encoded_streams(formats=wire_formats().filter(lambda f: f.final_blank_line)), st.data())
 def test_httpx_sse_agrees_on_single_data_line_streams(stream: Any, data: st.DataObject) -> None:
     chunks = data.draw(chunkings(stream.body))
-    assert as_json(decode(chunks)) == as_json(whatwg_data(chunks))
+    assert as_json(decode_stream(*chunks)) == as_json(whatwg_data(chunks))
 
 
 # ---------------------------------------------------------------- PROTOCOL.md's behaviour table
@@ -178,8 +171,8 @@ TABLE = [
 
 @pytest.mark.parametrize(("body", "values"), TABLE)
 def test_protocol_behaviour_table(body: bytes, values: list[Any]) -> None:
-    assert as_json(decode([body])) == as_json(values)
-    assert as_json(decode(bytewise(body))) == as_json(values)
+    assert as_json(decode_stream(body)) == as_json(values)
+    assert as_json(decode_stream(*bytewise(body))) == as_json(values)
 
 
 def test_error_after_good_values_in_one_chunk_is_raised_by_the_next_call() -> None:
@@ -215,8 +208,8 @@ def test_600_000_byte_event_parses_with_the_default_limit() -> None:
     assert DEFAULT_MAX_EVENT_SIZE >= 1024 * 1024
     token = "x" * 600_000
     body = encode_stream([token, "after"])
-    assert decode([body]) == [token, "after"]
-    assert decode(split_at(body, range(0, len(body), 65536))) == [token, "after"]
+    assert decode_stream(body) == [token, "after"]
+    assert decode_stream(*split_at(body, range(0, len(body), 65536))) == [token, "after"]
 
 
 @pytest.mark.parametrize("ending", [b"\n\n", b""])
@@ -224,7 +217,7 @@ def test_event_past_max_event_size_raises_event_too_large(ending: bytes) -> None
     body = b'data: "ok"\n\ndata: "' + b"x" * 2000 + b'"' + ending
     for chunks in ([body], split_at(body, range(0, len(body), 100))):
         with pytest.raises(EventTooLargeError) as raised:
-            decode(chunks, max_event_size=1000)
+            decode_stream(*chunks, max_event_size=1000)
         assert raised.value.event_number == 2
         assert "max_event_size=1000" in str(raised.value)
 
@@ -232,7 +225,7 @@ def test_event_past_max_event_size_raises_event_too_large(ending: bytes) -> None
 def test_many_data_lines_past_max_event_size_raise() -> None:
     body = b'data: "a"\n' * 200 + b"\n"
     with pytest.raises(EventTooLargeError):
-        decode([body], max_event_size=500)
+        decode_stream(body, max_event_size=500)
 
 
 def test_invalid_utf8_raises_after_the_good_events() -> None:
@@ -246,7 +239,7 @@ def test_invalid_utf8_raises_after_the_good_events() -> None:
 
 def test_not_json_names_the_event_and_the_line() -> None:
     with pytest.raises(MalformedEventError) as raised:
-        decode([b'data: "a"\n\ndata: "b"\n\ndata: "c"\n\ndata: hello there\n\n'])
+        decode_stream(b'data: "a"\n\ndata: "b"\n\ndata: "c"\n\ndata: hello there\n\n')
     message = str(raised.value)
     assert message.startswith("event 4: ")
     assert "data: hello there" in message
@@ -254,14 +247,14 @@ def test_not_json_names_the_event_and_the_line() -> None:
 
 def test_error_message_shows_at_most_200_characters_of_the_line() -> None:
     with pytest.raises(MalformedEventError) as raised:
-        decode([b"data: {" + b"y" * 10_000 + b"\n\n"])
+        decode_stream(b"data: {" + b"y" * 10_000 + b"\n\n")
     assert len(raised.value.line_excerpt) <= 201
     assert len(str(raised.value)) < 300
 
 
 def test_deeply_nested_json_is_a_malformed_event_not_a_recursion_error() -> None:
     with pytest.raises(MalformedEventError):
-        decode([b"data: " + b"[" * 100_000 + b"]" * 100_000 + b"\n\n"])
+        decode_stream(b"data: " + b"[" * 100_000 + b"]" * 100_000 + b"\n\n")
 
 
 # ------------------------------------------------------------ malformed input, never a raw error
@@ -339,7 +332,7 @@ def test_bad_event_is_numbered_and_the_good_ones_before_it_are_yielded(
 def test_done_marker_without_the_space_is_skipped_not_the_end() -> None:
     # The original only read "data: " lines, so it went on past "data:[DONE]"; so do we.
     body = b'data: "a"\n\ndata:[DONE]\ndata: "b c"\n\ndata: "d"\n\n'
-    assert decode([body]) == ["a", "b c", "d"]
+    assert decode_stream(body) == ["a", "b c", "d"]
 
 
 def original_parser(body: bytes) -> list[Any]:
@@ -366,4 +359,4 @@ def test_same_values_as_the_original_wherever_it_succeeds(
     lines: list[bytes], newline: bytes, final_newline: bool
 ) -> None:
     body = newline.join(lines) + (newline if final_newline else b"")
-    assert as_json(decode([body])) == as_json(original_parser(body))
+    assert as_json(decode_stream(body)) == as_json(original_parser(body))

@@ -4,17 +4,10 @@ the byte offset of an encoding error, and the WHATWG fields' initial values."""
 from __future__ import annotations
 
 import pytest
+from conftest import decode_stream
 
 from koala.errors import EventTooLargeError, InvalidEncodingError, MalformedEventError
 from koala.sse import BOM, EventStreamDecoder
-
-
-def decode(*chunks: bytes) -> list[object]:
-    decoder = EventStreamDecoder()
-    values: list[object] = []
-    for chunk in chunks:
-        values += decoder.feed(chunk)
-    return values + decoder.close()
 
 
 @pytest.mark.parametrize(
@@ -29,17 +22,17 @@ def decode(*chunks: bytes) -> list[object]:
     ],
 )
 def test_one_leading_bom_is_dropped_however_it_is_split(chunks: tuple[bytes, ...]) -> None:
-    assert decode(*chunks) == ["a"]
+    assert decode_stream(*chunks) == ["a"]
 
 
 def test_a_bom_at_the_start_of_a_later_chunk_is_not_dropped_again() -> None:
     # Only the stream's first bytes may be a BOM: later, it is part of a line ("\ufeffdata" is an
     # unknown field name, which WHATWG ignores).
-    assert decode(b'data: "a"\n\n', BOM + b'data: "b"\n\n', b'data: "c"\n\n') == ["a", "c"]
+    assert decode_stream(b'data: "a"\n\n', BOM + b'data: "b"\n\n', b'data: "c"\n\n') == ["a", "c"]
 
 
 def test_a_second_bom_right_after_the_first_is_kept() -> None:
-    assert decode(BOM + BOM + b'data: "a"\n\ndata: "b"\n\n') == ["b"]
+    assert decode_stream(BOM + BOM + b'data: "a"\n\ndata: "b"\n\n') == ["b"]
 
 
 @pytest.mark.parametrize("partial", [b"\xef", b"\xef\xbb"])
@@ -50,16 +43,16 @@ def test_a_stream_that_is_only_part_of_a_bom_closes_with_nothing(partial: bytes)
 
 
 def test_a_partial_bom_that_turns_out_not_to_be_one_is_kept_as_data() -> None:
-    assert decode(b"\xef", b'X: 1\ndata: "a"\n\n') == ["a"]
+    assert decode_stream(b"\xef", b'X: 1\ndata: "a"\n\n') == ["a"]
     with pytest.raises(InvalidEncodingError):
-        decode(b"\xef", b"\n", b'data: "\xef"\n\n')
+        decode_stream(b"\xef", b"\n", b'data: "\xef"\n\n')
 
 
 @pytest.mark.parametrize(
     "comment", [b": \xff\xfe", b":\xc3", b": ok \xe2\x82", b":" + b"\x80" * 100]
 )
 def test_a_comment_that_is_not_utf8_is_ignored(comment: bytes) -> None:
-    assert decode(b'data: "a"\n\n' + comment + b'\n\ndata: "b"\n\n') == ["a", "b"]
+    assert decode_stream(b'data: "a"\n\n' + comment + b'\n\ndata: "b"\n\n') == ["a", "b"]
 
 
 @pytest.mark.parametrize(
@@ -77,7 +70,7 @@ def test_a_comment_that_is_not_utf8_is_ignored(comment: bytes) -> None:
 )
 def test_invalid_utf8_names_the_byte_offset_in_its_line(line: bytes, offset: int) -> None:
     with pytest.raises(InvalidEncodingError) as caught:
-        decode(b'data: "ok"\n\n' + line + b"\n\n")
+        decode_stream(b'data: "ok"\n\n' + line + b"\n\n")
     assert caught.value.event_number == 2
     assert caught.value.problem == f"invalid UTF-8 at byte {offset}"
     assert caught.value.line_excerpt.startswith(line[: line.index(b":") + 1].decode())
@@ -97,7 +90,7 @@ def test_the_whatwg_fields_start_empty_and_keep_the_last_value() -> None:
 
 def test_a_malformed_event_names_its_number_and_line() -> None:
     with pytest.raises(MalformedEventError) as caught:
-        decode(b'data: "a"\n\ndata: "b"\n\ndata: nope\n\n')
+        decode_stream(b'data: "a"\n\ndata: "b"\n\ndata: nope\n\n')
     assert (caught.value.event_number, caught.value.problem) == (3, "data is not JSON")
     assert caught.value.line_excerpt == "data: nope"
     assert str(caught.value) == "event 3: data is not JSON: 'data: nope'"
@@ -154,23 +147,23 @@ def test_data_lines_over_max_event_size_name_the_line_that_crossed_it() -> None:
 
 
 def test_an_empty_data_line_is_skipped_and_the_event_goes_on() -> None:
-    assert decode(b'data: \ndata: "a"\ndata:\ndata: "b"\n\n') == ["a", "b"]
+    assert decode_stream(b'data: \ndata: "a"\ndata:\ndata: "b"\n\n') == ["a", "b"]
 
 
 def test_a_bare_data_line_opens_an_event_that_counts() -> None:
     with pytest.raises(MalformedEventError) as caught:
-        decode(b"data\n\ndata: nope\n\n")
+        decode_stream(b"data\n\ndata: nope\n\n")
     assert caught.value.event_number == 2
 
 
 @pytest.mark.parametrize("data", [b'"a\tb"', b'"a\x01"', b'"a"x', b'"a" "b"', b'"a'])
 def test_string_data_is_strict_json(data: bytes) -> None:
     with pytest.raises(MalformedEventError):
-        decode(b"data: " + data + b"\n\n")
+        decode_stream(b"data: " + data + b"\n\n")
 
 
 def test_string_data_may_have_white_space_around_it() -> None:
-    assert decode(b'data:  "a" \n\n') == ["a"]
+    assert decode_stream(b'data:  "a" \n\n') == ["a"]
 
 
 @pytest.mark.parametrize("cut", [None, 10, 20, 23])

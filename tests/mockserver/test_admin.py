@@ -2,41 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import ClientPayloadError
-from aiohttp.test_utils import TestClient
+from conftest import HEADERS, PAYLOAD, Client, ClientFactory, chat
 
-from koala import build_headers, build_payload, encode_payload
+from koala import build_payload, encode_payload
 from mockserver import FAULTS, Journal, MockConfig, create_app, journal, queue_fault, reset
 from mockserver.cassettes.cassette import Cassette, Chunk, Interaction, write_cassette
 from mockserver.server.admin import ADMIN_ENDPOINTS, admin_table
 from mockserver.server.state import FAULT_QUEUE
 from mockserver.wire.faults import FaultSpecError, fault_table
 from mockserver.wire.streams import encode_stream
-
-ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
-Client = TestClient[Any, Any]
-PAYLOAD = build_payload("gpt-4o-mini", [{"role": "user", "content": "Hi"}])
-HEADERS = {**build_headers("abcdefghij0123456789"), "Content-Type": "application/json"}
-
-
-@pytest.fixture
-async def client(aiohttp_client: ClientFactory) -> Client:
-    return await aiohttp_client(create_app(MockConfig(cassette_dir=None)))
-
-
-async def chat(client: Client, **headers: str) -> int:
-    async with client.post(
-        "/api/gpt/", data=encode_payload(PAYLOAD), headers={**HEADERS, **headers}
-    ) as response:
-        with contextlib.suppress(ClientPayloadError):  # the faults that cut the body
-            await response.read()
-        return response.status
 
 
 async def admin(client: Client, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:

@@ -5,30 +5,21 @@ from __future__ import annotations
 import argparse
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient
+from conftest import HEADERS, Client, ClientFactory
 
-from koala import build_headers, build_payload, encode_payload
+from koala import build_payload, encode_payload
 from mockserver import MockConfig, create_app
 from mockserver.cli.main import ADMIN_TOKEN_ENV_VAR, _config_from_args, build_parser
 from mockserver.server.admin_guard import add_admin_route
 from mockserver.server.state import CONFIG
 from mockserver.testing.embedded import KoalaMock
 
-ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
-Client = TestClient[Any, Any]
 JSON = {"Content-Type": "application/json"}
-HEADERS = {**build_headers("abcdefghij0123456789"), "Content-Type": "application/json"}
 BODY = encode_payload(build_payload("gpt-4o-mini", [{"role": "user", "content": "Hi"}]))
-
-
-@pytest.fixture
-async def client(aiohttp_client: ClientFactory) -> Client:
-    return await aiohttp_client(create_app(MockConfig(cassette_dir=None)))
 
 
 async def call(

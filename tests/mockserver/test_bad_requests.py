@@ -5,21 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from conftest import HEADERS, Client, ClientFactory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from koala import build_headers, build_payload, encode_payload
+from koala import build_payload, encode_payload
 from mockserver import MockConfig, create_app
 
-ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
-Client = TestClient[Any, Any]
 PAYLOAD = build_payload("gpt-4o-mini", [{"role": "user", "content": "still there?"}])
-HEADERS = {**build_headers("abcdefghij0123456789"), "Content-Type": "application/json"}
 NETWORK = settings(
     max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

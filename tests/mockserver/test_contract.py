@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from conftest import HEADERS
 from hypothesis import given
 from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -23,7 +24,6 @@ messages = st.lists(
     min_size=1,
     max_size=8,
 )
-VALID_HEADERS = {**build_headers("abcdefghij0123456789"), "Content-Type": "application/json"}
 
 
 @given(messages=messages, model=st.sampled_from([None, "", "gpt-4o-mini"]), rtd=st.booleans())
@@ -50,7 +50,7 @@ def test_a_non_string_field_is_named(field: str, value: Any) -> None:
     if isinstance(value, str):
         return
     body = {**build_payload(None, [{"role": "user", "content": "x"}]), field: value}
-    verdict = check_request(VALID_HEADERS, json.dumps(body).encode())
+    verdict = check_request(HEADERS, json.dumps(body).encode())
     assert verdict.status == 422
     assert [p.field for p in verdict.errors] == [field]
     assert field in verdict.errors[0].message()
@@ -58,14 +58,14 @@ def test_a_non_string_field_is_named(field: str, value: Any) -> None:
 
 @given(body=json_values)
 def test_any_json_is_either_valid_or_a_422_never_a_crash(body: Any) -> None:
-    verdict = check_request(VALID_HEADERS, json.dumps(body).encode())
+    verdict = check_request(HEADERS, json.dumps(body).encode())
     assert verdict.status in (200, 422)
     assert (verdict.status == 422) == bool(verdict.errors)
 
 
 @given(raw=st.binary(max_size=60))
 def test_any_bytes_get_a_verdict(raw: bytes) -> None:
-    verdict = check_request(VALID_HEADERS, raw)
+    verdict = check_request(HEADERS, raw)
     assert verdict.status in (200, 400, 422)
     if verdict.status == 400:
         assert verdict.errors[0].field == "body"
@@ -81,28 +81,28 @@ def test_any_bytes_get_a_verdict(raw: bytes) -> None:
     ],
 )
 def test_bodies_that_are_not_json_are_400(raw: bytes, got: str) -> None:
-    verdict = check_request(VALID_HEADERS, raw)
+    verdict = check_request(HEADERS, raw)
     assert verdict.status == 400
     assert got in verdict.errors[0].got
 
 
 def test_unknown_body_keys_are_warnings_and_strict_errors() -> None:
     body = {**build_payload(None, [{"role": "user", "content": "x"}]), "temperature": 0.2}
-    lenient = check_request(VALID_HEADERS, json.dumps(body).encode())
+    lenient = check_request(HEADERS, json.dumps(body).encode())
     assert lenient.ok and [w.field for w in lenient.warnings] == ["temperature"]
-    strict = check_request(VALID_HEADERS, json.dumps(body).encode(), strict=True)
+    strict = check_request(HEADERS, json.dumps(body).encode(), strict=True)
     assert strict.status == 422 and [e.field for e in strict.errors] == ["temperature"]
 
 
 def test_header_checks() -> None:
-    assert check_headers(VALID_HEADERS) == []
-    lowered = {k.lower(): v for k, v in VALID_HEADERS.items()}
+    assert check_headers(HEADERS) == []
+    lowered = {k.lower(): v for k, v in HEADERS.items()}
     assert check_headers(lowered) == []  # header names are case-insensitive
-    headers = {**VALID_HEADERS, "Visitor-ID": "ABCDEFGHIJ0123456789", "TE": "gzip"}
+    headers = {**HEADERS, "Visitor-ID": "ABCDEFGHIJ0123456789", "TE": "gzip"}
     del headers["Referer"]
     fields = {p.field for p in check_headers(headers)}
     assert fields == {"header Visitor-ID", "header TE", "header Referer"}
-    flag = {**VALID_HEADERS, "Flag-Real-Time-Data": "false"}
+    flag = {**HEADERS, "Flag-Real-Time-Data": "false"}
     problems = check_headers(flag, {"realTimeData": True})
     assert [p.field for p in problems] == ["header Flag-Real-Time-Data"]
 
@@ -120,7 +120,7 @@ def test_a_list_item_of_the_wrong_type_is_named_by_index() -> None:
     | st.text(max_size=22)
 )
 def test_visitor_id_check_is_the_clients(value: str) -> None:
-    headers = {**VALID_HEADERS, "Visitor-ID": value}
+    headers = {**HEADERS, "Visitor-ID": value}
     flagged = any(p.field == "header Visitor-ID" for p in check_headers(headers))
     assert flagged == (not is_visitor_id(value))
 
@@ -162,7 +162,7 @@ def test_the_provider_fast_path_gives_the_full_checks_verdict(
     padding: tuple[bytes, bytes],
 ) -> None:
     """Requests as the provider sends them and near misses: same verdict on either path."""
-    headers: dict[str, Any] = dict(VALID_HEADERS)
+    headers: dict[str, Any] = dict(HEADERS)
     body: dict[str, Any] = build_payload("gpt-4o-mini", messages)
     for where, name, value in deviations:
         target = headers if where == "header" else body
@@ -202,7 +202,7 @@ def test_memoised_verdicts_equal_a_fresh_check_of_every_request(
     memo = VerdictMemo(capacity=capacity)
     key = ApiKey(api_key) if api_key is not None else None
     for number, (deviations, prompt, visitor_id, strict) in enumerate(requests):
-        headers: dict[str, Any] = dict(VALID_HEADERS)
+        headers: dict[str, Any] = dict(HEADERS)
         if visitor_id is not None:
             headers["Visitor-ID"] = visitor_id
         if authorization is not None and number % 2:
@@ -226,10 +226,10 @@ def test_memoised_verdicts_equal_a_fresh_check_of_every_request(
 def test_the_memo_reuses_a_verdict_for_a_new_visitor_id_but_not_for_a_bad_one() -> None:
     memo = VerdictMemo()
     raw = encode_payload(build_payload("gpt-4o-mini", [{"role": "user", "content": "hi"}]))
-    first = memo.check(CIMultiDictProxy(CIMultiDict(VALID_HEADERS)), raw)
-    other_id = {**VALID_HEADERS, "Visitor-ID": "zzzzzzzzzz0123456789"}
+    first = memo.check(CIMultiDictProxy(CIMultiDict(HEADERS)), raw)
+    other_id = {**HEADERS, "Visitor-ID": "zzzzzzzzzz0123456789"}
     assert memo.check(CIMultiDictProxy(CIMultiDict(other_id)), raw) is first
-    bad_id = {**VALID_HEADERS, "Visitor-ID": "not-an-id"}
+    bad_id = {**HEADERS, "Visitor-ID": "not-an-id"}
     bad = memo.check(CIMultiDictProxy(CIMultiDict(bad_id)), raw)
     assert bad is not first and "'not-an-id'" in json.dumps(bad.to_json())
     assert len(memo) == 2

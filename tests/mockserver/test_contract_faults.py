@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
+from conftest import decode_stream
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,7 +33,6 @@ from koala import (
     UnexpectedContentTypeError,
     build_payload,
 )
-from koala.sse import EventStreamDecoder
 from mockserver import FAULTS, MockConfig, create_app, journal, parse_fault_spec, queue_fault
 from mockserver.cassettes.cassette import Cassette, load_cassette_dir
 from mockserver.config import DEFAULT_CASSETTE_DIR
@@ -277,8 +277,7 @@ async def test_fuzzed_replays_of_shipped_cassettes_keep_their_values(
 ) -> None:
     config = MockConfig(cassette_dir=DEFAULT_CASSETTE_DIR, mode="fuzz")
     server = await aiohttp_server(create_app(config))
-    decoder = EventStreamDecoder()
-    recorded = decoder.feed(cassette.interactions[0].body) + decoder.close()
+    recorded = decode_stream(cassette.interactions[0].body)
     for seed in range(4):
         config.seed = seed
         received, exc = await ask(server, messages=cassette.provenance["messages"])

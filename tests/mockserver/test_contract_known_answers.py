@@ -5,8 +5,9 @@ with a plain ``dict`` of headers (the full checks) and with aiohttp's case-insen
 ``CIMultiDictProxy`` (which takes the provider fast path when it can), so neither path can drift
 from the right answer even when both drift together.
 
-The expected header values are written out from docs/PROTOCOL.md on purpose, not taken from
-:func:`koala.request.build_headers`: a wrong constant there must fail here.
+The expected header values are written out from docs/PROTOCOL.md on purpose (conftest's
+``PROTOCOL_HEADER_ROWS``), not taken from :func:`koala.request.build_headers`: a wrong constant
+there must fail here.
 """
 
 from __future__ import annotations
@@ -16,26 +17,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
+from conftest import PROTOCOL_HEADER_ROWS, VISITOR_ID
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from mockserver.wire.contract import Problem, Verdict, _provider_payload, check_request, describe
 
-VISITOR_ID = "abcdefghij0123456789"
 #: The browser headers of docs/PROTOCOL.md, in wire order, plus the Content-Type aiohttp adds.
 PROTOCOL_HEADERS = {
-    "User-Agent": "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:122.0) Gecko/20100101 Firefox/122.0",
-    "Accept": "text/event-stream",
-    "Accept-Language": "de,en-US;q=0.7,en;q=0.3",
-    "Accept-Encoding": "gzip, deflate, br",
-    "Referer": "https://koala.sh/chat",
-    "Flag-Real-Time-Data": "false",
-    "Visitor-ID": VISITOR_ID,
-    "Origin": "https://koala.sh",
-    "Alt-Used": "koala.sh",
-    "Sec-Fetch-Dest": "empty",
-    "Sec-Fetch-Mode": "cors",
-    "Sec-Fetch-Site": "same-origin",
-    "TE": "trailers",
+    **{name: VISITOR_ID if value is None else value for name, value in PROTOCOL_HEADER_ROWS},
     "Content-Type": "application/json",
 }
 #: Headers whose value is compared with one fixed string.

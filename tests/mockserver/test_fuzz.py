@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from conftest import decode_stream
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -26,18 +27,10 @@ values_lists = st.lists(
 seeds = st.integers(0, 2**63 - 1)
 
 
-def decode_pieces(pieces: list[bytes]) -> list[Any]:
-    decoder = EventStreamDecoder()
-    values: list[Any] = []
-    for piece in pieces:
-        values += decoder.feed(piece)
-    return values + decoder.close()
-
-
 @given(seed=seeds, values=values_lists)
 def test_fuzzed_bytes_decode_to_the_same_values(seed: int, values: list[Any]) -> None:
     plan = fuzzed_plan(seed, values)
-    assert decode_pieces([w.data for w in plan.writes]) == values
+    assert decode_stream(*[w.data for w in plan.writes]) == values
     assert plan.values == values
     assert len(plan.event_ends) == len(values)
 
@@ -60,7 +53,7 @@ def test_event_stream_plan_marks_event_ends(values: list[Any], delay: float) -> 
     plan = event_stream_plan(values, delay=delay)
     body = plan.body
     for end, value in zip(plan.event_ends, values, strict=True):
-        assert decode_pieces([body[:end]])[-1] == value
+        assert decode_stream(body[:end])[-1] == value
     assert plan.coalescible() == (delay == 0 or len(values) < 2)
 
 

@@ -8,39 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-import pytest
-from aiohttp import ClientPayloadError, ClientResponse
-from aiohttp.test_utils import TestClient
+from aiohttp import ClientResponse
+from conftest import PAYLOAD, Client, ClientFactory, chat
 
-from koala import build_headers, build_payload, encode_payload
 from koala.sse import EventStreamDecoder
 from mockserver import MockConfig, create_app
 from mockserver.server.events import EVENTS, RETRY_MILLISECONDS, parse_event_id
 from mockserver.server.state import JOURNAL
 
-ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
-Client = TestClient[Any, Any]
-PAYLOAD = build_payload("gpt-4o-mini", [{"role": "user", "content": "Hi"}])
-HEADERS = {**build_headers("abcdefghij0123456789"), "Content-Type": "application/json"}
 #: Only a guard against a hang: no assertion depends on how fast anything is.
 HANG_GUARD = 30.0
-
-
-@pytest.fixture
-async def client(aiohttp_client: ClientFactory) -> Client:
-    return await aiohttp_client(create_app(MockConfig(cassette_dir=None)))
-
-
-async def chat(client: Client, **headers: str) -> int:
-    async with client.post(
-        "/api/gpt/", data=encode_payload(PAYLOAD), headers={**HEADERS, **headers}
-    ) as response:
-        with contextlib.suppress(ClientPayloadError):
-            await response.read()
-        return response.status
 
 
 class EventReader:

@@ -7,28 +7,20 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Awaitable, Callable
 from html.parser import HTMLParser
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from conftest import Client, ClientFactory
 
 from koala.sse import EventStreamDecoder
 from mockserver import MockConfig, create_app
 from mockserver.server.ui import CONTENT_SECURITY_POLICY, UI_FILES, UI_PATH, ui_file
 
-ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
-Client = TestClient[Any, Any]
 ROOT = Path(__file__).resolve().parents[2]
 VOID = {"meta", "link", "input", "br", "img", "hr", "source", "wbr", "area", "base", "col"}
-
-
-@pytest.fixture
-async def client(aiohttp_client: ClientFactory) -> Client:
-    return await aiohttp_client(create_app(MockConfig(cassette_dir=None)))
 
 
 class PageParser(HTMLParser):

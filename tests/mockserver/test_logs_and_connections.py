@@ -11,25 +11,21 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from conftest import HEADERS, ClientFactory
 
-from koala import build_headers, build_payload, encode_payload
+from koala import build_payload, encode_payload
 from mockserver import MockConfig, create_app, journal
 from mockserver.cli.console import AcceptErrorReporter, Console, JsonLogFormatter
 from mockserver.cli.main import _config_from_args, build_parser
 from mockserver.server.access_log import format_text
 from mockserver.wire.log_text import escape
 
-ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
-Client = TestClient[Any, Any]
 REPO = Path(__file__).resolve().parents[2]
 BODY = encode_payload(build_payload("gpt-4o-mini", [{"role": "user", "content": "Hi"}]))
-HEADERS = {**build_headers("abcdefghij0123456789"), "Content-Type": "application/json"}
 
 
 @pytest.mark.parametrize(

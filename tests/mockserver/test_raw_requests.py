@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp.test_utils import TestClient
 from bad_requests import (
     ENCODINGS,
     GOOD_BODY,
@@ -19,14 +17,13 @@ from bad_requests import (
     http_request,
     send_raw,
 )
+from conftest import Client, ClientFactory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mockserver import MockConfig, create_app
 from mockserver.server.parser_errors import parser_errors_as_one_line
 
-ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
-Client = TestClient[Any, Any]
 RAW = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

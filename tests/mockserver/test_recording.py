@@ -7,15 +7,15 @@ import itertools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
+from conftest import decode_stream
 from koala_servers import Serve, serve_fixture  # noqa: F401 (the serve fixture)
 from yarl import URL
 
-from koala import EventStreamDecoder, Koala, RateLimitError
+from koala import Koala, RateLimitError
 from koala.request import is_visitor_id, new_visitor_id
 from koala.testing import VISITOR_ID_PLACEHOLDER, koala_vcr
 from mockserver.cassettes.cassette import load_cassette, load_cassette_dir
@@ -33,11 +33,6 @@ SECRETS = {
     "request": ["s3cr3t-bearer", "s3cr3t-clearance", "s3cr3t-session", "s3cr3t-xtoken", "s3cr3t-q"],
     "response": ["s3cr3t-setcookie", "s3cr3t-apikey", "s3cr3t-cfclear"],
 }
-
-
-def decoded(body: bytes) -> list[Any]:
-    decoder = EventStreamDecoder()
-    return decoder.feed(body) + decoder.close()
 
 
 @dataclass
@@ -144,7 +139,7 @@ async def test_record_sends_exactly_what_the_provider_sends(tmp_path: Path, serv
     [Koala_values] = [
         [v async for v in Koala.create_async_generator("", MESSAGES, api_endpoint=url)]
     ]
-    assert Koala_values == decoded(b"".join(PIECES))
+    assert Koala_values == decode_stream(b"".join(PIECES))
     recorded, provider = upstream.received
     assert upstream.bodies[0] == upstream.bodies[1]
     skip = {"visitor-id", "content-length"}
@@ -176,7 +171,7 @@ async def test_round_trip_against_the_mock_server_then_replay_offline(
         v async for v in Koala.create_async_generator("", MESSAGES, api_endpoint=replay_url)
     ]
     took = time.monotonic() - started
-    assert via_vcr == via_server == live == decoded(interaction.body)
+    assert via_vcr == via_server == live == decode_stream(interaction.body)
     # Recorded timing is honoured (a generous lower bound: a slow machine only adds time).
     assert took >= interaction.chunks[-1].at * 0.5
 

@@ -14,10 +14,10 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from conftest import decode_stream
 from koala_servers import Serve, serve_fixture  # noqa: F401 (the serve fixture)
 from secret_planting import BODY, through_record, through_the_proxy
 
-from koala import EventStreamDecoder
 from koala.testing import SCRUBBED, VISITOR_ID_PLACEHOLDER
 from mockserver.cassettes.cassette import load_cassette, load_cassette_dir
 from mockserver.cassettes.scrub import mask_url
@@ -32,11 +32,6 @@ from mockserver.upstream.verify import OK, Verdict, verify_cassettes
 
 MESSAGES = [{"role": "user", "content": "Hello"}]
 STREAM = b'data: "Hi"\n\ndata: " there"\n\n'
-
-
-def decoded(body: bytes) -> list[Any]:
-    decoder = EventStreamDecoder()
-    return decoder.feed(body) + decoder.close()
 
 
 class Upstream:
@@ -114,7 +109,7 @@ async def test_no_planted_secret_reaches_the_proxys_cassettes_or_journal(
         assert interaction.request_body == BODY
         assert interaction.status == 200
         assert interaction.request_header("Content-Type") == "application/json"
-        assert len(decoded(interaction.body)) == 3
+        assert len(decode_stream(interaction.body)) == 3
     assert keyed[0].interactions[0].request_header("Authorization") == f"Bearer {SCRUBBED}"
     assert browser[0].interactions[0].request_header("Visitor-ID") == VISITOR_ID_PLACEHOLDER
     # The upstream's own basic auth is what the browser-shape request carried upstream.
@@ -127,7 +122,7 @@ def test_no_planted_secret_reaches_records_cassette_or_output(tmp_path: Path, se
     assert len(plant.planted) >= 15
     assert leaked == []
     [interaction] = load_cassette(tmp_path / "hostile.yaml").interactions
-    assert interaction.status == 200 and len(decoded(interaction.body)) == 3
+    assert interaction.status == 200 and len(decode_stream(interaction.body)) == 3
     assert (
         interaction.response_header(
             "Location",
@@ -226,7 +221,7 @@ async def test_control_headers_are_never_forwarded_or_stored(
     status, headers, body = await post(proxy, headers={"X-Koala-Mock-Seed": "7"})
     assert status == 200
     assert headers["X-Koala-Mock-Seed"] == "7"
-    assert decoded(body) == decoded(STREAM)  # the same values...
+    assert decode_stream(body) == decode_stream(STREAM)  # the same values...
     assert body != STREAM  # ...fuzzed for the client
     [(_, _, sent, _)] = upstream.requests
     assert not any(name.lower().startswith("x-koala-mock") for name in sent)
@@ -242,7 +237,7 @@ async def test_control_headers_are_never_forwarded_or_stored(
     assert await saved(tmp_path, 2) == [name]  # and nothing was recorded
     # A recorded answer then still answers normally (no stored fault header).
     status, _, body = await post(proxy)
-    assert (status, decoded(body)) == (200, decoded(STREAM))
+    assert (status, decode_stream(body)) == (200, decode_stream(STREAM))
 
 
 def test_settings_that_mean_nothing_to_the_proxy_are_refused() -> None:
@@ -296,7 +291,7 @@ async def test_proxy_record_mode_matrix(
     assert got == status
     assert bool(upstream.requests) == calls
     if status == 200:
-        assert decoded(body) == (["fresh"] if calls else ["old"])
+        assert decode_stream(body) == (["fresh"] if calls else ["old"])
     after = await saved(tmp_path, len(before) + (1 if calls and not held else 0))
     # Never two cassettes for one request: a re-recording replaces the file that held it.
     assert len(after) == len(before) + (1 if calls and not held else 0)

@@ -5,27 +5,23 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import ClientPayloadError, ClientSession
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestServer
+from conftest import HEADERS, Client, ClientFactory, decode_stream
 
-from koala import build_headers, build_payload, encode_payload
-from koala.sse import EventStreamDecoder
+from koala import build_payload, encode_payload
 from mockserver import FaultSpecError, MockConfig, create_app, journal
 from mockserver.cassettes.cassette import Cassette, Chunk, Interaction, write_cassette
 from mockserver.config import CASSETTES_ENV_VAR, DEFAULT_CASSETTE_DIR
 from mockserver.wire.streams import encode_stream
 from mockserver.wire.synthetic import synthetic_tokens
 
-ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
-Client = TestClient[Any, Any]
 MESSAGES = [{"role": "user", "content": "Hello koala"}]
 PAYLOAD = build_payload("gpt-4o-mini", MESSAGES)
-HEADERS = {**build_headers("abcdefghij0123456789"), "Content-Type": "application/json"}
 
 
 async def client_for(aiohttp_client: ClientFactory, **config: Any) -> Client:
@@ -49,8 +45,7 @@ async def post(client: Client, body: Any = PAYLOAD, **headers: str) -> tuple[int
 
 def _decoded(content_type: str, raw: bytes) -> Any:
     if content_type == "text/event-stream":
-        decoder = EventStreamDecoder()
-        return decoder.feed(raw) + decoder.close()
+        return decode_stream(raw)
     if content_type == "application/json":
         return json.loads(raw)
     return raw.decode()
@@ -239,8 +234,7 @@ async def test_seed_header_is_echoed_and_reproducible(client: Client) -> None:
             bodies.append(await response.read())
     assert bodies[0] == bodies[1]
     for body in bodies:
-        decoder = EventStreamDecoder()
-        assert decoder.feed(body) + decoder.close() == synthetic_tokens(PAYLOAD)
+        assert decode_stream(body) == synthetic_tokens(PAYLOAD)
     assert journal(client.app).last().seed == 999
 
 

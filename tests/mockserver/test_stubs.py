@@ -4,22 +4,18 @@ Python (``koala_mock.respond_with``)."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from aiohttp import ClientPayloadError
-from aiohttp.test_utils import TestClient
+from conftest import HEADERS, Client, ClientFactory
 
-from koala import Koala, KoalaConnectionError, RateLimitError, build_headers, build_payload
+from koala import Koala, KoalaConnectionError, RateLimitError, build_payload
 from koala import encode_payload as encode
 from mockserver import MockConfig, create_app, journal
 from mockserver.testing.embedded import KoalaMock, MockAdminError
 from mockserver.wire.stubs import MAX_STUBS, StubError, StubList, parse_stub
 
-ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
-Client = TestClient[Any, Any]
-HEADERS = {**build_headers("abcdefghij0123456789"), "Content-Type": "application/json"}
 HELLO = [{"role": "user", "content": "Hello"}]
 OTHER = [{"role": "user", "content": "Something else"}]
 

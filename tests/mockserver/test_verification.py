@@ -3,23 +3,17 @@ nearest request when an assertion fails, ``/__admin/`` and ``/__admin/reset``.""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from conftest import HEADERS, VISITOR_ID, Client, ClientFactory
 
-from koala import Koala, build_headers, build_payload, encode_payload
+from koala import Koala, build_payload, encode_payload
 from mockserver import MockConfig, create_app
 from mockserver.server.admin import ADMIN_ENDPOINTS
 from mockserver.testing.embedded import ContractViolation, KoalaMock
 from mockserver.testing.verification import RequestList, assert_requested, contract_failures
 from mockserver.wire.request_filter import FilterError, RequestFilter, same_json
-
-ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
-Client = TestClient[Any, Any]
-VISITOR = "abcdefghij0123456789"
-HEADERS = {**build_headers(VISITOR), "Content-Type": "application/json"}
 
 
 def entry(number: int, text: str, model: str = "gpt-4o-mini", **headers: str) -> dict[str, Any]:
@@ -137,7 +131,8 @@ async def numbers(client: Client, query: str) -> tuple[int, Any]:
 async def test_the_journal_filters_over_http(client: Client) -> None:
     assert await numbers(client, "input=Hello") == (200, [1, 3])
     assert await numbers(client, "input=Hello&model=other") == (200, [3])
-    assert await numbers(client, f"header=visitor-id:{VISITOR}&model=gpt-4o-mini") == (200, [1, 2])
+    visitor_and_model = f"header=visitor-id:{VISITOR_ID}&model=gpt-4o-mini"
+    assert await numbers(client, visitor_and_model) == (200, [1, 2])
     assert await numbers(client, "header=Visitor-ID:someone-else") == (200, [])
     assert await numbers(client, "input=Hello&limit=1") == (200, [3])
 
