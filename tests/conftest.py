@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import ClientPayloadError
 from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, settings
+from koala_servers import Serve
 
 from koala import build_headers, build_payload, encode_payload
 from koala.sse import DEFAULT_MAX_EVENT_SIZE, EventStreamDecoder
@@ -82,3 +84,14 @@ async def chat(client: Client, **headers: str) -> int:
         with contextlib.suppress(ClientPayloadError):
             await response.read()
         return response.status
+
+
+async def recording_proxy(
+    serve: Serve, upstream: str, record_dir: Path | None, **config: Any
+) -> str:
+    """Start the recording proxy in front of the ``upstream`` URL, saving into ``record_dir``
+    (no cassettes of its own unless ``config`` gives a ``cassette_dir``); return its API URL."""
+    proxy_config = MockConfig(
+        **{"cassette_dir": None, **config}, record_upstream=upstream, record_dir=record_dir
+    )
+    return await serve(create_app(proxy_config))

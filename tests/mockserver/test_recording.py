@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
-from conftest import decode_stream
+from conftest import decode_stream, recording_proxy
 from koala_servers import Serve, serve_fixture  # noqa: F401 (the serve fixture)
 from yarl import URL
 
@@ -261,8 +261,7 @@ async def test_proxy_streams_through_and_records_a_scrubbed_cassette(
     upstream = Upstream(hold_before=1)
     upstream_url = await serve(upstream.app())
     record_dir = tmp_path / "recorded"
-    config = MockConfig(cassette_dir=None, record_upstream=upstream_url, record_dir=record_dir)
-    proxy_url = await serve(create_app(config))
+    proxy_url = await recording_proxy(serve, upstream_url, record_dir)
     visitor = new_visitor_id()
     headers = {
         "Authorization": "Bearer s3cr3t-bearer",
@@ -299,8 +298,7 @@ async def test_proxy_streams_through_and_records_a_scrubbed_cassette(
 async def test_proxy_never_overwrites_and_numbers_cassettes(tmp_path: Path, serve: Serve) -> None:
     upstream = Upstream(gap=0)
     upstream_url = await serve(upstream.app())
-    config = MockConfig(cassette_dir=None, record_upstream=upstream_url, record_dir=tmp_path)
-    proxy_url = await serve(create_app(config))
+    proxy_url = await recording_proxy(serve, upstream_url, tmp_path)
     body = b'{"input": "Hi", "inputHistory": [], "outputHistory": [], "model": "%s"}'
     async with aiohttp.ClientSession() as session:
         # Two requests with one slug: numbered files. The same request again: replayed from its
@@ -322,8 +320,7 @@ async def test_proxy_without_a_record_dir_saves_in_the_working_directory(
     served.mkdir()
     monkeypatch.chdir(tmp_path)
     upstream_url = await serve(Upstream(gap=0).app())
-    config = MockConfig(cassette_dir=served, record_upstream=upstream_url)
-    proxy_url = await serve(create_app(config))
+    proxy_url = await recording_proxy(serve, upstream_url, None, cassette_dir=served)
     body = b'{"input": "Hi", "inputHistory": [], "outputHistory": [], "model": "m"}'
     async with aiohttp.ClientSession() as session, session.post(proxy_url, data=body) as response:
         await response.read()
@@ -335,8 +332,7 @@ async def test_proxy_answers_502_when_the_upstream_does_not_answer(
     tmp_path: Path, serve: Serve, unused_tcp_port: int
 ) -> None:
     dead = f"http://127.0.0.1:{unused_tcp_port}/api/gpt/"
-    config = MockConfig(cassette_dir=None, record_upstream=dead, record_dir=tmp_path)
-    proxy_url = await serve(create_app(config))
+    proxy_url = await recording_proxy(serve, dead, tmp_path)
     async with aiohttp.ClientSession() as session, session.post(proxy_url, data=b"{}") as response:
         assert response.status == 502
         assert "did not answer" in await response.text()
@@ -345,10 +341,7 @@ async def test_proxy_answers_502_when_the_upstream_does_not_answer(
 
 async def test_proxy_keeps_secrets_with_no_scrub(tmp_path: Path, serve: Serve) -> None:
     upstream_url = await serve(Upstream(gap=0).app())
-    config = MockConfig(
-        cassette_dir=None, record_upstream=upstream_url, record_dir=tmp_path, scrub=False
-    )
-    proxy_url = await serve(create_app(config))
+    proxy_url = await recording_proxy(serve, upstream_url, tmp_path, scrub=False)
     async with (
         aiohttp.ClientSession() as session,
         session.post(proxy_url, data=b"{}", headers={"X-Api-Key": "kept-key"}) as response,
@@ -488,8 +481,7 @@ def test_live_api_record(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 
 async def test_proxy_journals_what_it_forwarded(tmp_path: Path, serve: Serve) -> None:
     upstream_url = await serve(Upstream(gap=0).app())
-    config = MockConfig(cassette_dir=None, record_upstream=upstream_url, record_dir=tmp_path)
-    proxy_url = await serve(create_app(config))
+    proxy_url = await recording_proxy(serve, upstream_url, tmp_path)
     body = b'{"input": "Hi", "inputHistory": [], "outputHistory": [], "model": "m"}'
     async with aiohttp.ClientSession() as session:
         async with session.post(proxy_url, data=body) as response:

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from conftest import decode_stream
+from conftest import decode_stream, recording_proxy
 from koala_servers import Serve, serve_fixture  # noqa: F401 (the serve fixture)
 from secret_planting import BODY, through_record, through_the_proxy
 
@@ -25,7 +25,6 @@ from mockserver.cli.main import _print_banner
 from mockserver.cli.main import main as cli_main
 from mockserver.cli.record import Progress
 from mockserver.config import ConfigError, MockConfig
-from mockserver.server.app import create_app
 from mockserver.testing.embedded import ServerAddress
 from mockserver.upstream.record import RecordRefusedError, record_conversation
 from mockserver.upstream.verify import OK, Verdict, verify_cassettes
@@ -159,8 +158,7 @@ async def test_user_info_is_basic_auth_only_without_a_client_authorization(
     upstream = Upstream()
     base = await serve(upstream.app())
     url = base.replace("http://", "http://me:pw@") + "?region=eu"
-    config = MockConfig(cassette_dir=None, record_upstream=url, record_dir=tmp_path)
-    proxy = await serve(create_app(config))
+    proxy = await recording_proxy(serve, url, tmp_path)
     status, _, _ = await post(proxy + "?trace=1", headers={"Authorization": "Bearer mine"})
     assert status == 200  # was a 500: aiohttp refuses user-info and an Authorization together
     status, _, _ = await post(proxy, body=BODY.replace(b"Hello", b"Other"))
@@ -189,8 +187,7 @@ async def test_no_redirect_is_followed_by_record_the_proxy_or_verify(
     recording = await record_conversation(MESSAGES, tmp_path / "r.yaml", upstream=url)
     assert recording.interaction.status == 302
 
-    config = MockConfig(cassette_dir=None, record_upstream=url, record_dir=tmp_path / "proxy")
-    proxy = await serve(create_app(config))
+    proxy = await recording_proxy(serve, url, tmp_path / "proxy")
     status, headers, _ = await post(proxy, headers={"X-Api-Key": "k"})
     assert status == 302  # passed to the client as it is
     assert headers["Location"] == target + "?token=abcdef123456"
@@ -213,10 +210,7 @@ async def test_control_headers_are_never_forwarded_or_stored(
     tmp_path: Path, serve: Serve, post: Post
 ) -> None:
     upstream = Upstream()
-    config = MockConfig(
-        cassette_dir=None, record_upstream=await serve(upstream.app()), record_dir=tmp_path
-    )
-    proxy = await serve(create_app(config))
+    proxy = await recording_proxy(serve, await serve(upstream.app()), tmp_path)
 
     status, headers, body = await post(proxy, headers={"X-Koala-Mock-Seed": "7"})
     assert status == 200
@@ -248,24 +242,17 @@ def test_settings_that_mean_nothing_to_the_proxy_are_refused() -> None:
 
 # ----------------------------------------------------------------------------- record modes
 
-# (mode, cassette existed at start, request held) -> the upstream called?, the answer's status
-PROXY_MATRIX = [
-    ("once", False, False, True, 200),
-    ("once", True, True, False, 200),
-    ("once", True, False, False, 404),
-    ("new_episodes", True, True, False, 200),
-    ("new_episodes", True, False, True, 200),
-    ("new_episodes", False, False, True, 200),
-    ("none", True, True, False, 200),
-    ("none", True, False, False, 404),
-    ("none", False, False, False, 404),
-    ("all", True, True, True, 200),
-    ("all", True, False, True, 200),
-    ("all", False, False, True, 200),
-]
+# A row per mode: (cassette existed at start, request held, the upstream called?, answer's status)
+PROXY_MATRIX = {
+    "once": [(False, False, True, 200), (True, True, False, 200), (True, False, False, 404)],
+    "new_episodes": [(True, True, False, 200), (True, False, True, 200), (False, False, True, 200)],
+    "none": [(True, True, False, 200), (True, False, False, 404), (False, False, False, 404)],
+    "all": [(True, True, True, 200), (True, False, True, 200), (False, False, True, 200)],
+}
+PROXY_CASES = [(mode, *case) for mode, cases in PROXY_MATRIX.items() for case in cases]
 
 
-@pytest.mark.parametrize(("mode", "existed", "held", "calls", "status"), PROXY_MATRIX)
+@pytest.mark.parametrize(("mode", "existed", "held", "calls", "status"), PROXY_CASES)
 async def test_proxy_record_mode_matrix(
     tmp_path: Path,
     serve: Serve,
@@ -280,14 +267,11 @@ async def test_proxy_record_mode_matrix(
     url = await serve(upstream.app())
     if existed:  # a directory recorded before, holding "Hello" (held) or "Other" (not held)
         source = Upstream(body=b'data: "old"\n\n')
-        old = MockConfig(cassette_dir=None, record_upstream=await serve(source.app()),
-                         record_dir=tmp_path)  # fmt: skip
-        await post(await serve(create_app(old)), body=BODY if held else BODY.replace(b"o", b"0"))
+        old = await recording_proxy(serve, await serve(source.app()), tmp_path)
+        await post(old, body=BODY if held else BODY.replace(b"o", b"0"))
         assert await saved(tmp_path, 1)
     before = sorted(p.name for p in tmp_path.glob("*.yaml"))
-    config = MockConfig(cassette_dir=None, record_upstream=url, record_dir=tmp_path,
-                        record_mode=mode)  # fmt: skip
-    got, _, body = await post(await serve(create_app(config)))
+    got, _, body = await post(await recording_proxy(serve, url, tmp_path, record_mode=mode))
     assert got == status
     assert bool(upstream.requests) == calls
     if status == 200:
@@ -300,7 +284,7 @@ async def test_proxy_record_mode_matrix(
         assert texts.count(b'data: "fresh"\n\n') == 1
     # A second, identical request never calls the upstream again (except in mode all).
     if status == 200:
-        await post(await serve(create_app(config)))
+        await post(await recording_proxy(serve, url, tmp_path, record_mode=mode))
         assert len(upstream.requests) == (2 if mode == "all" else int(calls))
 
 
@@ -308,10 +292,7 @@ async def test_concurrent_identical_requests_are_recorded_once(
     tmp_path: Path, serve: Serve, post: Post
 ) -> None:
     upstream = Upstream()
-    config = MockConfig(
-        cassette_dir=None, record_upstream=await serve(upstream.app()), record_dir=tmp_path
-    )
-    proxy = await serve(create_app(config))
+    proxy = await recording_proxy(serve, await serve(upstream.app()), tmp_path)
     answers = await asyncio.gather(*(post(proxy) for _ in range(5)))
     assert [a[0] for a in answers] == [200] * 5
     assert len(upstream.requests) == 1
