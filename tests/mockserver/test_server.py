@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import ClientPayloadError, ClientSession
+from aiohttp import ClientPayloadError, ClientResponse, ClientSession
 from aiohttp.test_utils import TestServer
 from conftest import HEADERS, Client, ClientFactory, decode_stream
 
@@ -288,13 +290,29 @@ async def test_a_bug_in_the_server_is_a_json_500_and_it_keeps_serving(
     assert status == 200
 
 
-async def test_shutdown_ends_a_stalled_stream_at_once(aiohttp_server: Any) -> None:
-    server: TestServer = await aiohttp_server(create_app(MockConfig(cassette_dir=None)))
-    headers = {**HEADERS, "X-Koala-Mock-Fault": "stall;after=1;seconds=60"}
+@pytest.fixture
+async def server(aiohttp_server: Any) -> TestServer:
+    """The mock on a port of its own, for the tests that stop it under a client."""
+    started: TestServer = await aiohttp_server(create_app(MockConfig(cassette_dir=None)))
+    return started
+
+
+@contextlib.asynccontextmanager
+async def streaming(server: TestServer, fault: str) -> AsyncIterator[ClientResponse]:
+    """A request with ``fault`` to ``server``, its answer's headers read and its body not yet."""
+    headers = {**HEADERS, "X-Koala-Mock-Fault": fault}
     async with ClientSession() as session:
         response = await session.post(
             server.make_url("/api/gpt/"), data=encode_payload(PAYLOAD), headers=headers
         )
+        try:
+            yield response
+        finally:
+            response.close()
+
+
+async def test_shutdown_ends_a_stalled_stream_at_once(server: TestServer) -> None:
+    async with streaming(server, "stall;after=1;seconds=60") as response:
         await response.content.readuntil(b"\n\n")  # the first event: the stall has begun
         # A bound against a hang, not a speed assertion: the stall itself is 60 s.
         await asyncio.wait_for(server.close(), 20)
@@ -430,13 +448,8 @@ async def test_faults_apply_to_replayed_answers(
     assert journal(client.app).last().served_by["answer"] == "cassette"
 
 
-async def test_a_client_that_leaves_mid_stream_is_journaled(aiohttp_server: Any) -> None:
-    server: TestServer = await aiohttp_server(create_app(MockConfig(cassette_dir=None)))
-    headers = {**HEADERS, "X-Koala-Mock-Fault": "split_writes;size=4;delay=0.02"}
-    async with ClientSession() as session:
-        response = await session.post(
-            server.make_url("/api/gpt/"), data=encode_payload(PAYLOAD), headers=headers
-        )
+async def test_a_client_that_leaves_mid_stream_is_journaled(server: TestServer) -> None:
+    async with streaming(server, "split_writes;size=4;delay=0.02") as response:
         await response.content.readuntil(b"\n\n")
         response.close()  # drops the connection
     entry = journal(server.app).last()
@@ -449,20 +462,14 @@ async def test_a_client_that_leaves_mid_stream_is_journaled(aiohttp_server: Any)
     assert 0 < entry.bytes_sent < len(encode_stream(synthetic_tokens(PAYLOAD)))
 
 
-async def test_shutdown_closes_a_stream_the_client_stopped_reading(aiohttp_server: Any) -> None:
-    server: TestServer = await aiohttp_server(create_app(MockConfig(cassette_dir=None)))
-    headers = {**HEADERS, "X-Koala-Mock-Fault": "huge_event;size=40000000"}
-    async with ClientSession() as session:
-        response = await session.post(
-            server.make_url("/api/gpt/"), data=encode_payload(PAYLOAD), headers=headers
-        )
+async def test_shutdown_closes_a_stream_the_client_stopped_reading(server: TestServer) -> None:
+    async with streaming(server, "huge_event;size=40000000") as response:
         await response.content.readexactly(1000)  # then stop reading: the server is blocked
         for _ in range(500):
             if journal(server.app).last().bytes_sent:
                 break
             await asyncio.sleep(0.01)
         await asyncio.wait_for(server.close(), 20)  # a bound against a hang
-        response.close()
     entry = journal(server.app).last()
     assert entry.bytes_sent < 40_000_000
     assert entry.client_disconnected or entry.ending in ("shutdown", "client_disconnected")
