@@ -132,6 +132,12 @@ def serve(kind: str, cassette_dir: str, body: bytes, port_out: Connection) -> No
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
+        if kind == "mock":
+            from mockserver.cli.main import freeze_start_up_objects
+            from mockserver.server.state import cassettes
+
+            cassettes(app)  # loaded, then frozen: as `koala-mock serve` does once it has started
+            freeze_start_up_objects()
         port_out.send(runner.addresses[0][1])
         await asyncio.Event().wait()
 

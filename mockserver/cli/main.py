@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import errno
+import gc
 import logging
 import os
 import signal
@@ -492,6 +493,7 @@ async def _serve(config: MockConfig, host: str, port: int, args: argparse.Namesp
         return ExitCode.FAILURE
     # Announce only when ready: the first request after the banner finds the cassettes loaded.
     _report_cassettes(app, config)
+    freeze_start_up_objects()
     _print_banner(address, config, sys.stdout)
     if getattr(args, "generated_admin_token", False):
         print(
@@ -514,6 +516,19 @@ async def _serve(config: MockConfig, host: str, port: int, args: argparse.Namesp
         _ignore_stop_signals()  # one clean shutdown: more signals change nothing
         await runner.cleanup()  # flushes the lines of the requests it lets finish
     return ExitCode.OK
+
+
+def freeze_start_up_objects() -> None:
+    """Keep what start-up made (modules, cassettes, plans: it lives as long as the process) out
+    of the garbage collector's full collections from now on.
+
+    With 10,000 journal entries alive, full collections run every few ten thousand requests,
+    and each walked every start-up object again (about 0.1 s; measured over 30,000 replays:
+    5.8 us of collection per request, 2.6 us frozen). ``serve`` only: ``create_app`` also runs
+    inside users' test processes, whose collector is theirs. No ``gc.collect()`` first: it
+    would delay the first answer, and what garbage is frozen is a one-off few kilobytes.
+    """
+    gc.freeze()
 
 
 def _ignore_stop_signals() -> None:

@@ -156,10 +156,29 @@ def _unparsed(request: BaseRequest) -> bool:
     return request.method == "UNKNOWN" and request.version == HttpVersion10
 
 
+def text_line(request: BaseRequest, response: StreamResponse, seconds: float) -> str:
+    """``format_text(log_record(...))``, built straight from the journal entry (the chat API's
+    lines are one per request: no record dict in between)."""
+    entry = CURRENT_ENTRY.get()
+    if entry is None:
+        return format_text(log_record(request, response, seconds))
+    line = (
+        f"{request.method} {escape(request.path)} {response.status} "
+        f"{escape(describe_source(entry.served_by))} {entry.events_sent} events "
+        f"{entry.bytes_sent} bytes {round(seconds * 1000, 3):.1f} ms"
+    )
+    if entry.client_disconnected:
+        line += " (client disconnected)"
+    verdict = entry.contract_verdict
+    if verdict is not None and verdict.warnings:
+        line += f" ({len(verdict.warnings)} contract warnings)"
+    return line
+
+
 class _TextAccessLogger(_BufferedAccessLogger):
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
         if not _unparsed(request):
-            self.lines.add(format_text(log_record(request, response, time)))
+            self.lines.add(text_line(request, response, time))
 
 
 class _JsonAccessLogger(_BufferedAccessLogger):

@@ -13,7 +13,7 @@ A fault that is about the stream only is a 400 for a request that wants JSON.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -75,7 +75,12 @@ class ChatEndpoint:
         self.stubs = app[STUBS]
 
     async def __call__(self, request: web.Request, entry: JournalEntry) -> web.StreamResponse:
-        return await answer_or_rejection(self._answer, request, entry)
+        # answer_or_rejection, inlined: one coroutine fewer on the hot path.
+        try:
+            return await self._answer(request, entry)
+        except RequestRejected as rejected:
+            entry.served_by = entry.served_by or {"source": "error"}
+            return rejected.response
 
     async def _answer(self, request: web.Request, entry: JournalEntry) -> web.StreamResponse:
         config = self.config
@@ -155,20 +160,21 @@ class ChatEndpoint:
         plan, entry.served_by = plan_answer(payload, found, fault, seed, config, json_form)
         return await self._send(request, plan, entry, fault, seed)
 
-    async def _send(
+    def _send(
         self,
         request: web.Request,
         plan: ResponsePlan,
         entry: JournalEntry,
         fault: FaultSpec | None,
         seed: int | None,
-    ) -> web.StreamResponse:
+    ) -> Awaitable[web.StreamResponse]:
+        """``send_plan``'s coroutine (not a coroutine of its own: one frame fewer per request)."""
         if fault is not None:
             entry.fault = str(fault)
         if seed is not None:
             plan = plan.with_header(SEED_HEADER, str(seed))
             entry.seed = seed
-        return await send_plan(request, plan, self.streams, entry)
+        return send_plan(request, plan, self.streams, entry)
 
 
 def _stub_plan(

@@ -143,6 +143,10 @@ class ResponsePlan:
 
     def content_type(self) -> str:
         """The Content-Type header's value ("" when there is none)."""
+        return self._content_type
+
+    @cached_property
+    def _content_type(self) -> str:
         return next((v for n, v in self.headers if n.lower() == "content-type"), "")
 
 
