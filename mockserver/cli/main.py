@@ -594,10 +594,9 @@ def _report_cassettes(app: web.Application, config: MockConfig) -> None:
         f"{plural(len(library.cassettes), 'cassette')} ({plural(count, 'interaction')}) "
         f"from {config.cassette_dir}"
     )
-    for error in library.errors:  # a file name may hold a line break: escaped
-        CONSOLE.warn(
-            f"cassette skipped: {escape(str(error))}", file=str(error.path), reason=error.problem
-        )
+    for error in library.errors:  # a file name may hold a line break: escaped in text lines
+        line = str(error) if CONSOLE.json else escape(str(error))
+        CONSOLE.warn(f"cassette skipped: {line}", file=str(error.path), reason=error.problem)
     for shadowed, replayed in library.duplicates:
         _warn(f"cassette {shadowed} records the same request as {replayed}; {replayed} is replayed")
 

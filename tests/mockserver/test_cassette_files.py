@@ -3,6 +3,8 @@ fatal, a FIFO is never opened, and the temporary files of a killed write are cle
 
 from __future__ import annotations
 
+import importlib
+import json
 import os
 import shutil
 import signal
@@ -530,3 +532,31 @@ def test_serve_warns_once_per_skipped_file_and_replays_the_good_one(tmp_path: Pa
         shown = name.replace("\n", "\\x0a")  # a line break in a name is escaped
         (line,) = [w for w in warnings if f"{tmp_path / shown}: " in w]
         assert line.split(f"{tmp_path / shown}: ", 1)[1].startswith(start), line
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_skipped_files_warning_is_one_line_in_either_log_format(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    log_format: str,
+) -> None:
+    from mockserver.cli.console import Console
+
+    cli_main = importlib.import_module("mockserver.cli.main")  # the package exports main()
+
+    (tmp_path / "a\nb.yaml").write_text("not: [valid")
+    monkeypatch.setattr(cli_main, "CONSOLE", Console(log_format))
+    config = MockConfig(cassette_dir=tmp_path)
+    cli_main._report_cassettes(create_app(config), config)
+    err = capsys.readouterr().err
+    lines = [x for x in err.splitlines() if "cassette skipped" in x]
+    assert len(lines) == 1, err
+    line = lines[0]
+    if log_format == "text":
+        assert f"cassette skipped: {tmp_path}/a\\x0ab.yaml: not valid YAML" in line
+    else:
+        record = json.loads(line)
+        assert record["message"].startswith(f"cassette skipped: {tmp_path}/a\nb.yaml: not valid")
+        assert record["file"] == str(tmp_path / "a\nb.yaml")
+        assert record["reason"].startswith("not valid YAML")
