@@ -15,21 +15,14 @@ from mockserver.audit.clients import ClientSpecError, load_client
 from mockserver.audit.g4f_client import CHECKED_VERSION
 from mockserver.audit.report import Scorecard, to_json, to_text
 from mockserver.audit.runner import AuditSettings, recorded_streams, run_audit, seeds_for
-from mockserver.cli.exit_codes import ExitCode, HelpFormatter, epilog
+from mockserver.cli.console import PROG
+from mockserver.cli.exit_codes import ExitCode
 from mockserver.cli.numbers import bounded
+from mockserver.cli.subcommands import add_format_option, add_subcommand
 from mockserver.config import default_cassette_dir
 
-PROG = "koala-mock"
 DEFAULT_SEEDS = 5
 DEFAULT_TIMEOUT = 5.0
-AUDIT_EXIT_CODES = epilog(
-    (ExitCode.OK, "the audit ran (and the score is at least --min-score)"),
-    (ExitCode.FAILURE, "the score is below --min-score"),
-    ExitCode.USAGE,
-    (ExitCode.BAD_INPUT, "the --client or an --accept-error class cannot be loaded"),
-    ExitCode.INTERRUPTED,
-)
-
 seed_count = bounded(int, "a whole number", minimum=0, maximum=1000)
 hang_limit = bounded(float, "seconds", minimum=0.1, maximum=MAX_TIMEOUT)
 percent = bounded(float, "a percentage", minimum=0.0, maximum=100.0)
@@ -38,15 +31,7 @@ event_bytes = bounded(int, "a number of bytes", minimum=1, maximum=64 * 1024 * 1
 
 
 def add_audit_command(subparsers: Any) -> None:
-    audit = subparsers.add_parser(
-        "audit",
-        help="score a Koala client on every fault and on fuzzed cassettes",
-        description="Start the mock server in-process and run a client against every named "
-        "fault (with the variants that matter) and against fuzz seeds of every cassette; print "
-        "a scorecard. Every failing run names the server and header that reproduce it.",
-        epilog=AUDIT_EXIT_CODES,
-        formatter_class=HelpFormatter,
-    )
+    audit = add_subcommand(subparsers, "audit")
     audit.add_argument(
         "--client",
         default="koala",
@@ -101,11 +86,8 @@ def add_audit_command(subparsers: Any) -> None:
         help="the project's provider's max_event_size; a huge event just above it is one of "
         "the cases (default: %(default)s)",
     )
-    audit.add_argument(
-        "--format",
-        choices=("text", "json"),
-        default="text",
-        help="text tables, or JSON for CI (schema koala-mock-audit/1, see the README)",
+    add_format_option(
+        audit, "text tables, or JSON for CI (schema koala-mock-audit/1, see the README)"
     )
     audit.add_argument(
         "--min-score",

@@ -28,6 +28,7 @@ from mockserver.cassettes.files import DEFAULT_MAX_CASSETTE_BYTES, size_text
 from mockserver.cli.console import PROG, AcceptErrorReporter, Console, log_records_as
 from mockserver.cli.exit_codes import ExitCode, HelpFormatter, epilog
 from mockserver.cli.numbers import bounded
+from mockserver.cli.subcommands import add_format_option, add_subcommand
 from mockserver.cli.upstream_options import add_scrub_options, record_mode_option
 from mockserver.config import (
     API_KEY_ENV_VAR,
@@ -60,19 +61,6 @@ _WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
 class UsageError(MockServerError):
     """A flag combination the CLI refuses (exit code 2, ``ExitCode.USAGE``)."""
-
-
-SERVE_EXIT_CODES = epilog(
-    (ExitCode.OK, "stopped by Ctrl-C or SIGTERM"),
-    (ExitCode.FAILURE, "the server could not start (port taken, bad cassette directory...)"),
-    (ExitCode.USAGE, "usage error: a bad flag, a non-loopback --host without --allow-remote"),
-)
-DEMO_EXIT_CODES = epilog(
-    (ExitCode.OK, "the answer was streamed"),
-    (ExitCode.FAILURE, "the provider raised (e.g. with --fault rate_limit)"),
-    ExitCode.USAGE,
-    ExitCode.INTERRUPTED,
-)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -331,13 +319,7 @@ def _api_key(given: str | None) -> ApiKey | None:
 
 
 def _add_serve_command(subparsers: Any) -> None:
-    serve = subparsers.add_parser(
-        "serve",
-        help="run the mock server until Ctrl-C",
-        description="Run the mock koala.sh server. It prints the KOALA_API_ENDPOINT to use.",
-        epilog=SERVE_EXIT_CODES,
-        formatter_class=HelpFormatter,
-    )
+    serve = add_subcommand(subparsers, "serve")
     serve.add_argument(
         "--host", default=DEFAULT_HOST, help="address to bind (default: %(default)s)"
     )
@@ -401,11 +383,8 @@ def _add_serve_command(subparsers: Any) -> None:
         f"values, dropping the oldest entries first (default: {DEFAULT_JOURNAL_MAX_BYTES}, "
         "64 MiB; the journal also keeps at most its newest 10,000 entries)",
     )
-    serve.add_argument(
-        "--log-format",
-        choices=("text", "json"),
-        default="text",
-        help="one log line per request on stderr (default: %(default)s)",
+    add_format_option(
+        serve, "one log line per request on stderr (default: %(default)s)", flag="--log-format"
     )
     serve.add_argument(
         "--quiet",
@@ -614,14 +593,7 @@ def _bind_error(host: str, port: int, exc: OSError) -> str:
 
 
 def _add_demo_command(subparsers: Any) -> None:
-    demo = subparsers.add_parser(
-        "demo",
-        help="start the server in-process and stream an answer through the Koala provider",
-        description="Start the mock server in-process, ask it through koala.Koala, and print "
-        "the answer token by token, then a summary from the server's journal.",
-        epilog=DEMO_EXIT_CODES,
-        formatter_class=HelpFormatter,
-    )
+    demo = add_subcommand(subparsers, "demo")
     source = demo.add_mutually_exclusive_group()
     source.add_argument("--prompt", default=None, help="the user message to send")
     source.add_argument(

@@ -14,8 +14,9 @@ from koala.sse import EventStreamDecoder
 from mockserver.cassettes.cassette import CassetteError
 from mockserver.cassettes.record_mode import Action, RecordMode
 from mockserver.cassettes.scrub import warn_no_scrub
-from mockserver.cli.exit_codes import ExitCode, HelpFormatter, epilog
+from mockserver.cli.exit_codes import ExitCode
 from mockserver.cli.messages_file import load_messages
+from mockserver.cli.subcommands import add_subcommand
 from mockserver.cli.upstream_options import (
     add_scrub_options,
     add_timeout_options,
@@ -30,30 +31,9 @@ from mockserver.upstream.record import describe, record_conversation, resolve_mo
 
 __all__ = ["add_record_command", "run_record"]
 
-RECORD_EXIT_CODES = epilog(
-    (ExitCode.OK, "recorded (or the cassette already held this request: replayed)"),
-    (
-        ExitCode.FAILURE,
-        "nothing recorded (stream broke off, the record mode refused, write failed)",
-    ),
-    ExitCode.USAGE,
-    (ExitCode.BAD_INPUT, "bad input (--messages file, --upstream URL, messages refused)"),
-    ExitCode.UNREACHABLE,
-    (ExitCode.INTERRUPTED, "interrupted (Ctrl-C); nothing written"),
-)
-
 
 def add_record_command(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "record",
-        help="record a cassette from the live API (or another upstream)",
-        description="Send the request the Koala provider sends, stream the answer, and save it "
-        "with every chunk's bytes and arrival time as a vcrpy cassette. Only the contract's "
-        "headers are stored, and every credential is scrubbed, wherever it is echoed. "
-        "Redirects are recorded, never followed.",
-        epilog=RECORD_EXIT_CODES,
-        formatter_class=HelpFormatter,
-    )
+    parser = add_subcommand(subparsers, "record")
     parser.add_argument("--out", type=Path, required=True, metavar="FILE.yaml")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--prompt", metavar="TEXT", help="one user message")

@@ -9,6 +9,7 @@ from typing import Any
 from koala.provider import DEFAULT_READ_TIMEOUT, DEFAULT_TIMEOUT, Koala
 from mockserver.cassettes.record_mode import RECORD_MODES
 from mockserver.cassettes.scrub import ScrubPolicy
+from mockserver.cli.console import PROG
 from mockserver.cli.numbers import bounded
 from mockserver.upstream.client import Timeouts
 
@@ -23,7 +24,6 @@ __all__ = [
     "timeouts",
 ]
 
-PROG = "koala-mock"
 positive_seconds = bounded(float, "seconds", above=0.0)
 
 

@@ -23,7 +23,8 @@ from mockserver.cassettes.cassette import (
     load_cassette_dir,
 )
 from mockserver.cassettes.scrub import mask_url
-from mockserver.cli.exit_codes import ExitCode, HelpFormatter, epilog
+from mockserver.cli.exit_codes import ExitCode
+from mockserver.cli.subcommands import add_format_option, add_subcommand
 from mockserver.cli.upstream_options import (
     add_timeout_options,
     add_upstream_option,
@@ -47,31 +48,9 @@ from mockserver.upstream.words import plural
 
 __all__ = ["add_verify_command", "run_verify", "verify_exit_code"]
 
-VERIFY_EXIT_CODES = epilog(
-    (ExitCode.OK, "no drift"),
-    (ExitCode.FAILURE, "drift"),
-    ExitCode.USAGE,
-    (ExitCode.UNVERIFIED, "no drift, but some cassettes could not be verified (e.g. a 429)"),
-    (
-        ExitCode.BAD_INPUT,
-        "no cassette to check, a broken one (the others are still checked), a bad --upstream",
-    ),
-    ExitCode.UNREACHABLE,
-    ExitCode.INTERRUPTED,
-)
-
 
 def add_verify_command(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "verify",
-        help="check that the upstream still answers like the cassettes (drift check)",
-        description="Send each cassette's request to the upstream and report, per cassette, "
-        "what differs in the answer's shape: status, content type, event framing, the headers "
-        "the client relies on, and the types of the data values (never the text). Redirects "
-        "are compared, never followed.",
-        epilog=VERIFY_EXIT_CODES,
-        formatter_class=HelpFormatter,
-    )
+    parser = add_subcommand(subparsers, "verify")
     parser.add_argument(
         "cassettes",
         nargs="*",
@@ -81,11 +60,8 @@ def add_verify_command(subparsers: Any) -> None:
     )
     add_upstream_option(parser)
     add_timeout_options(parser)
-    parser.add_argument(
-        "--format",
-        choices=("text", "json"),
-        default="text",
-        help="text: each result as it finishes (default); json: one JSON document at the end",
+    add_format_option(
+        parser, "text: each result as it finishes (default); json: one JSON document at the end"
     )
     parser.set_defaults(func=run_verify)
 
