@@ -90,8 +90,10 @@ class Chunk:
 
 
 @dataclass
-class Interaction:
-    """One request and the response it got, with the body's chunk boundaries and timing."""
+class Exchange:
+    """A request and its answer's status line and headers: what an :class:`Interaction` of a
+    cassette and a capture of the upstream's answer (``mockserver.upstream.client.Capture``)
+    both hold."""
 
     method: str
     uri: str
@@ -100,9 +102,6 @@ class Interaction:
     status: int
     reason: str
     response_headers: dict[str, list[str]]
-    body: bytes
-    #: Concatenated, the chunks' data is always ``body``.
-    chunks: list[Chunk]
 
     @property
     def path(self) -> str:
@@ -120,6 +119,15 @@ class Interaction:
     def request_header(self, name: str) -> str | None:
         """The first value of a request header (case-insensitive), or None."""
         return first_header(self.request_headers, name)
+
+
+@dataclass
+class Interaction(Exchange):
+    """One request and the response it got, with the body's chunk boundaries and timing."""
+
+    body: bytes
+    #: Concatenated, the chunks' data is always ``body``.
+    chunks: list[Chunk]
 
 
 @dataclass

@@ -5,12 +5,9 @@ Cheap to create (no disk access: cassettes load on first use), so tests can star
 
 from __future__ import annotations
 
-import time
-
 from aiohttp import web
 
 from koala.request import API_PATH
-from mockserver.cassettes.library import CassetteLibrary
 from mockserver.config import MockConfig
 from mockserver.server.admin import add_admin_routes
 from mockserver.server.admin_guard import admin_route
@@ -22,20 +19,9 @@ from mockserver.server.http_errors import (
     add_fallback_route,
     journaled,
 )
-from mockserver.server.journal import Journal, JournalEntry
-from mockserver.server.sender import OpenStreams
-from mockserver.server.state import (
-    CASSETTES,
-    CONFIG,
-    FAULT_QUEUE,
-    JOURNAL,
-    STARTED,
-    STREAMS,
-    STUBS,
-)
+from mockserver.server.journal import JournalEntry
+from mockserver.server.state import STREAMS, add_state, journal
 from mockserver.server.ui import add_ui_routes
-from mockserver.wire.faults import FaultQueue
-from mockserver.wire.stubs import StubList
 
 CHAT_PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Koala chat (mock)</title></head>
@@ -75,14 +61,8 @@ def create_app(config: MockConfig | None = None) -> web.Application:
             "lingering_time": 2.0,
         },
     )
-    journal = Journal(max_bytes=config.journal_max_bytes)
-    app[CONFIG] = config
-    app[JOURNAL] = journal
-    app[FAULT_QUEUE] = FaultQueue()
-    app[CASSETTES] = CassetteLibrary(config.cassette_dir, max_bytes=config.max_cassette_size)
-    app[STREAMS] = OpenStreams()
-    app[STARTED] = time.time()
-    app[STUBS] = StubList()
+    add_state(app, config)
+    entries = journal(app)
     add_event_hub(app)
     chat: JournaledHandler
     if config.record_upstream:
@@ -93,14 +73,14 @@ def create_app(config: MockConfig | None = None) -> web.Application:
         chat = RecordingProxy(app)
     else:
         chat = ChatEndpoint(app)
-    api = journaled(journal, chat)
-    page = journaled(journal, chat_page)
+    api = journaled(entries, chat)
+    page = journaled(entries, chat_page)
     app.router.add_post(API_PATH, api)
     app.router.add_post(API_PATH.rstrip("/"), api)
     app.router.add_get("/chat", page)
     app.router.add_get("/", page)
     add_admin_routes(app, admin_route)
     add_ui_routes(app)
-    add_fallback_route(app, journal, _admin_catch_all)  # last: it answers what no other route does
+    add_fallback_route(app, entries, _admin_catch_all)  # last: it answers what no other route does
     app.on_shutdown.append(_end_open_streams)
     return app

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -53,6 +53,7 @@ from mockserver.server.sender import send_plan
 from mockserver.server.state import CONFIG, FAULT_QUEUE, STREAMS
 from mockserver.upstream.client import (
     Capture,
+    ChunkSink,
     StreamInterruptedError,
     UpstreamClient,
     UpstreamUnreachableError,
@@ -205,13 +206,7 @@ class RecordingProxy:
         }
         if seed is not None:  # the client gets a fuzzed answer: the whole one is needed first
             try:
-                capture = await self.client.capture(
-                    request.method,
-                    self.upstream,
-                    request.headers,
-                    raw,
-                    query=request.query_string,
-                )
+                capture = await self._forward(request, raw)
             except UpstreamUnreachableError as exc:
                 return _unreachable(entry, exc)
             except StreamInterruptedError:
@@ -221,6 +216,24 @@ class RecordingProxy:
             replay = recorded(Cassette("upstream", None, [answer]), 0, answer)
             return await self._send(request, entry, payload, replay, seed)
         return await self._stream_through(request, entry, raw, found)
+
+    async def _forward(
+        self,
+        request: web.Request,
+        raw: bytes,
+        on_headers: Callable[[Capture], Awaitable[None]] | None = None,
+        on_chunk: ChunkSink | None = None,
+    ) -> Capture:
+        """The client's request sent on to the upstream (its query string kept) and the answer."""
+        return await self.client.capture(
+            request.method,
+            self.upstream,
+            request.headers,
+            raw,
+            query=request.query_string,
+            on_headers=on_headers,
+            on_chunk=on_chunk,
+        )
 
     async def _stream_through(
         self, request: web.Request, entry: JournalEntry, raw: bytes, found: Recorded | None
@@ -244,15 +257,7 @@ class RecordingProxy:
             _journal_progress(entry, counter, data)
 
         try:
-            capture = await self.client.capture(
-                request.method,
-                self.upstream,
-                request.headers,
-                raw,
-                query=request.query_string,
-                on_headers=start,
-                on_chunk=forward,
-            )
+            capture = await self._forward(request, raw, on_headers=start, on_chunk=forward)
         except UpstreamUnreachableError as exc:
             return _unreachable(entry, exc)
         except _ClientGone:

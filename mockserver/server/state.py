@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aiohttp import web
@@ -25,6 +26,18 @@ CASSETTES = web.AppKey("koala_mock_cassettes", CassetteLibrary)
 STREAMS = web.AppKey("koala_mock_streams", OpenStreams)
 STARTED = web.AppKey("koala_mock_started", float)
 STUBS = web.AppKey("koala_mock_stubs", StubList)
+
+
+def add_state(app: web.Application, config: MockConfig) -> None:
+    """A new app's state: ``config``, an empty journal, fault queue, stub list and set of open
+    streams, the cassette library (loaded on first use) and the start time."""
+    app[CONFIG] = config
+    app[JOURNAL] = Journal(max_bytes=config.journal_max_bytes)
+    app[FAULT_QUEUE] = FaultQueue()
+    app[CASSETTES] = CassetteLibrary(config.cassette_dir, max_bytes=config.max_cassette_size)
+    app[STREAMS] = OpenStreams()
+    app[STARTED] = time.time()
+    app[STUBS] = StubList()
 
 
 def journal(app: web.Application) -> Journal:

@@ -29,6 +29,7 @@ loop cannot stall the server.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator, Generator, Iterator
 from typing import TYPE_CHECKING, Any
@@ -129,18 +130,20 @@ def _begin_test(request: pytest.FixtureRequest, mock: KoalaMock) -> None:
     request.node.stash.setdefault(_MOCKS_USED, []).append(mock)
 
 
-class _EndpointVariable:
-    """Set ``KOALA_API_ENDPOINT`` for one test, then put back what was there."""
-
-    def __init__(self, value: str) -> None:
-        self._old = os.environ.get(ENDPOINT_ENV_VAR)
-        os.environ[ENDPOINT_ENV_VAR] = value
-
-    def restore(self) -> None:
-        if self._old is None:
+@contextlib.contextmanager
+def _for_this_test(request: pytest.FixtureRequest, mock: KoalaMock) -> Iterator[KoalaMock]:
+    """``mock`` begun for the test (:func:`_begin_test`), with ``KOALA_API_ENDPOINT`` pointing
+    at it until the test ends; then the variable is put back as it was."""
+    _begin_test(request, mock)
+    old = os.environ.get(ENDPOINT_ENV_VAR)
+    os.environ[ENDPOINT_ENV_VAR] = mock.api_endpoint
+    try:
+        yield mock
+    finally:
+        if old is None:
             os.environ.pop(ENDPOINT_ENV_VAR, None)
         else:
-            os.environ[ENDPOINT_ENV_VAR] = self._old
+            os.environ[ENDPOINT_ENV_VAR] = old
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-recording, when it is installed
@@ -206,13 +209,8 @@ def koala_mock(
     points at it until the test ends."""
     from mockserver.testing.embedded import KoalaMock
 
-    with KoalaMock(koala_mock_config, shutdown_timeout=0.5) as mock:
-        _begin_test(request, mock)
-        variable = _EndpointVariable(mock.api_endpoint)
-        try:
-            yield mock
-        finally:
-            variable.restore()
+    with KoalaMock(koala_mock_config, shutdown_timeout=0.5) as mock, _for_this_test(request, mock):
+        yield mock
 
 
 @pytest.fixture(scope="session")
@@ -239,12 +237,8 @@ def koala_mock_session(
     journal, queued faults and stubs. ``KOALA_API_ENDPOINT`` points at it during the test."""
     mock = _koala_mock_session_server
     mock.reset()
-    _begin_test(request, mock)
-    variable = _EndpointVariable(mock.api_endpoint)
-    try:
+    with _for_this_test(request, mock):
         yield mock
-    finally:
-        variable.restore()
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import asyncio
 import base64
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import TracebackType
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -31,7 +31,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import aiohttp
 
 from koala.provider import DEFAULT_READ_TIMEOUT, DEFAULT_TIMEOUT
-from mockserver.cassettes.cassette import Chunk, Interaction
+from mockserver.cassettes.cassette import Chunk, Exchange, Interaction
 from mockserver.cassettes.scrub import is_control_header, mask_url, redact, url_secrets
 from mockserver.errors import MockServerError
 from mockserver.wire.http_headers import HOP_BY_HOP_HEADERS, TRANSFER_HEADERS
@@ -182,16 +182,10 @@ class Timeouts:
 
 
 @dataclass
-class Capture:
-    """One request as sent and the complete answer as it arrived."""
+class Capture(Exchange):
+    """One request as sent (``uri``: the URL, query included) and the complete answer as it
+    arrived."""
 
-    method: str
-    url: str
-    request_headers: dict[str, list[str]]
-    request_body: bytes
-    status: int
-    reason: str
-    response_headers: dict[str, list[str]]
     chunks: list[Chunk] = field(default_factory=list)
     #: Seconds from the response headers to the end of the body.
     duration: float = 0.0
@@ -201,17 +195,8 @@ class Capture:
         return b"".join(chunk.data for chunk in self.chunks)
 
     def interaction(self) -> Interaction:
-        return Interaction(
-            method=self.method,
-            uri=self.url,
-            request_headers=self.request_headers,
-            request_body=self.request_body,
-            status=self.status,
-            reason=self.reason,
-            response_headers=self.response_headers,
-            body=self.body,
-            chunks=list(self.chunks) or [Chunk(0.0, b"")],
-        )
+        head = {part.name: getattr(self, part.name) for part in fields(Exchange)}
+        return Interaction(**head, body=self.body, chunks=list(self.chunks) or [Chunk(0.0, b"")])
 
 
 def multi_headers(
@@ -313,7 +298,7 @@ class UpstreamClient:
             started = time.monotonic()
             capture = Capture(
                 method=method,
-                url=url,
+                uri=url,
                 request_headers=multi_headers(response.request_info.headers),
                 request_body=body,
                 status=response.status,

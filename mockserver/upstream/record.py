@@ -202,7 +202,7 @@ async def record_conversation(
         )
     else:  # new_episodes: the new interaction joins what the file held, which says so
         cassette = with_interaction(existing, None, stored_interaction(capture, scrub_policy))
-        added = provenance(capture.url, command="record", client=CLIENT, policy=scrub_policy)
+        added = provenance(capture.uri, command="record", client=CLIENT, policy=scrub_policy)
         cassette.provenance = {
             **cassette.provenance,
             "added": [*cassette.provenance.get("added", []), added],

@@ -80,7 +80,7 @@ def cassette_for(
         name=name,
         path=path,
         interactions=[stored_interaction(capture, policy)],
-        provenance=provenance(capture.url, command=command, client=client, policy=policy),
+        provenance=provenance(capture.uri, command=command, client=client, policy=policy),
         description=description,
     )
 
