@@ -11,6 +11,8 @@ from typing import Any, ClassVar
 
 from .errors import ModelNotSupportedError
 
+__all__ = ["AsyncGeneratorProvider", "ProviderModelMixin"]
+
 _END = object()
 
 

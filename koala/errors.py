@@ -6,6 +6,28 @@ and field, the HTTP status and the start of the body, or the event number and th
 
 from __future__ import annotations
 
+__all__ = [
+    "EXCERPT_CHARS",
+    "AuthenticationError",
+    "BotDetectedError",
+    "CloudflareError",
+    "EventTooLargeError",
+    "InvalidEncodingError",
+    "InvalidMessagesError",
+    "InvalidOptionError",
+    "KoalaConnectionError",
+    "KoalaError",
+    "KoalaTimeoutError",
+    "MalformedEventError",
+    "MissingDependencyError",
+    "ModelNotSupportedError",
+    "RateLimitError",
+    "ResponseStatusError",
+    "StreamError",
+    "UnexpectedContentTypeError",
+    "excerpt",
+]
+
 EXCERPT_CHARS = 200
 
 

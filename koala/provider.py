@@ -37,6 +37,16 @@ from .request import (
 from .response import parse_media_type, status_error
 from .sse import DEFAULT_MAX_EVENT_SIZE, EventStreamDecoder
 
+__all__ = [
+    "DEFAULT_READ_TIMEOUT",
+    "DEFAULT_TIMEOUT",
+    "ENDPOINT_ENV_VAR",
+    "READ_CHUNK_SIZE",
+    "Koala",
+    "check_options",
+    "raise_for_status",
+]
+
 ENDPOINT_ENV_VAR = "KOALA_API_ENDPOINT"
 DEFAULT_TIMEOUT = 300.0
 DEFAULT_READ_TIMEOUT = 60.0

@@ -15,6 +15,27 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .errors import InvalidMessagesError
+from .response import EVENT_STREAM, JSON
+
+__all__ = [
+    "API_ENDPOINT",
+    "API_PATH",
+    "DEFAULT_MODEL",
+    "OBSERVED_MODELS",
+    "SITE",
+    "USER_AGENT",
+    "VISITOR_ID_ALPHABET",
+    "VISITOR_ID_LENGTH",
+    "Message",
+    "build_headers",
+    "build_keyed_headers",
+    "build_keyed_payload",
+    "build_payload",
+    "content_text",
+    "encode_payload",
+    "is_visitor_id",
+    "new_visitor_id",
+]
 
 DEFAULT_MODEL = "gpt-4o-mini"
 SITE = "https://koala.sh"
@@ -24,8 +45,6 @@ API_ENDPOINT = SITE + API_PATH
 #: Models seen in public clients of this endpoint (PROTOCOL.md); the service publishes no list,
 #: so this is what was observed, not what the service accepts. Any other name is sent as given.
 OBSERVED_MODELS = ("gpt-4o-mini", "gpt-3.5-turbo", "gpt-4.1-mini", "gpt-4.1", "gpt-5.1")
-JSON_MEDIA_TYPE = "application/json"
-EVENT_STREAM_MEDIA_TYPE = "text/event-stream"
 USER_AGENT = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:122.0) Gecko/20100101 Firefox/122.0"
 VISITOR_ID_ALPHABET = string.ascii_lowercase + string.digits
 VISITOR_ID_LENGTH = 20
@@ -54,7 +73,7 @@ def build_headers(
         visitor_id = new_visitor_id()
     return {
         "User-Agent": USER_AGENT,
-        "Accept": JSON_MEDIA_TYPE if json_reply else EVENT_STREAM_MEDIA_TYPE,
+        "Accept": JSON if json_reply else EVENT_STREAM,
         "Accept-Language": "de,en-US;q=0.7,en;q=0.3",
         "Accept-Encoding": "gzip, deflate, br",
         "Referer": "https://koala.sh/chat",
@@ -77,7 +96,7 @@ def build_keyed_headers(bearer: str, json_reply: bool = False) -> dict[str, str]
     """
     return {
         "Authorization": bearer,
-        "Accept": JSON_MEDIA_TYPE if json_reply else EVENT_STREAM_MEDIA_TYPE,
+        "Accept": JSON if json_reply else EVENT_STREAM,
     }
 
 

@@ -29,6 +29,13 @@ from typing import Any
 
 from .errors import EventTooLargeError, InvalidEncodingError, MalformedEventError, StreamError
 
+__all__ = [
+    "BOM",
+    "DEFAULT_MAX_EVENT_SIZE",
+    "DONE_MARKER",
+    "EventStreamDecoder",
+]
+
 BOM = b"\xef\xbb\xbf"
 DONE_MARKER = "[DONE]"
 _DONE_BYTES = DONE_MARKER.encode()

@@ -30,6 +30,25 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .errors import MissingDependencyError
 
+__all__ = [
+    "SCRUBBED",
+    "VISITOR_ID_PLACEHOLDER",
+    "before_record_request",
+    "before_record_response",
+    "bundled_cassette_dir",
+    "is_sensitive_name",
+    "json_body_matcher",
+    "koala_vcr",
+    "matching_form",
+    "register_matchers",
+    "scrub_cookie_header",
+    "scrub_header_value",
+    "scrub_headers",
+    "scrub_set_cookie_header",
+    "scrub_uri",
+    "vcr_config",
+]
+
 #: What replaces a secret: a header value, a cookie value, a query parameter value.
 SCRUBBED = "SCRUBBED"
 #: A fixed Visitor-ID of the real one's shape (20 characters from a-z0-9), so replay still works.

@@ -19,6 +19,17 @@ from typing import Any
 
 from mockserver.wire.expectations import Expected
 
+__all__ = [
+    "DETAIL_CHARS",
+    "Outcome",
+    "RunResult",
+    "Verdict",
+    "classify",
+    "error_name",
+    "is_loss",
+    "same_values",
+]
+
 DETAIL_CHARS = 120
 
 

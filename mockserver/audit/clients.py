@@ -25,6 +25,18 @@ from koala.request import DEFAULT_MODEL
 from mockserver.audit.classify import RunResult
 from mockserver.wire.expectations import Limits
 
+__all__ = [
+    "CANCEL_GRACE",
+    "Client",
+    "ClientCall",
+    "ClientSpecError",
+    "Messages",
+    "koala_client",
+    "load_client",
+    "load_exception_class",
+    "run_client",
+]
+
 T = TypeVar("T")
 Messages = Sequence[Mapping[str, Any]]
 ClientCall = Callable[[str, Messages], Any]

@@ -30,6 +30,25 @@ from mockserver.wire.fuzz import rewriting_for
 from mockserver.wire.streams import KOALA_FORMAT
 from mockserver.wire.synthetic import synthetic_tokens
 
+__all__ = [
+    "FAULT_HEADER",
+    "FAULT_MESSAGES",
+    "FAULT_PROMPT",
+    "SEED_HEADER",
+    "SHUTDOWN_TIMEOUT",
+    "AuditSettings",
+    "CaseResult",
+    "RecordedStream",
+    "Reproduce",
+    "fuzz_cases",
+    "interaction_name_of",
+    "messages_for",
+    "recorded_streams",
+    "rewriting_summary",
+    "run_audit",
+    "seeds_for",
+]
+
 FAULT_PROMPT = "How does a client survive a broken stream?"
 FAULT_MESSAGES: Messages = ({"role": "user", "content": FAULT_PROMPT},)
 FAULT_HEADER = "X-Koala-Mock-Fault"

@@ -50,6 +50,37 @@ from mockserver.cassettes.files import (
 )
 from mockserver.errors import MockServerError
 
+__all__ = [
+    "CASSETTE_SUFFIXES",
+    "FORMAT_VERSION",
+    "METADATA_KEY",
+    "STREAM_KEY",
+    "VCR_VERSION",
+    "Cassette",
+    "CassetteError",
+    "CassetteExistsError",
+    "Chunk",
+    "Exchange",
+    "Interaction",
+    "MatchResult",
+    "cassette_dict",
+    "cassette_files",
+    "chunks_for",
+    "dump_cassette",
+    "find_match",
+    "first_header",
+    "interaction_name",
+    "json_differences",
+    "json_kind",
+    "load_cassette",
+    "load_cassette_dir",
+    "parse_cassette",
+    "parse_json",
+    "request_differences",
+    "single_chunk",
+    "write_cassette",
+]
+
 FORMAT_VERSION = 1
 VCR_VERSION = 1
 METADATA_KEY = "koala_harness"

@@ -42,6 +42,21 @@ from mockserver.cassettes.cassette import (
 from mockserver.cassettes.locations import SOURCE_CASSETTE_DIR
 from mockserver.wire.streams import encode_events
 
+__all__ = [
+    "API_URI",
+    "CASSETTE_DIR",
+    "PROVENANCE",
+    "SPECS",
+    "STREAM_HEADERS",
+    "Message",
+    "Spec",
+    "assistant",
+    "build",
+    "main",
+    "system",
+    "user",
+]
+
 CASSETTE_DIR = SOURCE_CASSETTE_DIR
 API_URI = API_ENDPOINT
 PROVENANCE: dict[str, Any] = {

@@ -8,6 +8,15 @@ from pathlib import Path
 
 from koala import testing as _koala_testing
 
+__all__ = [
+    "CASSETTES_ENV_VAR",
+    "DEFAULT_CASSETTE_DIR",
+    "DEFAULT_RECORD_DIR",
+    "SOURCE_CASSETTE_DIR",
+    "bundled_cassette_dir",
+    "default_cassette_dir",
+]
+
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
 CASSETTES_ENV_VAR = "KOALA_MOCK_CASSETTES"
 #: The source checkout's ``cassettes/`` (the single source of the bundled cassettes).

@@ -21,6 +21,18 @@ from mockserver.cli.numbers import bounded
 from mockserver.cli.subcommands import add_format_option, add_subcommand
 from mockserver.config import default_cassette_dir
 
+__all__ = [
+    "DEFAULT_SEEDS",
+    "DEFAULT_TIMEOUT",
+    "add_audit_command",
+    "event_bytes",
+    "hang_limit",
+    "percent",
+    "read_seconds",
+    "run_audit_command",
+    "seed_count",
+]
+
 DEFAULT_SEEDS = 5
 DEFAULT_TIMEOUT = 5.0
 seed_count = bounded(int, "a whole number", minimum=0, maximum=1000)

@@ -52,6 +52,25 @@ from mockserver.wire.log_text import escape
 if TYPE_CHECKING:
     from aiohttp import web
 
+__all__ = [
+    "ADMIN_TOKEN_ENV_VAR",
+    "CONSOLE",
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "SERVE_SHUTDOWN_TIMEOUT",
+    "UsageError",
+    "build_parser",
+    "fuzz_seed",
+    "keepalive_seconds",
+    "latency_seconds",
+    "main",
+    "non_negative_float",
+    "port_number",
+    "positive_int",
+    "run_demo_command",
+    "run_serve",
+]
+
 ADMIN_TOKEN_ENV_VAR = "KOALA_MOCK_ADMIN_TOKEN"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765

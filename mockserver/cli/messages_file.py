@@ -9,6 +9,8 @@ from typing import Any
 from mockserver.cassettes.cassette import json_kind
 from mockserver.errors import MockServerError
 
+__all__ = ["MessagesFileError", "load_messages"]
+
 
 class MessagesFileError(MockServerError, ValueError):
     """A ``--messages`` file that cannot be used; the message names the file and the problem."""

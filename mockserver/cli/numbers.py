@@ -6,6 +6,8 @@ import argparse
 from collections.abc import Callable
 from typing import TypeVar
 
+__all__ = ["bounded"]
+
 Number = TypeVar("Number", int, float)
 
 

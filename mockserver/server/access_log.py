@@ -23,6 +23,18 @@ from aiohttp.web import BaseRequest, StreamResponse
 from mockserver.server.http_errors import CURRENT_ENTRY
 from mockserver.wire.log_text import escape, timestamp
 
+__all__ = [
+    "ACCESS_LOG_BUFFER",
+    "FLUSH_INTERVAL",
+    "FLUSH_LINES",
+    "LineBuffer",
+    "describe_source",
+    "flush_access_log",
+    "format_text",
+    "install_access_log",
+    "log_record",
+]
+
 #: Seconds a log line may wait in the buffer; and how many lines make a write at once.
 FLUSH_INTERVAL = 0.1
 FLUSH_LINES = 512

@@ -29,6 +29,29 @@ from mockserver.wire.faults import FAULTS, FaultSpecError, make_fault_spec, spli
 from mockserver.wire.request_filter import FilterError, RequestFilter
 from mockserver.wire.stubs import STUB_KEYS, StubError, parse_stub
 
+__all__ = [
+    "ADMIN_ENDPOINTS",
+    "MAX_LIMIT",
+    "MAX_TIMES",
+    "add_admin_routes",
+    "add_stub",
+    "admin_index",
+    "admin_table",
+    "clear_faults",
+    "clear_requests",
+    "clear_stubs",
+    "health",
+    "list_cassettes",
+    "list_faults",
+    "list_requests",
+    "list_stubs",
+    "query_int",
+    "queue_fault_handler",
+    "reload_cassettes",
+    "request_filter_from_query",
+    "reset_all",
+]
+
 #: The largest ``?limit=`` (the journal never holds more entries than this).
 MAX_LIMIT = 1_000_000
 #: The most requests one queued fault may answer.

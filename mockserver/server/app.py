@@ -23,6 +23,8 @@ from mockserver.server.journal import JournalEntry
 from mockserver.server.state import STREAMS, add_state, journal
 from mockserver.server.ui import add_ui_routes
 
+__all__ = ["CHAT_PAGE", "chat_page", "create_app"]
+
 CHAT_PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Koala chat (mock)</title></head>
 <body><h1>Koala chat</h1>

@@ -36,6 +36,21 @@ from aiohttp import web
 from mockserver.server.journal import Journal, JournalEntry
 from mockserver.server.state import CASSETTES, CONFIG, FAULT_QUEUE, JOURNAL, STREAMS
 
+__all__ = [
+    "EVENTS",
+    "KEEPALIVE_SECONDS",
+    "MAX_PENDING",
+    "RETRY_MILLISECONDS",
+    "EventHub",
+    "Subscriber",
+    "add_event_hub",
+    "encode_sse",
+    "notify_state_changed",
+    "parse_event_id",
+    "server_state",
+    "stream_events",
+]
+
 #: Milliseconds a client should wait before reconnecting.
 RETRY_MILLISECONDS = 1000
 #: Seconds between keep-alive comments.

@@ -22,6 +22,17 @@ from aiohttp import web
 
 from mockserver.server.journal import Journal, JournalEntry, raw_header_bytes
 
+__all__ = [
+    "ADMIN_PREFIX",
+    "CURRENT_ENTRY",
+    "Handler",
+    "JournaledHandler",
+    "add_fallback_route",
+    "journaled",
+    "json_error",
+    "json_errors",
+]
+
 log = logging.getLogger("mockserver")
 ADMIN_PREFIX = "/__admin"
 #: The journal entry of the request being handled (None for the admin API). Set by the wrapper

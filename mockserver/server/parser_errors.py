@@ -16,6 +16,13 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from mockserver.wire.log_text import escape as escape_text
 
+__all__ = [
+    "SERVER_LOGGER",
+    "ParserErrorFilter",
+    "parser_error_summary",
+    "parser_errors_as_one_line",
+]
+
 SERVER_LOGGER = "aiohttp.server"
 _MAX_DETAIL = 120
 

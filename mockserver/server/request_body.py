@@ -20,6 +20,17 @@ from aiohttp import web
 from mockserver.server.http_errors import json_error
 from mockserver.server.journal import JournalEntry
 
+__all__ = [
+    "SUPPORTED_ENCODINGS",
+    "BodyRejected",
+    "ClientGone",
+    "client_gone",
+    "content_codings",
+    "decode",
+    "read_body",
+    "too_large",
+]
+
 SUPPORTED_ENCODINGS = ("gzip", "x-gzip", "deflate", "br", "identity")
 #: Decoders feed the input in pieces of this size, checking the output bound after each.
 _INPUT_PIECE = 64 * 1024

@@ -19,6 +19,8 @@ from aiohttp import web
 from mockserver.server.journal import Ending, JournalEntry
 from mockserver.wire.plan import ResponsePlan
 
+__all__ = ["OpenStreams", "send_plan"]
+
 log = logging.getLogger("mockserver")
 #: How long an aborting stream waits for already written bytes to leave before the reset.
 _DRAIN_BEFORE_ABORT = 1.0

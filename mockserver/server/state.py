@@ -19,6 +19,21 @@ from mockserver.server.sender import OpenStreams
 from mockserver.wire.faults import FaultQueue, QueuedFault, make_fault_spec
 from mockserver.wire.stubs import StubList
 
+__all__ = [
+    "CASSETTES",
+    "CONFIG",
+    "FAULT_QUEUE",
+    "JOURNAL",
+    "STARTED",
+    "STREAMS",
+    "STUBS",
+    "add_state",
+    "cassettes",
+    "journal",
+    "queue_fault",
+    "reset",
+]
+
 CONFIG = web.AppKey("koala_mock_config", MockConfig)
 JOURNAL = web.AppKey("koala_mock_journal", Journal)
 FAULT_QUEUE = web.AppKey("koala_mock_fault_queue", FaultQueue)

@@ -15,6 +15,16 @@ from aiohttp import web
 
 from mockserver.server.admin_guard import admin_route
 
+__all__ = [
+    "CONTENT_SECURITY_POLICY",
+    "UI_FILES",
+    "UI_PATH",
+    "add_ui_routes",
+    "ui_asset",
+    "ui_file",
+    "ui_page",
+]
+
 UI_PATH = "/__admin/ui"
 #: The page's files (in ``mockserver/server/ui/``) and their content types.
 UI_FILES: dict[str, str] = {

@@ -30,7 +30,7 @@ from koala.request import (
     build_payload,
     encode_payload,
 )
-from koala.response import parse_media_type
+from koala.response import JSON, parse_media_type
 from koala.sse import EventStreamDecoder
 from mockserver.cassettes.cassette import (
     Cassette,
@@ -125,7 +125,7 @@ def provider_request(
             "User-Agent": SERVER_SOFTWARE,
             **build_keyed_headers(api_key.bearer(), json_reply),
         }
-    headers["Content-Type"] = "application/json"
+    headers["Content-Type"] = JSON
     return headers, body
 
 

@@ -46,6 +46,31 @@ from mockserver.upstream.client import (
 )
 from mockserver.upstream.words import plural
 
+__all__ = [
+    "DRIFT",
+    "NEEDS_API_KEY",
+    "OK",
+    "OUTCOMES",
+    "SITUATIONAL_STATUSES",
+    "UNVERIFIED",
+    "Outcome",
+    "StreamShape",
+    "Verdict",
+    "VerifyUnreachableError",
+    "compare",
+    "counts",
+    "error_page_kind",
+    "format_verdict",
+    "framing_differences",
+    "needs_api_key",
+    "report",
+    "request_headers_for",
+    "stream_shape",
+    "summary_line",
+    "verdict_json",
+    "verify_cassettes",
+]
+
 #: A cassette interaction's outcome: the same shape, drift, or not verifiable today.
 Outcome = Literal["ok", "drift", "unverified"]
 OK: Final = "ok"

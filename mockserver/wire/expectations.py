@@ -14,6 +14,24 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+__all__ = [
+    "CONNECTION",
+    "CONTENT",
+    "FAMILIES",
+    "FRAMING",
+    "STATUS",
+    "TIMING",
+    "VALUES",
+    "Expected",
+    "Limits",
+    "Rule",
+    "always",
+    "huge_event_rule",
+    "raises",
+    "slow_first_byte_rule",
+    "stall_rule",
+]
+
 
 @dataclass(frozen=True)
 class Limits:

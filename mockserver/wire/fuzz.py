@@ -18,6 +18,16 @@ from typing import Any
 from mockserver.wire.plan import ResponsePlan, event_stream_plan, rechunk
 from mockserver.wire.streams import LineEnding, WireFormat, split_at
 
+__all__ = [
+    "MAX_SEED",
+    "Rewriting",
+    "fuzzed_plan",
+    "new_seed",
+    "rewriting_for",
+    "split_points",
+    "wire_format_for",
+]
+
 MAX_SEED = 2**63 - 1
 _LINE_ENDINGS: tuple[LineEnding, ...] = ("\n", "\r\n", "\r")
 

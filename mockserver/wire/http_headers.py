@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["HOP_BY_HOP_HEADERS", "TRANSFER_HEADERS"]
+
 #: Hop-by-hop headers (RFC 9110, section 7.6.1, and the old ``Proxy-Connection``): they
 #: describe one connection and are never forwarded, recorded or replayed.
 HOP_BY_HOP_HEADERS = frozenset(

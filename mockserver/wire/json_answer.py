@@ -14,8 +14,20 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
-from koala.response import parse_media_type
+from koala.response import EVENT_STREAM, JSON, parse_media_type
 from mockserver.wire.plan import ResponsePlan, Write, event_stream_plan
+
+__all__ = [
+    "JSON_CONTENT_TYPE",
+    "as_json",
+    "as_stream",
+    "is_json_answer",
+    "is_stream_answer",
+    "joined_text",
+    "json_body",
+    "json_plan",
+    "wants_json",
+]
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
@@ -33,7 +45,7 @@ def wants_json(headers: Mapping[str, str]) -> bool:
 @lru_cache(maxsize=256)
 def _accept_wants_json(accept: str) -> bool:
     media_types = {parse_media_type(part).essence for part in accept.split(",")}
-    return "application/json" in media_types and "text/event-stream" not in media_types
+    return JSON in media_types and EVENT_STREAM not in media_types
 
 
 _media_type = lru_cache(maxsize=256)(parse_media_type)

@@ -12,6 +12,8 @@ import re
 import time
 from datetime import datetime, timezone
 
+__all__ = ["escape", "timestamp"]
+
 _UNSAFE = re.compile("[\\x00-\\x1f\\x7f-\\x9f\\\\\\u2028\\u2029]")
 
 

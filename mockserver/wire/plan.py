@@ -17,6 +17,20 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from mockserver.wire.streams import KOALA_FORMAT, WireFormat, encode_events
 
+__all__ = [
+    "EVENT_STREAM",
+    "MAX_STORED_BYTES",
+    "SINGLE_WRITE_LIMIT",
+    "Ending",
+    "ResponsePlan",
+    "ServedBy",
+    "Source",
+    "Write",
+    "event_stream_plan",
+    "html_plan",
+    "rechunk",
+]
+
 #: How a stream ends: ``eof`` (complete), ``close`` (FIN before the body is complete),
 #: ``abort`` (TCP reset), ``stall`` (stop sending, keep the connection open, then close).
 Ending = Literal["eof", "close", "abort", "stall"]

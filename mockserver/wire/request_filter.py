@@ -18,8 +18,13 @@ from typing import Any
 
 from mockserver.errors import MockServerError
 
-#: The fields a Koala request body has (others may be filtered on too: a stub may want them).
-BODY_FIELDS = ("input", "inputHistory", "outputHistory", "model", "realTimeData")
+__all__ = [
+    "FilterError",
+    "RequestFilter",
+    "nearest",
+    "same_json",
+]
+
 _MISSING = "nothing (not in the request)"
 
 

@@ -11,6 +11,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+__all__ = [
+    "BOM",
+    "KOALA_FORMAT",
+    "LineEnding",
+    "WireFormat",
+    "done_event",
+    "encode_event",
+    "encode_events",
+    "encode_stream",
+    "encode_value",
+    "split_at",
+]
+
 LineEnding = Literal["\n", "\r\n", "\r"]
 BOM = b"\xef\xbb\xbf"
 

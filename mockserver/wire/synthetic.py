@@ -15,6 +15,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+__all__ = [
+    "QUOTE_LIMIT",
+    "synthetic_text",
+    "synthetic_tokens",
+    "tokenize",
+]
+
 #: How many characters of ``input`` the reply quotes.
 QUOTE_LIMIT = 200
 _TOKEN = re.compile(r"\s*\S+|\s+$")
