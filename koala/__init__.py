@@ -5,27 +5,10 @@
 'gpt-4o-mini'
 """
 
+from . import errors
 from .api_key import API_KEY_ENV_VAR, ApiKey
 from .base import AsyncGeneratorProvider, ProviderModelMixin
-from .errors import (
-    AuthenticationError,
-    BotDetectedError,
-    CloudflareError,
-    EventTooLargeError,
-    InvalidEncodingError,
-    InvalidMessagesError,
-    InvalidOptionError,
-    KoalaConnectionError,
-    KoalaError,
-    KoalaTimeoutError,
-    MalformedEventError,
-    MissingDependencyError,
-    ModelNotSupportedError,
-    RateLimitError,
-    ResponseStatusError,
-    StreamError,
-    UnexpectedContentTypeError,
-)
+from .errors import *  # noqa: F403 (the error types, errors.__all__)
 from .provider import ENDPOINT_ENV_VAR, Koala
 from .request import build_headers, build_payload, encode_payload, new_visitor_id
 from .sse import EventStreamDecoder
@@ -35,28 +18,12 @@ __all__ = [
     "ENDPOINT_ENV_VAR",
     "ApiKey",
     "AsyncGeneratorProvider",
-    "AuthenticationError",
-    "BotDetectedError",
-    "CloudflareError",
     "EventStreamDecoder",
-    "EventTooLargeError",
-    "InvalidEncodingError",
-    "InvalidMessagesError",
-    "InvalidOptionError",
     "Koala",
-    "KoalaConnectionError",
-    "KoalaError",
-    "KoalaTimeoutError",
-    "MalformedEventError",
-    "MissingDependencyError",
-    "ModelNotSupportedError",
     "ProviderModelMixin",
-    "RateLimitError",
-    "ResponseStatusError",
-    "StreamError",
-    "UnexpectedContentTypeError",
     "build_headers",
     "build_payload",
     "encode_payload",
     "new_visitor_id",
 ]
+__all__ += errors.__all__

@@ -6,8 +6,8 @@ and field, the HTTP status and the start of the body, or the event number and th
 
 from __future__ import annotations
 
+#: The error types (``koala`` exports them too); ``excerpt`` is a helper of this package.
 __all__ = [
-    "EXCERPT_CHARS",
     "AuthenticationError",
     "BotDetectedError",
     "CloudflareError",
@@ -25,7 +25,6 @@ __all__ = [
     "ResponseStatusError",
     "StreamError",
     "UnexpectedContentTypeError",
-    "excerpt",
 ]
 
 EXCERPT_CHARS = 200
