@@ -25,7 +25,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from json.decoder import scanstring  # type: ignore[attr-defined]
-from typing import Any
+from typing import Any, ClassVar
 
 from .errors import EventTooLargeError, InvalidEncodingError, MalformedEventError, StreamError
 
@@ -56,6 +56,8 @@ class EventStreamDecoder:
     """
 
     max_event_size: int = DEFAULT_MAX_EVENT_SIZE
+    #: Lines at least this long skip the fast path's patterns (see ``_read_simple_events``).
+    long_line: ClassVar[int] = 65536
     #: True once ``data: [DONE]`` was seen; later input is ignored.
     done: bool = False
     #: The last ``event``, ``id`` and ``retry`` fields seen (WHATWG keeps them; Koala ignores them).
@@ -64,10 +66,14 @@ class EventStreamDecoder:
     retry: int | None = None
     #: How many events have been dispatched (the number of the event being read is this + 1).
     events_dispatched: int = 0
-    _pending: bytes = b""
+    #: The open line (after the last line end fed), in the pieces it came in: joined only once
+    #: its end arrives, so a long line costs time linear in its length.
+    _pending: list[bytes] = field(default_factory=list)
+    _pending_size: int = 0
     _skip_lf: bool = False
     _started: bool = False
-    _data_lines: list[bytes] = field(default_factory=list)
+    #: The open event's data values (a long one as a view of its line: one copy less).
+    _data_lines: list[bytes | memoryview] = field(default_factory=list)
     #: Indices in ``_data_lines`` of lines written ``data:value`` (no space), for error offsets.
     _unspaced_data_lines: set[int] = field(default_factory=set)
     _data_size: int = 0
@@ -83,11 +89,10 @@ class EventStreamDecoder:
         if self.done or not chunk:
             return []
         if not self._started:
-            chunk = self._pending + chunk
+            chunk = self._take_pending() + chunk
             if len(chunk) < len(BOM) and BOM.startswith(chunk):
-                self._pending = chunk  # may still become a BOM
+                self._keep_pending(chunk)  # may still become a BOM
                 return []
-            self._pending = b""
             self._started = True
             if chunk.startswith(BOM):
                 chunk = chunk[len(BOM) :]
@@ -95,28 +100,29 @@ class EventStreamDecoder:
             self._skip_lf = False
             if chunk.startswith(b"\n"):
                 chunk = chunk[1:]
-        buffer = self._pending + chunk if self._pending else chunk
-        end = max(buffer.rfind(b"\n"), buffer.rfind(b"\r")) + 1
+        # The open line holds no line end, so the last line end fed so far is in this chunk.
+        end = max(chunk.rfind(b"\n"), chunk.rfind(b"\r")) + 1
         if end == 0:
-            self._pending = buffer
-            self._check_size(buffer)
+            self._keep_pending(chunk)
+            self._check_pending_size()
             return []
-        self._pending = buffer[end:]
-        # A CR that ends the buffer: its LF may start the next chunk.
-        self._skip_lf = end == len(buffer) and buffer[-1] == 13
+        block = self._take_pending(memoryview(chunk)[:end]) if self._pending else chunk[:end]
+        self._keep_pending(chunk[end:])
+        # A CR that ends the chunk: its LF may start the next chunk.
+        self._skip_lf = end == len(chunk) and chunk[-1] == 13
         out: list[Any] = []
-        block = buffer[:end]
         try:
-            start = 0
             if self._data_lines and block[:1] in (b"\n", b"\r"):
                 # The blank line of an event whose data line came in the previous read.
                 self._read_lines([b""], out)
-                start = 2 if block[:2] == b"\r\n" else 1
+                block = block[2 if block[:2] == b"\r\n" else 1 :]
             if not self.done:
-                start += self._read_simple_events(block[start:] if start else block, out)
-                self._read_lines(block[start:].splitlines(), out)
+                start = self._read_simple_events(block, out)
+                lines = block[start:].splitlines()
+                del block  # a long line: one copy of it less while its event is decoded
+                self._read_lines(lines, out)
             if self._pending and not self.done:
-                self._check_size(self._pending)
+                self._check_pending_size()
         except StreamError as error:
             if not out:
                 raise
@@ -130,8 +136,7 @@ class EventStreamDecoder:
         if self.done:
             return out
         # Not started: what is pending is shorter than a BOM, so it cannot be one.
-        lines = [self._pending] if self._pending else []
-        self._pending = b""
+        lines = [self._take_pending()] if self._pending else []
         lines.append(b"")  # dispatch whatever event is still open
         self._read_lines(lines, out)
         return out
@@ -140,15 +145,33 @@ class EventStreamDecoder:
         if self._deferred_error is not None:
             raise self._deferred_error
 
-    def _check_size(self, line: bytes) -> None:
-        """Raise if ``line``, still open, is already too large, counted as it will be once
-        complete (so the verdict does not depend on where the body was cut): a data line by its
-        value added to the event's data so far, any other line by its whole length."""
-        if line.startswith(b"data:"):
-            size = len(line) - (6 if line.startswith(b"data: ") else 5) + self._data_size
-        else:
-            size = len(line)
+    def _keep_pending(self, piece: bytes) -> None:
+        if piece:
+            self._pending.append(piece)
+            self._pending_size += len(piece)
+
+    def _take_pending(self, tail: bytes | memoryview = b"") -> bytes:
+        """The open line joined (with ``tail``, the rest of it), and no line open any more."""
+        line = b"".join([*self._pending, tail])
+        self._pending = []
+        self._pending_size = 0
+        return line
+
+    def _check_pending_size(self) -> None:
+        """Raise if the open line is already too large, counted as it will be once complete (so
+        the verdict does not depend on where the body was cut): a data line by its value added
+        to the event's data so far, any other line by its whole length."""
+        head = b""
+        for piece in self._pending:  # the line's first bytes, enough to see a "data: " prefix
+            head += piece[:6]
+            if len(head) >= 6:
+                break
+        size = self._pending_size
+        if head.startswith(b"data:"):
+            size += self._data_size - (6 if head.startswith(b"data: ") else 5)
         if size > self.max_event_size:
+            line = self._take_pending()
+            self._keep_pending(line)
             raise self._too_large(line)
 
     def _too_large(self, line: bytes) -> EventTooLargeError:
@@ -169,39 +192,80 @@ class EventStreamDecoder:
             return 0
         position = 0
         while True:
-            taken = self._read_string_run(block, position, out)
-            taken += self._read_value_run(block, position + taken, out)
+            if self._line_is_long(block, position):
+                taken = self._read_long_event(block, position, out)
+            else:
+                # The patterns cost far more per byte than the scans below: they read at most
+                # one window, so a long line later in the block is left to _read_long_event.
+                window = position + self.long_line
+                taken = self._read_string_run(block, position, window, out)
+                taken += self._read_value_run(block, position + taken, window, out)
             if not taken:
                 return position
             position += taken
 
-    def _read_string_run(self, block: bytes, position: int, out: list[Any]) -> int:
+    def _line_is_long(self, block: bytes, position: int) -> bool:
+        """True when the line at ``position`` has no line end in its first ``long_line`` bytes."""
+        window = position + self.long_line
+        return block.find(b"\n", position, window) < 0 and block.find(b"\r", position, window) < 0
+
+    def _read_long_event(self, block: bytes, position: int, out: list[Any]) -> int:
+        """One event ``data: <JSON>`` and a blank line (LF or CRLF) found by memchr-fast scans,
+        with the same checks as :meth:`_read_value_run` (``[DONE]``, white space, two values...
+        are left to the line-by-line path). Returns the bytes consumed, 0 for a doubtful event."""
+        if not block.startswith(b"data: ", position):
+            return 0
+        lf = block.find(b"\n", position)
+        line_end = block.find(b"\r", position, lf if lf >= 0 else len(block))
+        if line_end < 0:
+            line_end, separator = lf, b"\n\n"
+        else:
+            separator = b"\r\n\r\n"
+        if line_end < 0 or not block.startswith(separator, line_end):
+            return 0
+        try:
+            text = str(memoryview(block)[position + 6 : line_end], "utf-8")
+            value, stop = _scan_once(text, 0)
+        except (StopIteration, ValueError, RecursionError):  # bad UTF-8, no value, not JSON
+            return 0
+        if stop != len(text):  # more than one value (or white space) on the line
+            return 0
+        self.events_dispatched += 1
+        out.append(value)
+        return line_end + len(separator) - position
+
+    def _read_string_run(self, block: bytes, position: int, window: int, out: list[Any]) -> int:
         """A run of ``data: "<JSON string>"`` events (LF), decoded as one JSON array."""
-        run = _STRING_RUN.match(block, position)
+        run = _STRING_RUN.match(block, position, window)
         if run is None:
             return 0
+        try:  # strict UTF-8, as the other paths decode (json.loads(bytes) passes surrogates)
+            text = str(memoryview(block)[position + 6 : run.end() - 2], "utf-8")
+        except UnicodeDecodeError:  # let the other paths name it
+            return 0
         # The pattern keeps newlines out of the strings, so "\n\ndata: " only stands between events.
-        array = b"[" + block[position + 6 : run.end() - 2].replace(b"\n\ndata: ", b",") + b"]"
+        array = f"[{text.replace(chr(10) * 2 + 'data: ', ',')}]"
+        del text  # a long line: one copy of it less at the peak
         try:
             values = json.loads(array)
-        except ValueError:  # a bad escape or bad UTF-8: let the other paths name it
+        except ValueError:  # a bad escape: let the other paths name it
             return 0
         self.events_dispatched += len(values)
         out.extend(values)
         return run.end() - position
 
-    def _read_value_run(self, block: bytes, position: int, out: list[Any]) -> int:
+    def _read_value_run(self, block: bytes, position: int, window: int, out: list[Any]) -> int:
         """A run of ``data: <JSON>`` events, each value read alone by json's C scanner."""
-        run = _LF_RUN.match(block, position)
+        run = _LF_RUN.match(block, position, window)
         separator = b"\n\n"
         if run is None:
-            run = _CRLF_RUN.match(block, position)
+            run = _CRLF_RUN.match(block, position, window)
             separator = b"\r\n\r\n"
             if run is None:
                 return 0
         end = run.end()
         try:
-            text = block[position + 6 : end - len(separator)].decode("utf-8")
+            text = str(memoryview(block)[position + 6 : end - len(separator)], "utf-8")
         except UnicodeDecodeError:
             return 0
         # The patterns keep line ends out of the values, so this only stands between events.
@@ -238,8 +302,9 @@ class EventStreamDecoder:
                     data_lines = self._data_lines
                 continue
             if line.startswith(b"data:"):
+                value: bytes | memoryview
                 if line.startswith(b"data: "):
-                    value = line[6:]
+                    value = line[6:] if len(line) < self.long_line else memoryview(line)[6:]
                 else:
                     value = line[5:]
                     if value.strip() == _DONE_BYTES:
@@ -270,9 +335,9 @@ class EventStreamDecoder:
             self.retry = int(text)
         # Unknown fields are ignored, as WHATWG says.
 
-    def _decode(self, raw: bytes, line: bytes) -> str:
+    def _decode(self, raw: bytes | memoryview, line: bytes) -> str:
         try:
-            return raw.decode("utf-8")
+            return str(raw, "utf-8")
         except UnicodeDecodeError as exc:
             raise InvalidEncodingError(
                 f"invalid UTF-8 at byte {exc.start + len(line) - len(raw)}",
@@ -280,9 +345,9 @@ class EventStreamDecoder:
                 line,
             ) from None
 
-    def _decode_data_lines(self, lines: list[bytes]) -> list[str]:
+    def _decode_data_lines(self, lines: list[bytes | memoryview]) -> list[str]:
         try:
-            return [raw.decode("utf-8") for raw in lines]
+            return [str(raw, "utf-8") for raw in lines]
         except UnicodeDecodeError:
             unspaced, self._unspaced_data_lines = self._unspaced_data_lines, set()
             for index, raw in enumerate(lines):  # find the bad line, for the error's offset

@@ -27,6 +27,13 @@ class LineByLineDecoder(EventStreamDecoder):
         return 0
 
 
+class LongLineDecoder(EventStreamDecoder):
+    """The real decoder taking every line for a long one: each event goes through
+    ``_read_long_event`` (the path of lines too long for the patterns), none through the runs."""
+
+    long_line = 0
+
+
 class LineCountingDecoder(EventStreamDecoder):
     """The real decoder, counting the lines that its slow path had to read."""
 
@@ -57,8 +64,9 @@ def one_line(value: Any) -> bytes:
 DOUBTFUL_DATA = st.sampled_from(
     [b"[DONE]", b" [DONE]", b"[DONE] ", b"", b" ", b"1 2", b'{"a": 1},{"b": 2}', b'{"a": [{"b": 1}',
      b'{"c": 2}]}', b" {}", b"{} ", b"{", b"tru", b"NaN", b"-Infinity", b"1e400", b'"\xff"',
-     b"\xe2\x82", b'"bad \\x escape"', b'"tab\there"', b'"\\ud800"', b"[" * 3000 + b"]" * 3000,
-     b'"' + b"x" * 300 + b'"', b'{"k": "' + "é€😀".encode() + b'"}', b"\xef\xbb\xbf1"]
+     b"\xe2\x82", b'"\xed\xa0\x80"', b'"bad \\x escape"', b'"tab\there"', b'"\\ud800"',
+     b"[" * 3000 + b"]" * 3000, b'"' + b"x" * 300 + b'"',
+     b'{"k": "' + "é€😀".encode() + b'"}', b"\xef\xbb\xbf1"]
 )  # fmt: skip
 OTHER_LINES = st.sampled_from(
     [b": comment", b"event: delta", b"id: 7", b"retry: 10", b"data:[DONE]", b"data:{}", b"data",
@@ -99,9 +107,9 @@ def test_fast_paths_report_what_the_line_by_line_path_reports(
     body: bytes, max_event_size: int, data: st.DataObject
 ) -> None:
     chunks = data.draw(chunkings(body))
-    fast = outcomes(EventStreamDecoder(max_event_size=max_event_size), chunks)
     slow = outcomes(LineByLineDecoder(max_event_size=max_event_size), chunks)
-    assert fast == slow
+    assert outcomes(EventStreamDecoder(max_event_size=max_event_size), chunks) == slow
+    assert outcomes(LongLineDecoder(max_event_size=max_event_size), chunks) == slow
 
 
 @given(
@@ -127,3 +135,47 @@ def test_the_event_after_a_fast_run_is_numbered_like_the_line_by_line_path_numbe
             assert (type(error).__name__, error.event_number) == ("MalformedEventError", 3)
         else:  # pragma: no cover - the assertion above is what is tested
             raise AssertionError("the third event is not JSON")
+
+
+LONG = EventStreamDecoder.long_line
+#: Events around and above the long-line threshold, among short ones, in both line endings.
+LONG_LINE_EVENTS = (
+    b'data: "' + b"x" * (LONG - 9) + b'"\n\n',  # just short of long: the patterns read it
+    b'data: "' + b"y" * (LONG + 1) + b'"\n\n',
+    b'data: "' + b"z" * (3 * LONG) + b'"\r\n\r\n',
+    b'data: {"k": "' + "é".encode() * LONG + b'"}\n\n',
+    b'data: "' + b"w" * (2 * LONG) + b'" \n\n',  # white space after the value: doubtful
+    b'data: "' + b"w" * (2 * LONG) + b'" 2\r\n\r\n',  # two values: MalformedEventError
+    b"data: [DONE]" + b" " * (2 * LONG) + b"\n\n",  # ends the stream
+    b'data: "' + b"v" * (2 * LONG) + b'\\x"\n\n',  # a bad escape: MalformedEventError
+    b'data: "' + b"u" * (2 * LONG) + b'"\ndata: "' + b"t" * LONG + b'"\n\n',  # two data lines
+    b'data: "' + b"s" * (2 * LONG) + b'"\r\r',  # CR line ends: the line-by-line path
+    b'data: "' + b"r" * (2 * LONG) + b'\xff"\n\n',  # bad UTF-8 at the end of a long line
+    b'data: "short"\n\n',
+)
+
+
+@given(
+    st.lists(st.sampled_from(LONG_LINE_EVENTS), min_size=1, max_size=6),
+    st.sampled_from([4093, 65536, 3 * LONG + 5, 1 << 30]),
+    st.sampled_from([4 * 1024 * 1024, 2 * LONG]),
+)
+def test_long_lines_decode_as_the_line_by_line_path_decodes_them(
+    events: list[bytes], chunk_size: int, max_event_size: int
+) -> None:
+    body = b"".join(events)
+    chunks = [body[i : i + chunk_size] for i in range(0, len(body), chunk_size)]
+    slow = outcomes(LineByLineDecoder(max_event_size=max_event_size), chunks)
+    assert outcomes(EventStreamDecoder(max_event_size=max_event_size), chunks) == slow
+    assert outcomes(LongLineDecoder(max_event_size=max_event_size), chunks) == slow
+
+
+def test_a_long_line_takes_the_long_line_path() -> None:
+    """Not vacuous: a long one-line event skips the line-by-line path, in LF and CRLF."""
+    value = "x" * (3 * LONG)
+    for ending in (b"\n", b"\r\n"):
+        body = b"data: " + one_line(value) + ending * 2 + b'data: "next"' + ending * 2
+        decoder = LineCountingDecoder()
+        chunks = [body[i : i + 4096] for i in range(0, len(body), 4096)]
+        assert [v for chunk in chunks for v in decoder.feed(chunk)] == [value, "next"]
+        assert decoder.slow_lines == 0
