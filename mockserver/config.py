@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_JOURNAL_MAX_BYTES",
     "DEFAULT_KEEPALIVE_TIMEOUT",
     "DEFAULT_MAX_CASSETTE_BYTES",
+    "DEFAULT_MAX_GENERATED_BYTES",
     "DEFAULT_RECORD_DIR",
     "MAX_KEEPALIVE_TIMEOUT",
     "MAX_LATENCY_SECONDS",
@@ -51,6 +52,9 @@ MAX_LATENCY_SECONDS = 60.0
 #: Seconds an idle keep-alive connection is kept open (aiohttp's own default is an hour).
 DEFAULT_KEEPALIVE_TIMEOUT = 15.0
 MAX_KEEPALIVE_TIMEOUT = 3600.0
+#: Bytes of generated answers (``huge_event``, ``split_writes``) being sent at once, at most:
+#: twice the largest ``huge_event`` (64 MiB), so one of those always fits.
+DEFAULT_MAX_GENERATED_BYTES = 128 * 1024 * 1024
 #: The slowest replay: a hundred times slower than recorded.
 MIN_SPEED = 0.01
 #: The journal's default bound on stored bytes (request bodies, headers, response values).
@@ -87,6 +91,9 @@ class MockConfig:
     - ``journal_max_bytes``: the journal keeps at most this many stored bytes (request bodies,
       headers and response values; ``DEFAULT_JOURNAL_MAX_BYTES``, 64 MiB, by default; at least
       ``MIN_JOURNAL_MAX_BYTES``, 1 MiB), besides its 10,000 entries; the oldest go first.
+    - ``max_generated_bytes``: the bytes of answers made while they are sent (``huge_event``,
+      ``split_writes``) in flight together, at most; an answer past it gets a JSON 503 naming
+      the bound (default :data:`DEFAULT_MAX_GENERATED_BYTES`, 128 MiB).
     - ``admin_token``: when set, every ``/__admin/*`` call needs ``Authorization: Bearer TOKEN``.
     - ``record_upstream``, ``record_dir``, ``record_mode``, ``scrub``, ``keep_headers``,
       ``keep_query``: the recording proxy (see :mod:`mockserver.server.proxy`); ``record_dir``
@@ -111,6 +118,7 @@ class MockConfig:
     admin_token: str | None = field(default=None, repr=False)
     keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT
     journal_max_bytes: int = DEFAULT_JOURNAL_MAX_BYTES
+    max_generated_bytes: int = DEFAULT_MAX_GENERATED_BYTES
     record_upstream: str | None = None
     record_dir: Path | None = None
     record_mode: str = "new_episodes"
@@ -143,6 +151,12 @@ class MockConfig:
         if isinstance(self.max_cassette_size, bool) or self.max_cassette_size < 1:
             raise ConfigError(
                 f"max_cassette_size must be >= 1 byte, got {self.max_cassette_size!r}"
+            )
+        if isinstance(self.max_generated_bytes, bool) or not (
+            isinstance(self.max_generated_bytes, int) and self.max_generated_bytes >= 1
+        ):
+            raise ConfigError(
+                f"max_generated_bytes must be a whole number >= 1, got {self.max_generated_bytes!r}"
             )
         if not 0.1 <= self.keepalive_timeout <= MAX_KEEPALIVE_TIMEOUT:
             raise ValueError(

@@ -17,13 +17,14 @@ EXIT_TIMEOUT = 10.0
 
 
 class ServeProcess:
-    """``python -m mockserver serve ...`` with its printed endpoint parsed."""
+    """``python -m mockserver serve ...`` with its printed endpoint parsed; ``repo``: the
+    checkout whose code runs (another one for a benchmark's baseline)."""
 
-    def __init__(self, *flags: str, env: dict[str, str] | None = None) -> None:
-        env = dict(os.environ, **(env or {}), PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    def __init__(self, *flags: str, env: dict[str, str] | None = None, repo: Path = REPO) -> None:
+        env = dict(os.environ, **(env or {}), PYTHONPATH=str(repo), PYTHONUNBUFFERED="1")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "mockserver", "serve", *flags],
-            cwd=REPO,
+            cwd=repo,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -181,7 +181,7 @@ def recorded_streams(cassette_dir: Path) -> tuple[list[RecordedStream], list[str
                 skipped.append(f"{name}: {why}")
                 continue
             seen.add(interaction.request_body)
-            streams.append(RecordedStream(name, messages, values))
+            streams.append(RecordedStream(name, messages, list(values)))
     return streams, skipped
 
 

@@ -35,6 +35,7 @@ from mockserver.config import (
     CASSETTES_ENV_VAR,
     DEFAULT_JOURNAL_MAX_BYTES,
     DEFAULT_KEEPALIVE_TIMEOUT,
+    DEFAULT_MAX_GENERATED_BYTES,
     DEFAULT_RECORD_DIR,
     MAX_KEEPALIVE_TIMEOUT,
     MAX_LATENCY_SECONDS,
@@ -266,6 +267,7 @@ def _config_from_args(args: argparse.Namespace) -> MockConfig:
         "max_cassette_size",
         "keepalive_timeout",
         "journal_max_bytes",
+        "max_generated_bytes",
     ):
         value = getattr(args, flag, None)
         if value is not None:
@@ -386,6 +388,13 @@ def _add_serve_command(subparsers: Any) -> None:
         metavar="BYTES",
         help=f"skip cassette files larger than this, unread (default: "
         f"{DEFAULT_MAX_CASSETTE_BYTES} = {size_text(DEFAULT_MAX_CASSETTE_BYTES)})",
+    )
+    serve.add_argument(
+        "--max-generated-bytes",
+        type=positive_int,
+        metavar="BYTES",
+        help="bytes of generated fault answers (huge_event, split_writes) being sent at once, at "
+        f"most; past it a request gets a JSON 503 (default: {DEFAULT_MAX_GENERATED_BYTES:,})",
     )
     serve.add_argument(
         "--keepalive-timeout",

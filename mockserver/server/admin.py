@@ -114,8 +114,9 @@ ADMIN_ENDPOINTS: tuple[tuple[str, str, str], ...] = (
         "GET",
         "/__admin/health",
         '`{"status": "ok", ...}` with mode, uptime, counts of requests, cassettes, '
-        "open streams, queued faults and stubs, and the journal's use and bounds (entries, "
-        "bytes).",
+        "open streams, queued faults and stubs, the journal's use and bounds (entries, "
+        "bytes), and `generated_bytes`: the bytes of generated fault answers being sent and "
+        "their bound.",
     ),
 )
 _REQUEST_QUERY = ("path", "limit", "before", "input", "model", "header")
@@ -280,6 +281,7 @@ async def health(request: web.Request) -> web.Response:
             "cassettes": len(library.cassettes) if library.loaded else None,
             "cassette_errors": len(library.errors) if library.loaded else None,
             "open_streams": app[STREAMS].count,
+            "generated_bytes": app[STREAMS].budget.to_json(),
             "queued_faults": len(app[FAULT_QUEUE]),
             "stubs": len(app[STUBS]),
         }

@@ -16,6 +16,8 @@ import struct
 
 from aiohttp import web
 
+from mockserver.config import DEFAULT_MAX_GENERATED_BYTES
+from mockserver.server.generation_budget import GenerationBudget
 from mockserver.server.journal import Ending, JournalEntry
 from mockserver.wire.plan import ResponsePlan
 
@@ -27,9 +29,11 @@ _DRAIN_BEFORE_ABORT = 1.0
 
 
 class OpenStreams:
-    """The streams being sent; :meth:`close_all` (on shutdown) ends every wait at once."""
+    """The streams being sent; :meth:`close_all` (on shutdown) ends every wait at once.
+    ``budget`` bounds the bytes of generated answers among them."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_generated_bytes: int = DEFAULT_MAX_GENERATED_BYTES) -> None:
+        self.budget = GenerationBudget(max_generated_bytes)
         self._closing = False
         self._sleepers: set[asyncio.Future[bool]] = set()
         self._transports: set[asyncio.BaseTransport] = set()
@@ -97,7 +101,25 @@ def _wake(waiter: asyncio.Future[bool], result: bool) -> None:
 async def send_plan(
     request: web.Request, plan: ResponsePlan, streams: OpenStreams, entry: JournalEntry
 ) -> web.StreamResponse:
-    """Send ``plan`` as the answer to ``request``, recording progress in ``entry``."""
+    """Send ``plan`` as the answer to ``request``, recording progress in ``entry``.
+
+    A generated answer is sent only within the server's bound on bytes generated at once (else
+    a JSON 503), and gives its bytes back when its stream ends, however it ends.
+    """
+    generated = plan.generated_size
+    if not generated:
+        return await _send(request, plan, streams, entry)
+    if not streams.budget.reserve(generated):
+        return streams.budget.refusal(entry, generated)
+    try:
+        return await _send(request, plan, streams, entry)
+    finally:
+        streams.budget.release(generated)
+
+
+async def _send(
+    request: web.Request, plan: ResponsePlan, streams: OpenStreams, entry: JournalEntry
+) -> web.StreamResponse:
     entry.status = plan.status
     entry.values = plan.values_for_journal
     if entry.values is None and plan.values is not None:

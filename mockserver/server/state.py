@@ -50,7 +50,7 @@ def add_state(app: web.Application, config: MockConfig) -> None:
     app[JOURNAL] = Journal(max_bytes=config.journal_max_bytes)
     app[FAULT_QUEUE] = FaultQueue()
     app[CASSETTES] = CassetteLibrary(config.cassette_dir, max_bytes=config.max_cassette_size)
-    app[STREAMS] = OpenStreams()
+    app[STREAMS] = OpenStreams(config.max_generated_bytes)
     app[STARTED] = time.time()
     app[STUBS] = StubList()
 

@@ -35,8 +35,9 @@ from mockserver.wire.expectations import (
     slow_first_byte_rule,
     stall_rule,
 )
+from mockserver.wire.huge_event import huge_event_plan
 from mockserver.wire.json_answer import json_body, json_plan
-from mockserver.wire.plan import ResponsePlan, Write, event_stream_plan, html_plan, rechunk
+from mockserver.wire.plan import ResponsePlan, Write, event_stream_plan, html_plan, split_plan
 from mockserver.wire.streams import (
     KOALA_FORMAT,
     WireFormat,
@@ -335,8 +336,11 @@ def _insert_event(ctx: FaultContext, after: int, raw_event: bytes) -> ResponsePl
     """The answer with a raw event after the first ``after`` events; values up to it."""
     full = _answer(ctx)
     after = min(after, len(full.writes))
-    writes = (*full.writes[:after], Write(raw_event, ctx.delay if after else 0.0))
-    writes += full.writes[after:]
+    writes = (
+        *full.writes[:after],
+        Write(raw_event, ctx.delay if after else 0.0),
+        *full.writes[after:],
+    )
     return replace(
         full,
         writes=writes,
@@ -387,12 +391,17 @@ def _json_wrong_content_type(ctx: FaultContext) -> ResponsePlan:
     return replace(plan, headers=(("Content-Type", ctx.params["content_type"]),), values=None)
 
 
-def _json_split_writes(ctx: FaultContext) -> ResponsePlan:
-    plan = json_plan(ctx.values)
+def _split(plan: ResponsePlan, ctx: FaultContext) -> ResponsePlan:
+    """``plan``'s body in writes of ``size`` bytes, ``delay`` apart (made while sent)."""
     size = ctx.params["size"]
-    pieces = [plan.body[i : i + size] for i in range(0, len(plan.body), size)]
-    delay = min(ctx.params["delay"], MAX_WAIT_SECONDS / max(1, len(pieces)))
-    return rechunk(plan, pieces, delay)
+    pieces = -(-len(plan.body) // size)
+    # Many tiny writes times a delay could take hours: keep the whole stream within the bound.
+    delay = min(ctx.params["delay"], MAX_WAIT_SECONDS / max(1, pieces))
+    return split_plan(plan, size, delay)
+
+
+def _json_split_writes(ctx: FaultContext) -> ResponsePlan:
+    return _split(json_plan(ctx.values), ctx)
 
 
 # ----------------------------------------------------------------------------- the faults
@@ -645,10 +654,7 @@ def _bom(ctx: FaultContext) -> ResponsePlan:
     expected=huge_event_rule,
 )
 def _huge_event(ctx: FaultContext) -> ResponsePlan:
-    size = ctx.params["size"]
-    huge = "x" * size
-    values = [*ctx.values[:1], huge, *ctx.values[1:]]
-    return event_stream_plan(values, WireFormat(), ctx.delay)
+    return huge_event_plan(ctx.values, ctx.params["size"], ctx.delay)
 
 
 @fault("crlf", "CRLF line endings.", "the full answer", family=FRAMING, expected=always(VALUES))
@@ -691,13 +697,7 @@ def _keepalive_comments(ctx: FaultContext) -> ResponsePlan:
     json=_json_split_writes,
 )
 def _split_writes(ctx: FaultContext) -> ResponsePlan:
-    plan = _answer(ctx)
-    body = plan.body
-    size = ctx.params["size"]
-    pieces = [body[i : i + size] for i in range(0, len(body), size)]
-    # Many tiny writes times a delay could take hours: keep the whole stream within the bound.
-    delay = min(ctx.params["delay"], MAX_WAIT_SECONDS / max(1, len(pieces)))
-    return rechunk(plan, pieces, delay)
+    return _split(_answer(ctx), ctx)
 
 
 # ----------------------------------------------------------------------------- lookup and parsing

@@ -15,6 +15,7 @@ from typing import Any, Literal, TypedDict
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from mockserver.wire.generated import GeneratedWrites, SlicedBody, Write
 from mockserver.wire.streams import KOALA_FORMAT, WireFormat, encode_events
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "event_stream_plan",
     "html_plan",
     "rechunk",
+    "split_plan",
 ]
 
 #: How a stream ends: ``eof`` (complete), ``close`` (FIN before the body is complete),
@@ -77,14 +79,6 @@ MAX_STORED_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
-class Write:
-    """One write to the socket, ``delay`` seconds after the previous one."""
-
-    data: bytes
-    delay: float = 0.0
-
-
-@dataclass(frozen=True)
 class ResponsePlan:
     """What to send: status, headers, the body as timed writes, and how the connection ends.
 
@@ -97,7 +91,9 @@ class ResponsePlan:
     #: The reason phrase (None: the standard one for the status).
     reason: str | None = None
     headers: tuple[tuple[str, str], ...] = (("Content-Type", EVENT_STREAM),)
-    writes: tuple[Write, ...] = ()
+    #: A tuple, or :class:`~mockserver.wire.generated.GeneratedWrites` made while they are sent
+    #: (a body too large, or cut in too many pieces, to build whole).
+    writes: Sequence[Write] = ()
     ending: Ending = "eof"
     #: Seconds to hold a stalled connection open before closing it.
     stall_seconds: float = 0.0
@@ -106,7 +102,7 @@ class ResponsePlan:
     #: Byte offsets in the body at which each event is complete (for the journal's event count).
     event_ends: tuple[int, ...] = ()
     #: The values a correct client should yield from this plan (None: not an answer stream).
-    values: list[Any] | None = None
+    values: Sequence[Any] | None = None
     #: False when the write boundaries are the point (split_writes, fuzz): never coalesce them.
     keep_writes: bool = False
 
@@ -114,14 +110,24 @@ class ResponsePlan:
     # makes a new plan, with an empty cache; cached_property works on a frozen dataclass).
     @cached_property
     def body(self) -> bytes:
+        """The whole body (built whole even when generated: for tests, never for sending)."""
         return b"".join(w.data for w in self.writes)
+
+    @cached_property
+    def generated_size(self) -> int:
+        """The bytes of a body made while it is sent (0: the body is built already)."""
+        return self.writes.size if isinstance(self.writes, GeneratedWrites) else 0
+
+    @cached_property
+    def body_size(self) -> int:
+        return self.generated_size or len(self.body)
 
     @cached_property
     def values_for_journal(self) -> list[Any] | None:
         """``values``, unless the answer is too large for the journal to keep (memory)."""
-        if self.values is None or len(self.body) > MAX_STORED_BYTES:
+        if self.values is None or self.body_size > MAX_STORED_BYTES:
             return None
-        return self.values
+        return self.values if isinstance(self.values, list) else list(self.values)
 
     @cached_property
     def header_dict(self) -> CIMultiDictProxy[str]:
@@ -141,6 +147,7 @@ class ResponsePlan:
             self.ending == "eof"
             and self.first_byte_delay == 0
             and not self.keep_writes
+            and not self.generated_size  # streamed, so that it is never built whole
             and not self._paced
         )
 
@@ -183,6 +190,12 @@ def rechunk(plan: ResponsePlan, pieces: Sequence[bytes], delay: float = 0.0) -> 
     """``plan`` with its body written as ``pieces`` (which must join to the same body)."""
     writes = tuple(Write(piece, delay if n else 0.0) for n, piece in enumerate(pieces))
     return replace(plan, writes=writes, keep_writes=True)
+
+
+def split_plan(plan: ResponsePlan, size: int, delay: float = 0.0) -> ResponsePlan:
+    """``plan`` with its body written ``size`` bytes at a time, ``delay`` seconds apart; the
+    pieces are made while they are sent (``size=1`` would otherwise be a ``Write`` per byte)."""
+    return replace(plan, writes=SlicedBody(plan.body, size, delay), keep_writes=True)
 
 
 def html_plan(
