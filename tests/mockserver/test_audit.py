@@ -14,10 +14,10 @@ import pytest
 
 from koala import KoalaConnectionError
 from mockserver.audit.cases import Timing, fault_cases
-from mockserver.audit.classify import Outcome, RunResult, classify
+from mockserver.audit.classify import Outcome, RunResult, Verdict, classify
 from mockserver.audit.clients import ClientSpecError, load_client
 from mockserver.audit.report import SCHEMA, Scorecard, to_json, to_text
-from mockserver.audit.runner import AuditSettings, messages_for, run_audit
+from mockserver.audit.runner import AuditSettings, CaseResult, Reproduce, messages_for, run_audit
 from mockserver.cli import main
 from mockserver.config import SOURCE_CASSETTE_DIR
 from mockserver.wire.expectations import FAMILIES, VALUES, Expected, Limits, raises
@@ -397,27 +397,18 @@ def test_the_original_g4f_provider() -> None:
     assert outcomes["html_200"] is Outcome.SILENT_LOSS
 
 
-def test_text_report_has_a_table_per_family() -> None:
-    from mockserver.audit.classify import Verdict
-    from mockserver.audit.runner import CaseResult, Reproduce
+def fault_row(family: str, fault: str, verdict: Verdict, expected: Expected = VALUES) -> CaseResult:
+    """A report row: one run of ``fault``, with the commands that reproduce it."""
+    reproduce = Reproduce(f"koala-mock serve --fault {fault}", f"X-Koala-Mock-Fault: {fault}", "m")
+    return CaseResult(family, "fault", fault, expected, verdict, reproduce)
 
+
+def test_text_report_has_a_table_per_family() -> None:
+    silent = Verdict(Outcome.SILENT_LOSS, False, "ended without an error")
+    typed = Verdict(Outcome.TYPED_ERROR, True, "RateLimitError")
     rows = [
-        CaseResult(
-            "connection",
-            "fault",
-            "truncate",
-            raises("KoalaConnectionError"),
-            Verdict(Outcome.SILENT_LOSS, False, "ended without an error"),
-            Reproduce("koala-mock serve --fault truncate", "X-Koala-Mock-Fault: truncate", "m"),
-        ),
-        CaseResult(
-            "status",
-            "fault",
-            "rate_limit",
-            raises("RateLimitError"),
-            Verdict(Outcome.TYPED_ERROR, True, "RateLimitError"),
-            Reproduce("koala-mock serve --fault rate_limit", "X-Koala-Mock-Fault: x", "m"),
-        ),
+        fault_row("connection", "truncate", silent, raises("KoalaConnectionError")),
+        fault_row("status", "rate_limit", typed, raises("RateLimitError")),
     ]
     card = Scorecard("weak", TIMING, [], None, rows)
     text = to_text(card)
@@ -429,14 +420,9 @@ def test_text_report_has_a_table_per_family() -> None:
 
 
 def test_the_score_weighs_each_family_the_same() -> None:
-    from mockserver.audit.classify import Verdict
-    from mockserver.audit.runner import CaseResult, Reproduce
-
     def row(family: str, passed: bool) -> CaseResult:
         outcome = Outcome.CORRECT if passed else Outcome.SILENT_LOSS
-        return CaseResult(
-            family, "fault", "x", VALUES, Verdict(outcome, passed, ""), Reproduce("", "", "")
-        )
+        return fault_row(family, "x", Verdict(outcome, passed, ""))
 
     rows = [row("status", True), row("fuzz", True), row("fuzz", False), row("fuzz", False)]
     card = Scorecard("c", TIMING, [0], None, rows)

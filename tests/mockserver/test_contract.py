@@ -151,6 +151,18 @@ DEVIATIONS = [
 ]
 
 
+def deviate(
+    headers: dict[str, Any], body: dict[str, Any], deviations: list[tuple[str, str, Any]]
+) -> None:
+    """Apply ``deviations`` (see :data:`DEVIATIONS`) to a request's headers and body."""
+    for where, name, value in deviations:
+        target = headers if where == "header" else body
+        if value is None:
+            target.pop(name, None)
+        else:
+            target[name] = value
+
+
 @given(
     deviations=st.lists(st.sampled_from(DEVIATIONS), max_size=3),
     messages=messages,
@@ -164,12 +176,7 @@ def test_the_provider_fast_path_gives_the_full_checks_verdict(
     """Requests as the provider sends them and near misses: same verdict on either path."""
     headers: dict[str, Any] = dict(HEADERS)
     body: dict[str, Any] = build_payload("gpt-4o-mini", messages)
-    for where, name, value in deviations:
-        target = headers if where == "header" else body
-        if value is None:
-            target.pop(name, None)
-        else:
-            target[name] = value
+    deviate(headers, body, deviations)
     raw = padding[0] + encode_payload(body) + padding[1]
     fast = CIMultiDictProxy(CIMultiDict(headers))  # eligible for the fast path
     assert _verdict_json(fast, raw) == _verdict_json(headers, raw)  # a dict: the full checks
@@ -208,12 +215,7 @@ def test_memoised_verdicts_equal_a_fresh_check_of_every_request(
         if authorization is not None and number % 2:
             headers["Authorization"] = authorization
         body: dict[str, Any] = build_payload("gpt-4o-mini", [{"role": "user", "content": prompt}])
-        for where, name, value in deviations:
-            target = headers if where == "header" else body
-            if value is None:
-                target.pop(name, None)
-            else:
-                target[name] = value
+        deviate(headers, body, deviations)
         raw = encode_payload(body)
         fresh = CIMultiDictProxy(CIMultiDict(headers))
         memoised = memo.check(fresh, raw, strict=strict, api_key=key)

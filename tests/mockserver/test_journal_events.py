@@ -58,6 +58,16 @@ async def events(client: Client, last_event_id: str | None = None) -> Any:
         yield EventReader(response)
 
 
+async def listen_to_one_chat(stream: EventReader, client: Client) -> str:
+    """Read the hello, send one request, read its finished entry and the state event after it;
+    the last event id, as a reconnecting listener would send it."""
+    await stream.next("hello")
+    await chat(client)
+    await stream.finished_entry(1)
+    await stream.next("state")
+    return stream.decoder.last_event_id
+
+
 async def test_hello_then_an_entry_per_request(client: Client) -> None:
     async with events(client) as stream:
         hello = await stream.next()
@@ -136,11 +146,7 @@ async def test_an_id_from_another_server_run_asks_for_a_reload(
 ) -> None:
     other = await aiohttp_client(create_app(MockConfig(cassette_dir=None)))
     async with events(other) as stream:
-        await stream.next("hello")
-        await chat(other)
-        await stream.finished_entry(1)
-        await stream.next("state")
-        other_id = stream.decoder.last_event_id
+        other_id = await listen_to_one_chat(stream, other)
     for given in (other_id, "not an id", "x.1.2.3", "run.99999999999999.1"):
         async with events(client, given) as stream:
             hello = await stream.next()
@@ -151,11 +157,7 @@ async def test_clearing_the_journal_is_an_event_and_starts_a_new_generation(
     client: Client,
 ) -> None:
     async with events(client) as stream:
-        await stream.next("hello")
-        await chat(client)
-        await stream.finished_entry(1)
-        await stream.next("state")
-        before_clear = stream.decoder.last_event_id
+        before_clear = await listen_to_one_chat(stream, client)
         async with client.delete("/__admin/requests") as response:
             assert (await response.json()) == {"cleared": 1}
         cleared = await stream.next("cleared")
