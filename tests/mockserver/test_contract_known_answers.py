@@ -300,13 +300,15 @@ def test_header_names_are_case_insensitive(as_headers: Containers) -> None:
     assert (verdict.status, verdict.warnings) == (200, [])
 
 
-VISITOR_ID_EXPECTED = "20 characters from a-z0-9"
-
-
-@container
-@pytest.mark.parametrize(
-    "value",
-    [
+#: What the warning about each checked header says is expected.
+EXPECTED_VALUES = {
+    "Visitor-ID": "20 characters from a-z0-9",
+    "Flag-Real-Time-Data": "'true' or 'false'",
+    "Content-Type": "'application/json'",
+}
+#: Values each checked header must not have.
+WRONG_VALUES = {
+    "Visitor-ID": [
         "ABCDEFGHIJ0123456789",
         "abcdefghij012345678",
         "abcdefghij01234567890",
@@ -314,36 +316,30 @@ VISITOR_ID_EXPECTED = "20 characters from a-z0-9"
         "",
         " abcdefghij012345678",
     ],
+    "Flag-Real-Time-Data": ["True", "FALSE", "1", "", "false "],
+    "Content-Type": ["text/plain", "application/jsonx", "application/x-www-form-urlencoded"],
+}
+
+
+@container
+@pytest.mark.parametrize(
+    ("name", "value"), [(name, value) for name, values in WRONG_VALUES.items() for value in values]
 )
-def test_a_wrong_visitor_id_is_a_warning(as_headers: Containers, value: str) -> None:
-    verdict = verdict_for(as_headers, replaced("Visitor-ID", value))
+def test_a_wrong_value_of_a_checked_header_is_a_warning(
+    as_headers: Containers, name: str, value: str
+) -> None:
+    verdict = verdict_for(as_headers, replaced(name, value))
     assert messages(verdict.warnings) == [
-        f"header Visitor-ID: expected {VISITOR_ID_EXPECTED}, got {value!r}"
+        f"header {name}: expected {EXPECTED_VALUES[name]}, got {value!r}"
     ]
 
 
 @container
-def test_a_missing_visitor_id_is_a_warning(as_headers: Containers) -> None:
-    verdict = verdict_for(as_headers, without("Visitor-ID"))
+@pytest.mark.parametrize("name", EXPECTED_VALUES)
+def test_a_missing_checked_header_is_a_warning(as_headers: Containers, name: str) -> None:
+    verdict = verdict_for(as_headers, without(name))
     assert messages(verdict.warnings) == [
-        f"header Visitor-ID: expected {VISITOR_ID_EXPECTED}, got nothing (missing)"
-    ]
-
-
-@container
-@pytest.mark.parametrize("value", ["True", "FALSE", "1", "", "false "])
-def test_a_wrong_real_time_flag_is_a_warning(as_headers: Containers, value: str) -> None:
-    verdict = verdict_for(as_headers, replaced("Flag-Real-Time-Data", value))
-    assert messages(verdict.warnings) == [
-        f"header Flag-Real-Time-Data: expected 'true' or 'false', got {value!r}"
-    ]
-
-
-@container
-def test_a_missing_real_time_flag_is_a_warning(as_headers: Containers) -> None:
-    verdict = verdict_for(as_headers, without("Flag-Real-Time-Data"))
-    assert messages(verdict.warnings) == [
-        "header Flag-Real-Time-Data: expected 'true' or 'false', got nothing (missing)"
+        f"header {name}: expected {EXPECTED_VALUES[name]}, got nothing (missing)"
     ]
 
 
@@ -360,25 +356,6 @@ def test_a_missing_real_time_flag_is_a_warning(as_headers: Containers) -> None:
 def test_content_type_parameters_and_case_are_accepted(as_headers: Containers, value: str) -> None:
     verdict = verdict_for(as_headers, replaced("Content-Type", value))
     assert (verdict.status, verdict.warnings, verdict.payload) == (200, [], BODY)
-
-
-@container
-@pytest.mark.parametrize(
-    "value", ["text/plain", "application/jsonx", "application/x-www-form-urlencoded"]
-)
-def test_another_content_type_is_a_warning(as_headers: Containers, value: str) -> None:
-    verdict = verdict_for(as_headers, replaced("Content-Type", value))
-    assert messages(verdict.warnings) == [
-        f"header Content-Type: expected 'application/json', got {value!r}"
-    ]
-
-
-@container
-def test_a_missing_content_type_is_a_warning(as_headers: Containers) -> None:
-    verdict = verdict_for(as_headers, without("Content-Type"))
-    assert messages(verdict.warnings) == [
-        "header Content-Type: expected 'application/json', got nothing (missing)"
-    ]
 
 
 @container
