@@ -174,23 +174,6 @@ def test_unless_allowed(koala_mock, koala_provider):
 """
 
 
-def test_replay_mode_fails_a_request_no_cassette_matched(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_replay=REPLAY_TESTS)
-    result = run_inline(pytester)
-    assert outcomes(result) == {
-        "test_a_recorded_conversation_passes": "passed",
-        "test_an_unrecorded_one_fails_even_when_the_error_is_expected": "failed",
-        "test_unless_allowed": "passed",
-    }
-    result.stdout.fnmatch_lines(
-        [
-            "request #1 POST /api/gpt/ (status 404):",
-            "  - matched no cassette (mode replay); nearest: greeting",
-            "      body.outputHistory: ['Hi'] != []",
-        ]
-    )
-
-
 SESSION_TESTS = """
 import pytest
 from koala import Koala
@@ -228,28 +211,55 @@ def test_one_server_for_the_session():
 """
 
 
-def test_the_session_server_is_reset_between_tests(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_session=SESSION_TESTS)
-    result = run_inline(pytester)
-    assert outcomes(result) == {
-        "test_first": "passed",
-        "test_second_sees_a_reset_server": "passed",
-        "test_third_is_checked_for_the_contract_too": "failed",
-        "test_one_server_for_the_session": "passed",
-    }
-    result.stdout.fnmatch_lines(["*input: expected a string, got nothing (the field is missing)"])
-
-
-def test_a_bad_marker_is_a_usage_error(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
-        test_marker="""
+BAD_MARKER_TESTS = """
 import pytest
 
 @pytest.mark.koala_mock(strcit=True)
 def test_typo(koala_mock):
     pass
 """
-    )
+
+
+@pytest.mark.parametrize(
+    ("source", "ended", "lines"),
+    [
+        pytest.param(
+            REPLAY_TESTS,
+            {
+                "test_a_recorded_conversation_passes": "passed",
+                "test_an_unrecorded_one_fails_even_when_the_error_is_expected": "failed",
+                "test_unless_allowed": "passed",
+            },
+            [
+                "request #1 POST /api/gpt/ (status 404):",
+                "  - matched no cassette (mode replay); nearest: greeting",
+                "      body.outputHistory: ['Hi'] != []",
+            ],
+            id="replay_mode_fails_a_request_no_cassette_matched",
+        ),
+        pytest.param(
+            SESSION_TESTS,
+            {
+                "test_first": "passed",
+                "test_second_sees_a_reset_server": "passed",
+                "test_third_is_checked_for_the_contract_too": "failed",
+                "test_one_server_for_the_session": "passed",
+            },
+            ["*input: expected a string, got nothing (the field is missing)"],
+            id="the_session_server_is_reset_between_tests",
+        ),
+        pytest.param(
+            BAD_MARKER_TESTS,
+            {"test_typo": "error"},
+            ["*koala_mock takes strict= and allow_contract_errors= only*"],
+            id="a_bad_marker_is_a_usage_error",
+        ),
+    ],
+)
+def test_how_a_user_folders_tests_end_and_what_they_print(
+    pytester: pytest.Pytester, source: str, ended: dict[str, str], lines: list[str]
+) -> None:
+    pytester.makepyfile(test_user=source)
     result = run_inline(pytester)
-    result.stdout.fnmatch_lines(["*koala_mock takes strict= and allow_contract_errors= only*"])
-    assert outcomes(result) == {"test_typo": "error"}
+    assert outcomes(result) == ended
+    result.stdout.fnmatch_lines(lines)
