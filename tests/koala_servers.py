@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 import pytest
@@ -17,12 +17,16 @@ Serve = Callable[[web.Application], Awaitable[str]]
 API_PATH = "/api/gpt/"
 
 
-def sse_handler(*events: bytes, pause: float = 0.0) -> Handler:
-    """A handler that streams the given raw event bytes, one write each."""
+def sse_handler(
+    *events: bytes, pause: float = 0.0, headers: Mapping[str, str] | None = None
+) -> Handler:
+    """A handler that streams the given raw event bytes, one write each (with ``headers`` added
+    to the answer's Content-Type)."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
         await request.read()
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        sent = {"Content-Type": "text/event-stream", **(headers or {})}
+        response = web.StreamResponse(headers=sent)
         await response.prepare(request)
         for event in events:
             await response.write(event)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from itertools import pairwise
 from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from koala_servers import Serve, app_for, serve_fixture, sse_handler  # noqa: F401 (serve)
 
 from koala import Koala
 from koala.request import is_visitor_id, new_visitor_id
@@ -120,27 +118,13 @@ def test_scrubbing_a_cassette_keeps_everything_replay_needs() -> None:
 # ----------------------------------------------------------------------------- through vcrpy
 
 
-async def answer(request: web.Request) -> web.StreamResponse:
-    await request.read()
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/event-stream",
-            "Set-Cookie": "sid=resp-secret-1; Path=/",
-            "X-Auth-Token": "resp-secret-2",
-        }
-    )
-    await response.prepare(request)
-    await response.write(BODY)
-    await response.write_eof()
-    return response
+#: The upstream's own secrets, in its answer: no cassette may keep them.
+ANSWER_SECRETS = {"Set-Cookie": "sid=resp-secret-1; Path=/", "X-Auth-Token": "resp-secret-2"}
 
 
 @pytest.fixture
-async def upstream() -> AsyncIterator[str]:
-    app = web.Application()
-    app.router.add_post("/api/gpt/", answer)
-    async with TestServer(app, host="127.0.0.1") as server:
-        yield str(server.make_url("/api/gpt/"))
+async def upstream(serve: Serve) -> str:
+    return await serve(app_for(sse_handler(BODY, headers=ANSWER_SECRETS)))
 
 
 async def test_vcrpy_recording_through_the_hooks_keeps_no_secret(
