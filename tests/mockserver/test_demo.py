@@ -110,18 +110,15 @@ def test_demo_with_an_unreadable_messages_file_exits_2(tmp_path: Path) -> None:
         ('{"messages": []}', "got an empty list$"),
         ('"hi"', "got a JSON string$"),
         ("nope", "not valid JSON"),
+        (None, "cannot read"),  # no such file
     ],
 )
-def test_load_messages_names_the_problem(tmp_path: Path, text: str, problem: str) -> None:
+def test_load_messages_names_the_problem(tmp_path: Path, text: str | None, problem: str) -> None:
     path = tmp_path / "m.json"
-    path.write_text(text)
+    if text is not None:
+        path.write_text(text)
     with pytest.raises(MessagesFileError, match=problem):
         load_messages(path)
-
-
-def test_load_messages_of_a_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(MessagesFileError, match="cannot read"):
-        load_messages(tmp_path / "missing.json")
 
 
 def test_summary_line_reads_the_journal_entry() -> None:
