@@ -6,13 +6,13 @@ import asyncio
 
 import pytest
 from aiohttp import ClientSession
+from conftest import HEADERS
 
-from koala import build_headers, build_payload, encode_payload
+from koala import build_payload, encode_payload
 from mockserver import MockConfig, create_app
 from mockserver.server.access_log import LineBuffer, flush_access_log, install_access_log
 from mockserver.testing.embedded import start_server
 
-HEADERS = {**build_headers(), "Content-Type": "application/json"}
 BODY = encode_payload(build_payload("gpt-4o-mini", [{"role": "user", "content": "hi"}]))
 
 

@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import HEADERS
 from serve_process import ServeProcess
 
-from koala.request import API_PATH, build_headers, build_payload, encode_payload
+from koala.request import API_PATH, build_payload, encode_payload
 from mockserver.cassettes import files
 from mockserver.cassettes.cassette import CassetteError, load_cassette, load_cassette_dir
 from mockserver.cassettes.files import (
@@ -501,7 +502,7 @@ async def test_the_app_starts_with_a_hostile_directory_and_serves_the_good_casse
     answer = await client.post(
         API_PATH,
         data=GREETING_REQUEST,
-        headers={**build_headers(), "Content-Type": "application/json"},
+        headers=HEADERS,
     )
     assert answer.status == 200
     assert await answer.read() == load_cassette(GREETING).interactions[0].body

@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import HEADERS
 from serve_process import ServeProcess
 
-from koala import Koala, build_headers, build_payload
+from koala import Koala, build_payload
 from mockserver.cli.exit_codes import ExitCode
 from mockserver.cli.main import _config_from_args, build_parser, main
 from mockserver.testing.embedded import is_loopback
@@ -309,10 +310,9 @@ def test_serve_loses_no_buffered_log_line_on_sigterm(serve_process: list[ServePr
     server = _start(serve_process, "--port", "0", "--mode", "synthetic", "--speed", "0")
     endpoint = server.wait_for_endpoint()
     payload = json.dumps(build_payload("gpt-4o-mini", [{"role": "user", "content": "hi"}]))
-    headers = {**build_headers(), "Content-Type": "application/json"}
     for number in range(40):
         request = urllib.request.Request(
-            f"{endpoint}?n={number}", data=payload.encode(), headers=headers, method="POST"
+            f"{endpoint}?n={number}", data=payload.encode(), headers=HEADERS, method="POST"
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 200

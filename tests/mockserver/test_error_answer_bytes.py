@@ -8,13 +8,13 @@ import json
 
 import pytest
 from aiohttp import ClientSession
+from conftest import HEADERS
 
-from koala import build_headers, build_payload, encode_payload
+from koala import build_payload, encode_payload
 from mockserver import MockConfig, create_app, journal
 from mockserver.server.access_log import LineBuffer, install_access_log
 from mockserver.testing.embedded import start_server
 
-HEADERS = {**build_headers(), "Content-Type": "application/json"}
 BODY = encode_payload(build_payload("gpt-4o-mini", [{"role": "user", "content": "hi"}]))
 ERROR_ANSWERS = [
     ({"X-Koala-Mock-Fault": "server_error;status=502"}, 502),

@@ -4,31 +4,22 @@ cannot be known, and taking either one silently hides the caller's mistake."""
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from conftest import HEADERS, Client
 
-from koala import build_headers, build_payload, encode_payload
-from mockserver import MockConfig, create_app, journal
+from koala import build_payload, encode_payload
+from mockserver import MockConfig, journal
 from mockserver.cli.main import main
 from mockserver.wire.faults import FaultSpecError, parse_fault_spec, split_fault_spec
 
-ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
-Client = TestClient[Any, Any]
 BODY = encode_payload(build_payload("gpt-4o-mini", [{"role": "user", "content": "Hello"}]))
-HEADERS = {**build_headers("abcdefghij0123456789"), "Content-Type": "application/json"}
 TWICE = [
     "rate_limit;retry_after=1;retry_after=2",
     "rate_limit;retry_after=1; retry_after =1",  # the same value twice is still a mistake
     "split_writes;size=3;delay=0;size=4",
 ]
-
-
-@pytest.fixture
-async def client(aiohttp_client: ClientFactory) -> Client:
-    return await aiohttp_client(create_app(MockConfig(cassette_dir=None)))
 
 
 async def post_json(client: Client, path: str, body: Any, **headers: str) -> tuple[int, Any]:

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
-
 import pytest
-from aiohttp.test_utils import TestClient
+from conftest import HEADERS, ClientFactory
 
-from koala import build_headers, build_payload, encode_payload
+from koala import build_payload, encode_payload
 from mockserver import Journal, MockConfig, create_app
 from mockserver.cli.main import _config_from_args, build_parser
 from mockserver.config import DEFAULT_JOURNAL_MAX_BYTES, MIN_JOURNAL_MAX_BYTES, ConfigError
 from mockserver.server.journal import ENTRY_OVERHEAD, header_bytes, stored_size
 from mockserver.server.state import JOURNAL
 
-ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
-HEADERS = {**build_headers("abcdefghij0123456789"), "Content-Type": "application/json"}
 BOUND = MIN_JOURNAL_MAX_BYTES  # 1 MiB
 
 
