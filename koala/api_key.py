@@ -13,13 +13,7 @@ import os
 
 from .errors import InvalidOptionError
 
-__all__ = [
-    "API_KEY_ENV_VAR",
-    "MASK",
-    "ApiKey",
-    "check_api_key",
-    "resolve_api_key",
-]
+__all__ = ["API_KEY_ENV_VAR", "MASK", "ApiKey", "check_api_key", "resolve_api_key"]
 
 API_KEY_ENV_VAR = "KOALA_API_KEY"
 MASK = "***"

@@ -29,12 +29,7 @@ from typing import Any, ClassVar
 
 from .errors import EventTooLargeError, InvalidEncodingError, MalformedEventError, StreamError
 
-__all__ = [
-    "BOM",
-    "DEFAULT_MAX_EVENT_SIZE",
-    "DONE_MARKER",
-    "EventStreamDecoder",
-]
+__all__ = ["BOM", "DEFAULT_MAX_EVENT_SIZE", "DONE_MARKER", "EventStreamDecoder"]
 
 BOM = b"\xef\xbb\xbf"
 DONE_MARKER = "[DONE]"

@@ -15,14 +15,7 @@ from typing import Any
 from mockserver.wire.expectations import VALUES, Expected, Limits
 from mockserver.wire.faults import FAULTS, MAX_WAIT_SECONDS, FaultSpec, make_fault_spec
 
-__all__ = [
-    "FUZZ",
-    "MAX_TIMEOUT",
-    "FaultCase",
-    "FuzzCase",
-    "Timing",
-    "fault_cases",
-]
+__all__ = ["FUZZ", "MAX_TIMEOUT", "FaultCase", "FuzzCase", "Timing", "fault_cases"]
 
 FUZZ = "fuzz"
 #: The longest hang limit: a long stall must still fit in the faults' own bound.

@@ -23,13 +23,7 @@ from typing import Any
 
 from mockserver.audit.clients import Client, ClientSpecError, Messages
 
-__all__ = [
-    "CHECKED_VERSION",
-    "MODULE",
-    "g4f_client",
-    "installed_version",
-    "load_g4f_koala",
-]
+__all__ = ["CHECKED_VERSION", "MODULE", "g4f_client", "installed_version", "load_g4f_koala"]
 
 CHECKED_VERSION = "0.3.3.4"
 MODULE = "g4f.Provider.not_working.Koala"

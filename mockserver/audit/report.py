@@ -15,13 +15,7 @@ from mockserver.audit.cases import FUZZ, Timing
 from mockserver.audit.runner import CaseResult
 from mockserver.wire.expectations import FAMILIES
 
-__all__ = [
-    "SCHEMA",
-    "Scorecard",
-    "score_of",
-    "to_json",
-    "to_text",
-]
+__all__ = ["SCHEMA", "Scorecard", "score_of", "to_json", "to_text"]
 
 SCHEMA = "koala-mock-audit/1"
 _FAMILY_ORDER = (*FAMILIES, FUZZ)

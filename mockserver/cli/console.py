@@ -19,13 +19,7 @@ from typing import Any
 
 from mockserver.wire.log_text import timestamp
 
-__all__ = [
-    "PROG",
-    "AcceptErrorReporter",
-    "Console",
-    "JsonLogFormatter",
-    "log_records_as",
-]
+__all__ = ["PROG", "AcceptErrorReporter", "Console", "JsonLogFormatter", "log_records_as"]
 
 PROG = "koala-mock"
 

@@ -15,12 +15,7 @@ from mockserver.testing.embedded import ServerAddress, journal_entries, start_se
 if TYPE_CHECKING:
     from mockserver.config import MockConfig
 
-__all__ = [
-    "DEFAULT_PROMPT",
-    "DEMO_LATENCY",
-    "run_demo",
-    "summary_line",
-]
+__all__ = ["DEFAULT_PROMPT", "DEMO_LATENCY", "run_demo", "summary_line"]
 
 DEFAULT_PROMPT = "Hello"
 #: Seconds between synthetic events in the demo, so the answer visibly streams.

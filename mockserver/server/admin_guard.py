@@ -32,13 +32,7 @@ from aiohttp import web
 from mockserver.server.http_errors import Handler, json_error, json_errors
 from mockserver.server.state import CONFIG
 
-__all__ = [
-    "STATE_CHANGING",
-    "add_admin_route",
-    "admin_guard",
-    "admin_refusal",
-    "admin_route",
-]
+__all__ = ["STATE_CHANGING", "add_admin_route", "admin_guard", "admin_refusal", "admin_route"]
 
 #: Methods that change state: their body must be declared JSON.
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})

@@ -18,12 +18,7 @@ from typing import Any
 
 from mockserver.errors import MockServerError
 
-__all__ = [
-    "FilterError",
-    "RequestFilter",
-    "nearest",
-    "same_json",
-]
+__all__ = ["FilterError", "RequestFilter", "nearest", "same_json"]
 
 _MISSING = "nothing (not in the request)"
 

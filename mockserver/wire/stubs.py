@@ -25,15 +25,7 @@ from mockserver.wire.json_answer import json_plan
 from mockserver.wire.plan import ResponsePlan, Write, event_stream_plan
 from mockserver.wire.request_filter import FilterError, RequestFilter
 
-__all__ = [
-    "MAX_DEPTH",
-    "MAX_STUBS",
-    "STUB_KEYS",
-    "Stub",
-    "StubError",
-    "StubList",
-    "parse_stub",
-]
+__all__ = ["MAX_DEPTH", "MAX_STUBS", "STUB_KEYS", "Stub", "StubError", "StubList", "parse_stub"]
 
 STUB_KEYS = ("tokens", "text", "status", "headers", "fault", "when", "times")
 #: A server holds at most this many stubs (each request may try them all).

@@ -15,12 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = [
-    "QUOTE_LIMIT",
-    "synthetic_text",
-    "synthetic_tokens",
-    "tokenize",
-]
+__all__ = ["QUOTE_LIMIT", "synthetic_text", "synthetic_tokens", "tokenize"]
 
 #: How many characters of ``input`` the reply quotes.
 QUOTE_LIMIT = 200
