@@ -6,12 +6,13 @@ A generated cassette holds 50 events recorded 20 ms apart. The mock server repla
 ``replay`` mode at ``--speed`` (default 1, the recorded timing); the baseline is a plain aiohttp
 handler that writes the same chunks, sleeping with ``asyncio.sleep`` until each one's absolute
 deadline (start + offset / speed on the loop clock). Each server runs in its own process; the
-client, in the main process, opens 1, 16 and 128 concurrent streams, one connection each, all connections opened together,
-and timestamps every event with ``time.monotonic()`` as it arrives (a raw asyncio protocol: per
-read it only counts the event ends). Rounds alternate between the servers; the same client
-measures both. ``--pin`` puts the servers on CPU 0 and the client on CPU 1; not the default:
-on a machine shared with other work a pinned process waits behind whatever runs on its core
-(measured here: gap p99 over 100 ms pinned against 9-20 ms not pinned, one stream, same load).
+client, in the main process, opens 1, 16 and 128 concurrent streams, one connection each, all
+connections opened together, and timestamps every event with ``time.monotonic()`` as it
+arrives (a raw asyncio protocol: per read it only counts the event ends). Rounds alternate
+between the servers; the same client measures both. ``--pin`` puts the servers on CPU 0 and the
+client on CPU 1; not the default: on a machine shared with other work a pinned process waits
+behind whatever runs on its core (measured here: gap p99 over 100 ms pinned against 9-20 ms
+not pinned, one stream, same load).
 
 Both servers also note when each write left the handler (``StreamResponse.write`` wrapped in
 the server process, the same wrapper for both, ``time.monotonic()``, the system-wide clock the
