@@ -147,7 +147,7 @@ def serve(kind: str, cassette_dir: str, speed: float, pin: bool, control: Connec
 
     def hand_over() -> None:
         control.recv()
-        control.send(writes[:])
+        control.send((writes[:], time.process_time()))
         writes.clear()
 
     async def run() -> None:
@@ -168,15 +168,20 @@ class Server:
     port: int
     control: Connection
 
-    def writes(self) -> dict[int, list[float]]:
-        """The times of the writes since the last call, per client port."""
+    cpu: float = 0.0
+
+    def writes(self) -> tuple[dict[int, list[float]], float]:
+        """The times of the writes since the last call, per client port, and the CPU time the
+        server process used since (the first call: since it started)."""
         self.control.send("writes")
         if not self.control.poll(30):
             raise SystemExit("a server did not hand over its write times")
+        noted, cpu = self.control.recv()
         by_port: dict[int, list[float]] = {}
-        for port, at in self.control.recv():
+        for port, at in noted:
             by_port.setdefault(port, []).append(at)
-        return by_port
+        used, self.cpu = cpu - self.cpu, cpu
+        return by_port, used
 
 
 def start_server(kind: str, cassette_dir: Path, speed: float, pin: bool) -> Server:
@@ -242,6 +247,7 @@ class Timing:
     round_p99s: list[float] = field(default_factory=list)
     server_gap_errors: list[float] = field(default_factory=list)
     delivery: list[float] = field(default_factory=list)
+    cpu_per_stream: list[float] = field(default_factory=list)
     broken: int = 0
 
     def add_round(self, streams: list[tuple[list[float], list[float]]], speed: float) -> None:
@@ -282,7 +288,8 @@ async def run_level(server: Server, streams: int, speed: float, timing: Timing) 
     await asyncio.wait_for(
         asyncio.gather(*(c.done for c in clients)), timeout=30 + EVENTS * GAP / speed
     )
-    writes = server.writes()
+    writes, cpu = server.writes()
+    timing.cpu_per_stream.append(cpu / streams)
     timing.add_round(
         [(c.arrivals if c.status_ok else [], writes.get(c.port, [])) for c in clients], speed
     )
@@ -316,6 +323,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="koala-bench-") as temp:
         write_timed_cassette(Path(temp))
         servers = {kind: start_server(kind, Path(temp), args.speed, args.pin) for kind in SERVERS}
+        for server in servers.values():
+            server.writes()  # the CPU clock starts now, after start-up
         try:
             for level in LEVELS:
                 for number in range(max(1, args.rounds)):
@@ -335,12 +344,12 @@ def main() -> int:
     print(
         "gap error as the client sees it: p50, p99, p99 once all streams have begun (steady), "
         "lowest-highest p99 of one round; server: p99 of its writes' gap error; delivery: p99 of "
-        "arrival minus write"
+        "arrival minus write; CPU: the server process's CPU time per stream (median of rounds)"
     )
     header = (
         f"{'streams':>7} | {'server':<11} | {'dur p50':>7} | {'worst':>7} | {'gap p50':>7} | "
         f"{'gap p99':>7} | {'steady':>7} | {'rounds p99':>13} | {'server':>7} | "
-        f"{'deliver':>7} | broken"
+        f"{'deliver':>7} | {'CPU':>7} | broken"
     )
     print(header)
     print("-" * len(header))
@@ -355,7 +364,8 @@ def main() -> int:
                 f"{ms(quantile(t.gap_errors, 0.99)):>7} | "
                 f"{ms(quantile(t.steady_gap_errors, 0.99)):>7} | {spread:>13} | "
                 f"{ms(quantile(t.server_gap_errors, 0.99)):>7} | "
-                f"{ms(quantile(t.delivery, 0.99)):>7} | {t.broken:>6}"
+                f"{ms(quantile(t.delivery, 0.99)):>7} | "
+                f"{ms(statistics.median(t.cpu_per_stream)):>7} | {t.broken:>6}"
             )
     mock = results[(128, "mock")]
     duration = abs(statistics.median(mock.duration_errors))
