@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientSession
-from aiohttp.test_utils import TestClient
+from conftest import HEADERS, Client
 from hypothesis import given
 from hypothesis import strategies as st
 
-from koala import build_headers, build_payload, encode_payload
+from koala import build_payload, encode_payload
 from mockserver import MockConfig, create_app, journal, parse_fault_spec
 from mockserver.cli.main import _config_from_args, build_parser
 from mockserver.config import DEFAULT_MAX_GENERATED_BYTES
@@ -30,9 +30,7 @@ from mockserver.wire.huge_event import huge_event_plan
 from mockserver.wire.plan import ResponsePlan, event_stream_plan, rechunk
 from mockserver.wire.streams import WireFormat
 
-Client = TestClient[Any, Any]
 BODY = encode_payload(build_payload("gpt-4o-mini", [{"role": "user", "content": "Hi koala"}]))
-HEADERS = {**build_headers("abcdefghij0123456789"), "Content-Type": "application/json"}
 VALUES = st.lists(st.text(max_size=20), max_size=5)
 
 
