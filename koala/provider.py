@@ -34,8 +34,9 @@ from .request import (
     build_payload,
     is_visitor_id,
 )
-from .response import parse_media_type, status_error
+from .response import body_ends_at_close, parse_media_type, status_error
 from .sse import DEFAULT_MAX_EVENT_SIZE, EventStreamDecoder
+from .stream_end import CloseWatch
 
 __all__ = [
     "DEFAULT_READ_TIMEOUT",
@@ -183,13 +184,22 @@ class Koala(AsyncGeneratorProvider, ProviderModelMixin):
     async def _parse_event_stream(
         response: ClientResponse, max_event_size: int = DEFAULT_MAX_EVENT_SIZE
     ) -> AsyncGenerator[Any, None]:
-        """Yield the JSON value of each event in ``response``'s body (see :mod:`koala.sse`)."""
+        """Yield the JSON value of each event in ``response``'s body (see :mod:`koala.sse`).
+
+        A body that ends at the connection's close and was cut off (a reset, or a close in the
+        middle of an event) raises ``aiohttp.ClientPayloadError``, as a cut body of known
+        length does (:mod:`koala.stream_end`).
+        """
         decoder = EventStreamDecoder(max_event_size=max_event_size)
+        watch = CloseWatch(response) if body_ends_at_close(response.headers) else None
         async for chunk in response.content.iter_chunked(READ_CHUNK_SIZE):
             for value in decoder.feed(chunk):
                 yield value
             if decoder.done:
                 return
+        cut = watch.cut(decoder) if watch is not None else None
+        if cut is not None:
+            raise aiohttp.ClientPayloadError(cut)
         for value in decoder.close():
             yield value
 

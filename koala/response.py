@@ -42,6 +42,7 @@ __all__ = [
     "JSON",
     "ErrorPage",
     "MediaType",
+    "body_ends_at_close",
     "error_message",
     "error_page",
     "parse_media_type",
@@ -127,6 +128,21 @@ def retry_after_seconds(value: str | None) -> float | None:
     seconds = float(value)
     # A year or more (or a float that overflowed to inf) is no advice a caller can follow.
     return seconds if seconds <= MAX_RETRY_AFTER else None
+
+
+def body_ends_at_close(headers: Mapping[str, str]) -> bool:
+    """True when the body is delimited by the connection's close: no ``Content-Length`` and no
+    chunked ``Transfer-Encoding`` (RFC 9112, section 6.3), so a cut looks like the body's end.
+
+    >>> body_ends_at_close({"Content-Type": "text/event-stream"})
+    True
+    >>> body_ends_at_close({"transfer-encoding": "gzip, chunked"})
+    False
+    """
+    if _header(headers, "Content-Length") is not None:
+        return False
+    codings = _header(headers, "Transfer-Encoding") or ""
+    return codings.rsplit(",", 1)[-1].strip(" \t").lower() != "chunked"
 
 
 def status_error(

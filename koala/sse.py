@@ -124,6 +124,21 @@ class EventStreamDecoder:
             self._deferred_error = error
         return out
 
+    @property
+    def at_event_boundary(self) -> bool:
+        """True when the body fed so far may end here without cutting anything: ``[DONE]`` was
+        seen, or no line and no event is open (the last line ended, and a blank line closed the
+        last event's data). A body whose end is only the connection's close needs this to tell
+        its end from a cut (docs/PROTOCOL.md, "The end of an event stream").
+
+        >>> decoder = EventStreamDecoder()
+        >>> decoder.feed(b'data: "a"\\n\\ndata: "b"\\n'), decoder.at_event_boundary
+        (['a'], False)
+        >>> decoder.feed(b"\\n"), decoder.at_event_boundary
+        (['b'], True)
+        """
+        return self.done or not (self._pending or self._data_lines)
+
     def close(self) -> list[Any]:
         """End of stream: decode an unterminated last line and dispatch an open event."""
         self._raise_deferred_error()
