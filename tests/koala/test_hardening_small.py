@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from aiohttp import web
 
 from koala import Koala
-from koala.errors import EventTooLargeError
+from koala.errors import EventTooLargeError, KoalaTimeoutError
 from koala.provider import _seconds
 from koala.response import retry_after_seconds, status_error
 
@@ -39,6 +40,39 @@ def test_timeout_limits_read_well() -> None:
     assert _seconds(None) == "none"
     assert _seconds(30.0) == "30 s"
     assert _seconds(0.5) == "0.5 s"
+
+
+@pytest.mark.parametrize(
+    ("timeout", "read_timeout", "limits"),
+    [
+        (None, 0.2, "(total: none, between chunks: 0.2 s)"),
+        (0.2, None, "(total: 0.2 s, between chunks: none)"),
+    ],
+)
+async def test_a_timeout_message_names_its_limits_and_none_reads_well(
+    aiohttp_server: Any, timeout: float | None, read_timeout: float | None, limits: str
+) -> None:
+    release = asyncio.Event()
+
+    async def stall(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await asyncio.wait_for(release.wait(), 10)
+        return response
+
+    app = web.Application()
+    app.router.add_post("/api/gpt/", stall)
+    server = await aiohttp_server(app)
+    url = str(server.make_url("/api/gpt/"))
+    messages = [{"role": "user", "content": "hi"}]
+    with pytest.raises(KoalaTimeoutError) as caught:
+        async for _ in Koala.create_async_generator(
+            "", messages, api_endpoint=url, timeout=timeout, read_timeout=read_timeout
+        ):
+            pass
+    release.set()
+    assert str(caught.value).endswith(f"within the timeout {limits}")
+    assert "Nones" not in str(caught.value)
 
 
 async def test_a_json_reply_over_max_event_size_is_event_too_large(aiohttp_server: Any) -> None:
