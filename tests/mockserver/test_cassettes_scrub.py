@@ -7,7 +7,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from koala_servers import Serve, app_for, serve_fixture, sse_handler  # noqa: F401 (serve)
 
@@ -184,6 +184,21 @@ _TOKEN = st.text(
 _NAME = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=3, max_size=10)
 
 
+def _echoing(name: str, secret: str, body: bytes, chunks: list[Chunk]) -> Interaction:
+    """An answer that echoes ``secret`` in its URI, headers, request body and event stream."""
+    return Interaction(
+        method="POST",
+        uri=f"https://koala.sh/api/gpt/?{name}={secret}",
+        request_headers={f"X-{name}": [secret], "Content-Type": ["application/json"]},
+        request_body=b'{"input": "' + secret.encode() + b'"}',
+        status=200,
+        reason="OK",
+        response_headers={"Content-Type": ["text/event-stream"], f"X-{name}": [secret]},
+        body=body,
+        chunks=chunks,
+    )
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     name=_NAME,
@@ -194,20 +209,14 @@ _NAME = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=3, max_size=10)
 def test_an_echoed_secret_is_replaced_across_any_chunking(
     name: str, secret: str, pieces: list[str], cuts: list[int]
 ) -> None:
+    # A "secret" that the scrubbed record holds anyway (SCRUBBED itself, "applicat" of the
+    # content type, a piece of the query parameter's name) cannot be told from a leak.
+    without_secret = repr(scrub_interaction(_echoing(name, "-", b"", [Chunk(0.0, b"")])))
+    assume(secret not in without_secret)
     body = secret.join(pieces).encode() + secret.encode()
     points = sorted({min(c, len(body)) for c in cuts} | {0, len(body)})
     chunks = [Chunk(float(n), body[a:b]) for n, (a, b) in enumerate(pairwise(points))]
-    original = Interaction(
-        method="POST",
-        uri=f"https://koala.sh/api/gpt/?{name}={secret}",
-        request_headers={f"X-{name}": [secret], "Content-Type": ["application/json"]},
-        request_body=b'{"input": "' + secret.encode() + b'"}',
-        status=200,
-        reason="OK",
-        response_headers={"Content-Type": ["text/event-stream"], f"X-{name}": [secret]},
-        body=body,
-        chunks=chunks or [Chunk(0.0, body)],
-    )
+    original = _echoing(name, secret, body, chunks or [Chunk(0.0, body)])
     scrubbed = scrub_interaction(original)
     stored = repr(scrubbed).encode()
     assert secret.encode() not in stored
