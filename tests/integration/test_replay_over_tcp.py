@@ -27,9 +27,14 @@ def boundaries(chunks: list[bytes]) -> set[int]:
 
 
 async def receive(server: TestServer, interaction: Interaction) -> tuple[list[bytes], float]:
-    """The body's chunks as the client read them, and the seconds from first to last."""
+    """The body's chunks as the client read them, and the seconds from sending to the last.
+
+    Measured from the request, not from the first chunk: the server schedules every chunk at
+    its start plus the recorded offset, so a first chunk that a loaded machine delivers late
+    shortens first-to-last but can never bring the last chunk before its deadline.
+    """
     chunks: list[bytes] = []
-    first = last = 0.0
+    sent = last = time.monotonic()
     async with (
         aiohttp.ClientSession(headers=build_headers()) as session,
         session.post(
@@ -40,9 +45,8 @@ async def receive(server: TestServer, interaction: Interaction) -> tuple[list[by
     ):
         async for chunk in response.content.iter_any():
             last = time.monotonic()
-            first = first or last
             chunks.append(chunk)
-    return chunks, last - first
+    return chunks, last - sent
 
 
 @pytest.mark.parametrize("speed", [1.0, 4.0])
@@ -61,8 +65,7 @@ async def test_unicode_cassette_keeps_its_chunks_and_timing(speed: float) -> Non
     assert b"".join(received) == interaction.body
     # TCP may merge writes that arrive together, but never cuts where the recording did not.
     assert boundaries(received) <= boundaries(recorded)
-    recorded_span = interaction.chunks[-1].at - interaction.chunks[0].at
-    assert seconds >= 0.8 * recorded_span / speed
+    assert seconds >= interaction.chunks[-1].at / speed
     expected = decode_stream(interaction.body)
     assert provider_values == "".join(v for v in expected if isinstance(v, str))
 
