@@ -107,8 +107,11 @@ def flush_access_log(app: web.Application) -> None:
         buffer.flush()
 
 
-def describe_source(served_by: Mapping[str, Any]) -> str:
-    """A journal entry's ``served_by`` in a few words: ``cassette greeting``, ``fault stall``."""
+def describe_source(served_by: Mapping[str, Any] | None) -> str:
+    """A journal entry's ``served_by`` in a few words: ``cassette greeting``, ``fault stall``
+    (``-``: not answered yet)."""
+    if served_by is None:
+        return "-"
     source = str(served_by.get("source") or "-")
     if source == "cassette":
         text = f"cassette {served_by.get('cassette', '?')}"

@@ -47,7 +47,8 @@ class GenerationBudget:
     def refusal(self, entry: JournalEntry, size: int) -> web.Response:
         """The JSON 503 for an answer of ``size`` bytes that does not fit; the journal entry
         says the server's error answered (the fault it was for stays named)."""
-        entry.served_by = {**entry.served_by, "source": "error"}
+        served = entry.served_by
+        entry.served_by = {**served, "source": "error"} if served else {"source": "error"}
         bound = f"the server's bound on bytes generated at once, {self.limit:,} bytes"
         flag = "(MockConfig.max_generated_bytes, koala-mock serve --max-generated-bytes)"
         if size > self.limit:  # it never fits: a retry cannot help, so no Retry-After

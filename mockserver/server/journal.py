@@ -86,8 +86,9 @@ class JournalEntry:
     _body_pending: bool = False
     #: The contract's verdict (None: not checked); :attr:`verdict` is its JSON.
     contract_verdict: Verdict | None = None
-    #: What answered (see :class:`~mockserver.wire.plan.ServedBy`).
-    served_by: ServedBy = field(default_factory=lambda: ServedBy())
+    #: What answered (see :class:`~mockserver.wire.plan.ServedBy`); None until it is answered
+    #: (``{}`` in :meth:`to_json`).
+    served_by: ServedBy | None = None
     status: int | None = None
     seed: int | None = None
     fault: str | None = None
@@ -195,7 +196,7 @@ class JournalEntry:
             "body": _storable(self.body, self.raw_body, self.body_size),
             "shape": self.shape,
             "verdict": self.verdict,
-            "served_by": self.served_by,
+            "served_by": self.served_by or {},
             "status": self.status,
             "seed": self.seed,
             "fault": self.fault,

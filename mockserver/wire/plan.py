@@ -7,6 +7,7 @@ lets the tests check what a fault *means* without a socket.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -17,6 +18,11 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from mockserver.wire.generated import GeneratedWrites, SlicedBody, Write
 from mockserver.wire.streams import KOALA_FORMAT, WireFormat, encode_events
+
+if sys.version_info >= (3, 11):
+    from typing import NotRequired
+else:  # pragma: no cover - Python 3.10
+    from typing_extensions import NotRequired
 
 __all__ = [
     "EVENT_STREAM",
@@ -43,31 +49,31 @@ EVENT_STREAM = "text/event-stream; charset=utf-8"
 Source = Literal["cassette", "synthetic", "stub", "fault", "upstream", "error", "bug"]
 
 
-class ServedBy(TypedDict, total=False):
-    """The journal's ``served_by``: empty until the request is answered, then ``source`` and
-    the details that source has. Shared between entries (one per recording): never mutated."""
+class ServedBy(TypedDict):
+    """The journal's ``served_by`` once a request is answered: ``source``, and the details that
+    source has. Shared between entries (one per recording): never mutated."""
 
     source: Source
     #: ``cassette``: the file's name and the interaction's index in it.
-    cassette: str
-    interaction: int
+    cassette: NotRequired[str]
+    interaction: NotRequired[int]
     #: The fuzz seed, when one rewrote the answer.
-    seed: int
+    seed: NotRequired[int]
     #: ``fault``: the fault spec, and the source of the answer it broke.
-    fault: str
-    answer: Source
+    fault: NotRequired[str]
+    answer: NotRequired[Source]
     #: ``stub``: the stub's number (``POST /__admin/stubs``).
-    stub: int
+    stub: NotRequired[int]
     #: ``"json"`` when the answer went out as the JSON reply instead of a stream.
-    form: str
+    form: NotRequired[str]
     #: ``error`` in replay mode: no cassette matched; the nearest one and what differs.
-    unmatched: bool
-    nearest: str | None
-    differences: list[str]
+    unmatched: NotRequired[bool]
+    nearest: NotRequired[str | None]
+    differences: NotRequired[list[str]]
     #: ``upstream``: where the recording proxy forwarded (credentials masked), and the proxy's
     #: record mode (also on the answers it replays).
-    upstream: str
-    record_mode: str
+    upstream: NotRequired[str]
+    record_mode: NotRequired[str]
 
 
 #: Larger bodies are streamed (and tracked), so shutdown can close them if the client stalls.
