@@ -17,7 +17,7 @@ from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from koala.request import API_PATH
 from koala.testing import scrub_header_value
@@ -25,6 +25,23 @@ from mockserver.config import DEFAULT_JOURNAL_MAX_BYTES
 from mockserver.wire.contract import Verdict
 from mockserver.wire.plan import MAX_STORED_BYTES, ServedBy
 
+__all__ = [
+    "DEFAULT_CAPACITY",
+    "ENTRY_OVERHEAD",
+    "MAX_EVENT_TIMES",
+    "Ending",
+    "Journal",
+    "JournalEntry",
+    "JournalWatcher",
+    "decode_json_body",
+    "header_bytes",
+    "header_dict",
+    "masked_header_dict",
+    "raw_header_bytes",
+    "stored_size",
+]
+
+T = TypeVar("T")
 DEFAULT_CAPACITY = 10_000
 #: The bytes every entry is counted for besides its body, headers and response values.
 ENTRY_OVERHEAD = 256
@@ -66,6 +83,25 @@ class JournalWatcher(Protocol):
     def entry_changed(self, entry: JournalEntry) -> None: ...
 
     def journal_cleared(self) -> None: ...
+
+
+class _BodyPart(Generic[T]):
+    """``raw_body`` or ``body`` of a :class:`JournalEntry`, kept in the field ``name``: reading
+    it first decodes a JSON body kept as bytes (:meth:`JournalEntry.keep_json_body`); setting it
+    ends the wait for that decoding."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, entry: JournalEntry, owner: type | None = None) -> T:
+        if entry._body_pending:
+            entry._decode_body()
+        value: T = getattr(entry, self.name)
+        return value
+
+    def __set__(self, entry: JournalEntry, value: T) -> None:
+        setattr(entry, self.name, value)
+        entry._body_pending = False
 
 
 @dataclass(slots=True)
@@ -119,29 +155,10 @@ class JournalEntry:
         """The request shape the contract matched: ``browser`` or ``keyed`` (None: unchecked)."""
         return self.contract_verdict.shape if self.contract_verdict is not None else None
 
-    @property
-    def raw_body(self) -> bytes:
-        """The body's bytes when it is not JSON (a JSON body is kept decoded, in ``body``)."""
-        if self._body_pending:
-            self._decode_body()
-        return self._raw_body
-
-    @raw_body.setter
-    def raw_body(self, raw: bytes) -> None:
-        self._raw_body = raw
-        self._body_pending = False
-
-    @property
-    def body(self) -> Any:
-        """The body's JSON value (None: no body, not JSON, or too large to keep)."""
-        if self._body_pending:
-            self._decode_body()
-        return self._body
-
-    @body.setter
-    def body(self, value: Any) -> None:
-        self._body = value
-        self._body_pending = False
+    #: The body's bytes when it is not JSON (a JSON body is kept decoded, in ``body``).
+    raw_body = _BodyPart[bytes]("_raw_body")
+    #: The body's JSON value (None: no body, not JSON, or too large to keep).
+    body = _BodyPart[Any]("_body")
 
     def keep_json_body(self, raw: bytes) -> None:
         """Keep ``raw``, a body known to be JSON, as bytes: :attr:`body` decodes it when read."""
