@@ -39,6 +39,18 @@ from mockserver.cassettes.files import DEFAULT_MAX_CASSETTE_BYTES
 from mockserver.wire.http_headers import HOP_BY_HOP_HEADERS, TRANSFER_HEADERS
 from mockserver.wire.plan import ResponsePlan, ServedBy, Write
 
+__all__ = [
+    "LOADED_FILES",
+    "UNREPLAYED_HEADERS",
+    "CassetteLibrary",
+    "FileSignature",
+    "Recorded",
+    "api_path",
+    "decoded_values",
+    "match_key",
+    "recorded",
+]
+
 #: Response headers that describe one transfer, not the answer; the server sets its own.
 UNREPLAYED_HEADERS = HOP_BY_HOP_HEADERS | TRANSFER_HEADERS | {"date"}
 

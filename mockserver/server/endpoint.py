@@ -41,6 +41,19 @@ from mockserver.wire.plan import MAX_STORED_BYTES, ResponsePlan, ServedBy, event
 from mockserver.wire.stubs import Stub
 from mockserver.wire.synthetic import synthetic_tokens
 
+__all__ = [
+    "FAULT_HEADER",
+    "SEED_HEADER",
+    "ChatEndpoint",
+    "RequestRejected",
+    "answer_or_rejection",
+    "fault_for",
+    "plan_answer",
+    "replay_plan",
+    "seed_for",
+    "stream_only",
+]
+
 FAULT_HEADER = "X-Koala-Mock-Fault"
 SEED_HEADER = "X-Koala-Mock-Seed"
 

@@ -25,6 +25,26 @@ from koala.api_key import ApiKey
 from koala.request import VISITOR_ID_ALPHABET, VISITOR_ID_LENGTH, build_headers
 from koala.response import parse_media_type
 
+__all__ = [
+    "BROWSER",
+    "KEYED",
+    "KEYED_HEADERS",
+    "PASSED",
+    "PASSED_KEYED",
+    "Problem",
+    "Shape",
+    "Verdict",
+    "VerdictMemo",
+    "check_authorization",
+    "check_headers",
+    "check_payload",
+    "check_request",
+    "describe",
+    "parse_body",
+    "passed",
+    "request_shape",
+]
+
 Shape = Literal["browser", "keyed"]
 BROWSER: Shape = "browser"
 KEYED: Shape = "keyed"

@@ -46,6 +46,28 @@ from mockserver.wire.streams import (
     encode_events,
 )
 
+__all__ = [
+    "BOT_PAGE",
+    "CLOUDFLARE_PAGE",
+    "FAULTS",
+    "HTML_200_PAGE",
+    "MAX_WAIT_SECONDS",
+    "Builder",
+    "FaultContext",
+    "FaultQueue",
+    "FaultScenario",
+    "FaultSpec",
+    "FaultSpecError",
+    "Param",
+    "QueuedFault",
+    "fault",
+    "fault_table",
+    "known_names",
+    "make_fault_spec",
+    "parse_fault_spec",
+    "split_fault_spec",
+]
+
 #: Upper bound of every waiting fault, so that nothing hangs for ever.
 MAX_WAIT_SECONDS = 60.0
 
