@@ -1,10 +1,17 @@
-"""What the benchmarks share: the generated cassette of one timed event stream."""
+"""What the benchmarks share: the generated cassette of one timed event stream, a server on a
+free loopback port, and pinning a process to one CPU."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import os
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+from aiohttp import web
+
+from koala.request import API_PATH
 from mockserver.cassettes.cassette import Cassette, Interaction, chunks_for, write_cassette
 
 
@@ -40,3 +47,40 @@ def write_stream_cassette(
     )
     write_cassette(path, cassette)
     return body
+
+
+def event_stream_app(send: Callable[[web.StreamResponse], Awaitable[Any]]) -> web.Application:
+    """A bare aiohttp app, the benchmarks' baseline: a POST to the chat API's path is read, then
+    answered with an event stream whose body ``send(response)`` writes."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
+        await response.prepare(request)
+        await send(response)
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_post(API_PATH, handle)
+    return app
+
+
+def pin_to_cpu(cpu: int) -> None:
+    """Run this process on CPU ``cpu`` only, where the OS allows it (and has that CPU)."""
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > cpu:
+        os.sched_setaffinity(0, {cpu})
+
+
+def serve_forever(app: web.Application, started: Callable[[int], None], **options: Any) -> None:
+    """Serve ``app`` on a free 127.0.0.1 port until this process is killed (``options`` go to
+    its ``AppRunner``); ``started(port)`` runs on the server's loop once it listens."""
+
+    async def run() -> None:
+        runner = web.AppRunner(app, handle_signals=False, **options)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        started(runner.addresses[0][1])
+        await asyncio.Event().wait()
+
+    asyncio.run(run())

@@ -49,8 +49,8 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import write_stream_cassette
-from bench_server import BASELINE_PATH, _pin, encoded_request, request_body
+from _common import event_stream_app, pin_to_cpu, serve_forever, write_stream_cassette
+from bench_server import encoded_request, request_body
 
 from mockserver.wire.streams import encode_stream
 
@@ -83,21 +83,14 @@ def write_timed_cassette(directory: Path) -> None:
 def plain_sleep_app(speed: float) -> web.Application:
     timed = chunks()
 
-    async def handle(request: web.Request) -> web.StreamResponse:
-        await request.read()
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
-        await response.prepare(request)
+    async def send(response: web.StreamResponse) -> None:
         loop = asyncio.get_running_loop()
         start = loop.time()
         for at, data in timed:
             await asyncio.sleep(start + at / speed - loop.time())
             await response.write(data)
-        await response.write_eof()
-        return response
 
-    app = web.Application()
-    app.router.add_post(BASELINE_PATH, handle)
-    return app
+    return event_stream_app(send)
 
 
 def mock_app(cassette_dir: Path, speed: float) -> web.Application:
@@ -126,7 +119,7 @@ def _note_writes(writes: list[tuple[int, float]]) -> None:
 def serve(kind: str, cassette_dir: str, speed: float, pin: bool, control: Connection) -> None:
     """One server; each message on ``control`` is answered with the writes noted since."""
     if pin:
-        _pin(0)
+        pin_to_cpu(0)
     writes: list[tuple[int, float]] = []
     _note_writes(writes)
     app = plain_sleep_app(speed) if kind == "plain sleep" else mock_app(Path(cassette_dir), speed)
@@ -136,16 +129,11 @@ def serve(kind: str, cassette_dir: str, speed: float, pin: bool, control: Connec
         control.send((writes[:], time.process_time()))
         writes.clear()
 
-    async def run() -> None:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        control.send(runner.addresses[0][1])
+    def started(port: int) -> None:
+        control.send(port)
         asyncio.get_running_loop().add_reader(control.fileno(), hand_over)
-        await asyncio.Event().wait()
 
-    asyncio.run(run())
+    serve_forever(app, started, access_log=None)
 
 
 @dataclass
@@ -304,7 +292,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     if args.pin:
-        _pin(1)
+        pin_to_cpu(1)
     results: dict[tuple[int, str], Timing] = {}
     with tempfile.TemporaryDirectory(prefix="koala-bench-") as temp:
         write_timed_cassette(Path(temp))

@@ -38,9 +38,9 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import write_stream_cassette
+from _common import event_stream_app, pin_to_cpu, serve_forever, write_stream_cassette
 
-from koala.request import build_headers, build_payload, encode_payload
+from koala.request import API_PATH, build_headers, build_payload, encode_payload
 from mockserver.wire.streams import encode_stream
 
 EVENTS = 64
@@ -48,7 +48,8 @@ LEVELS = (1, 16, 128)
 SERVERS = ("baseline", "mock")
 PROMPT = "Benchmark: replay a 64-event answer"
 MODEL = "gpt-4o-mini"
-BASELINE_PATH = "/api/gpt/"
+#: Where both servers answer (the chat API's path; bench/_common.event_stream_app).
+BASELINE_PATH = API_PATH
 
 
 def answer_values() -> list[str]:
@@ -74,23 +75,9 @@ def write_bench_cassette(directory: Path) -> bytes:
 # -- servers (each in its own process) ------------------------------------------------------------
 
 
-def _pin(cpu: int) -> None:
-    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > cpu:
-        os.sched_setaffinity(0, {cpu})
-
-
 def baseline_app(body: bytes) -> web.Application:
-    async def handle(request: web.Request) -> web.StreamResponse:
-        await request.read()
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
-        await response.prepare(request)
-        await response.write(body)
-        await response.write_eof()
-        return response
-
-    app = web.Application()
-    app.router.add_post(BASELINE_PATH, handle)
-    return app
+    # The body in one write (the lambda hands back write's own coroutine: no extra frame).
+    return event_stream_app(lambda response: response.write(body))
 
 
 def mock_app(cassette_dir: Path) -> web.Application:
@@ -101,7 +88,7 @@ def mock_app(cassette_dir: Path) -> web.Application:
 
 
 def serve(kind: str, cassette_dir: str, body: bytes, port_out: Connection) -> None:
-    _pin(0)
+    pin_to_cpu(0)
     if kind == "baseline":
         app, options = baseline_app(body), {"access_log": None}
     else:
@@ -113,21 +100,16 @@ def serve(kind: str, cassette_dir: str, body: bytes, port_out: Connection) -> No
         app = mock_app(Path(cassette_dir))
         options = {"access_log_class": install_access_log(app, "text")}
 
-    async def run() -> None:
-        runner = web.AppRunner(app, handle_signals=False, **options)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
+    def started(port: int) -> None:
         if kind == "mock":
             from mockserver.cli.main import freeze_start_up_objects
             from mockserver.server.state import cassettes
 
             cassettes(app)  # loaded, then frozen: as `koala-mock serve` does once it has started
             freeze_start_up_objects()
-        port_out.send(runner.addresses[0][1])
-        await asyncio.Event().wait()
+        port_out.send(port)
 
-    asyncio.run(run())
+    serve_forever(app, started, **options)
 
 
 # -- load generator -------------------------------------------------------------------------------
@@ -399,7 +381,7 @@ def main() -> int:
     rounds = max(1, args.rounds)
     per_round_requests = max(1, args.requests // rounds)
     per_round_seconds = args.seconds / rounds
-    _pin(1)
+    pin_to_cpu(1)
     results: dict[str, list[LevelResult]] = {kind: [] for kind in SERVERS}
     with tempfile.TemporaryDirectory(prefix="koala-bench-") as temp:
         cassette_dir = Path(temp)
