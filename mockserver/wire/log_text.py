@@ -3,7 +3,9 @@
 A request path may hold ``%0A`` (decoded to a newline), a header value a control character, a
 fault parameter an ANSI escape: written raw, any of them can split a log line or forge a new one.
 :func:`escape` writes control characters (C0, DEL, C1, the Unicode line and paragraph
-separators) and the backslash as ``\\xNN`` / ``\\uNNNN`` escapes; everything else is kept.
+separators), the bidirectional controls (U+202E and its kin reorder what a terminal shows, so a
+line can read other than it is) and the backslash as ``\\xNN`` / ``\\uNNNN`` escapes; everything
+else is kept.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from datetime import datetime, timezone
 
 __all__ = ["escape", "timestamp"]
 
-_UNSAFE = re.compile("[\\x00-\\x1f\\x7f-\\x9f\\\\\\u2028\\u2029]")
+_UNSAFE = re.compile(
+    "[\\x00-\\x1f\\x7f-\\x9f\\\\\\u2028\\u2029\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]"
+)
 
 
 def _escaped(match: re.Match[str]) -> str:

@@ -36,6 +36,8 @@ BODY = encode_payload(build_payload("gpt-4o-mini", [{"role": "user", "content": 
         ("/a\r\x1b[31mred", "/a\\x0d\\x1b[31mred"),
         ("/back\\slash", "/back\\\\slash"),
         ("/nel\x85ls\u2028", "/nel\\x85ls\\u2028"),
+        ("/txt.\u202egpj", "/txt.\\u202egpj"),  # a right-to-left override reorders the line
+        ("/\u2066a\u2069\u200f\u061c", "/\\u2066a\\u2069\\u200f\\u061c"),
         ("/ünïcode/日本", "/ünïcode/日本"),
     ],
 )
