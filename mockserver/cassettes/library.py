@@ -306,6 +306,8 @@ class CassetteLibrary:
         self._recorded: dict[int, Recorded] = {}
         self.duplicates: list[tuple[str, str]] = []
         self.loaded = False
+        #: Bumped whenever the cassettes are (re)set: an answer decided earlier may be stale.
+        self.version = 0
 
     def ensure_loaded(self) -> None:
         """Load the cassettes unless done already (keeps ``create_app`` cheap)."""
@@ -354,6 +356,7 @@ class CassetteLibrary:
         self.duplicates = duplicates
         self._index, self._raw_index, self._recorded = index, raw_index, by_id
         self.loaded = True
+        self.version += 1
 
     def lookup(
         self, method: str, path: str, body: Any, raw: bytes | None = None, *, nearest: bool = True

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import gc
+from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
+from conftest import HEADERS, PAYLOAD, Client, ClientFactory
 
+from koala import build_payload, encode_payload
 from koala.response import parse_media_type
 from mockserver import MockConfig, create_app
 from mockserver.cli.main import freeze_start_up_objects
+from mockserver.config import DEFAULT_CASSETTE_DIR
+from mockserver.server import endpoint as endpoint_module
 from mockserver.server.access_log import format_text, log_record, text_line
+from mockserver.server.decisions import Decision, DecisionMemo
 from mockserver.server.http_errors import CURRENT_ENTRY
 from mockserver.server.journal import Journal, JournalEntry
+from mockserver.server.state import CONFIG, JOURNAL
 from mockserver.wire.contract import Problem, Verdict
 from mockserver.wire.json_answer import is_json_answer, is_stream_answer, wants_json
 from mockserver.wire.plan import ResponsePlan, Write
@@ -106,3 +114,118 @@ def test_serve_freezes_start_up_objects_and_create_app_does_not() -> None:
         assert gc.get_freeze_count() > before
     finally:
         gc.unfreeze()
+
+
+# -- the answer decided once for a repeated request (mockserver.server.decisions) --------------
+
+HELLO = build_payload("gpt-4o-mini", [{"role": "user", "content": "Hello"}])
+UNRECORDED = build_payload("gpt-4o-mini", [{"role": "user", "content": "never recorded"}])
+
+
+class _CountingMemo(DecisionMemo):
+    """A :class:`DecisionMemo` that counts the decisions it gives again."""
+
+    hits = 0
+
+    def get(self, *args: Any) -> Decision | None:
+        decision = super().get(*args)
+        if decision is not None:
+            type(self).hits += 1
+        return decision
+
+
+@pytest.fixture
+def counting_memo(monkeypatch: pytest.MonkeyPatch) -> type[_CountingMemo]:
+    counting = type("Counting", (_CountingMemo,), {"hits": 0})
+    monkeypatch.setattr(endpoint_module, "DecisionMemo", counting)
+    return counting
+
+
+async def _exchange(client: Client, payload: Any, **headers: str) -> tuple[Any, ...]:
+    """What a client and the journal see of one request, less what differs per request."""
+    async with client.post(
+        "/api/gpt/", data=encode_payload(payload), headers={**HEADERS, **headers}
+    ) as response:
+        body = await response.read()
+        answer = (response.status, [(k, v) for k, v in response.headers.items() if k != "Date"])
+    entry = client.app[JOURNAL].last().to_json()
+    for varying in ("number", "time", "duration"):
+        del entry[varying]
+    if entry["event_times"] is not None:  # when each event left: only how many is the same
+        entry["event_times"] = len(entry["event_times"])
+    return (*answer, body, entry)
+
+
+@pytest.mark.parametrize("mode", ["auto", "replay", "synthetic"])
+@pytest.mark.parametrize("payload", [HELLO, PAYLOAD, UNRECORDED])
+@pytest.mark.parametrize("accept", ["text/event-stream", "application/json"])
+@pytest.mark.parametrize("speed", [0.0, 1.0])
+async def test_a_repeated_request_gets_what_the_first_got(
+    aiohttp_client: ClientFactory,
+    counting_memo: type[_CountingMemo],
+    mode: str,
+    payload: Any,
+    accept: str,
+    speed: float,
+) -> None:
+    config = MockConfig(mode=mode, speed=speed, latency=0.001)  # type: ignore[arg-type]
+    client = await aiohttp_client(create_app(config))
+    first = await _exchange(client, payload, Accept=accept)
+    again = [await _exchange(client, payload, Accept=accept) for _ in range(2)]
+    assert again == [first, first]
+    # Every answer but replay's 404 (a rejection, decided afresh) is given again from the memo.
+    answered = first[0] != 404
+    assert counting_memo.hits == (2 if answered else 0)
+    assert [e.status for e in client.app[JOURNAL].entries()] == [first[0]] * 3
+
+
+async def test_the_decision_is_not_reused_once_something_could_change_it(
+    aiohttp_client: ClientFactory, counting_memo: type[_CountingMemo], tmp_path: Path
+) -> None:
+    (tmp_path / "greeting.yaml").write_bytes((DEFAULT_CASSETTE_DIR / "greeting.yaml").read_bytes())
+    config = MockConfig(cassette_dir=tmp_path, mode="auto", speed=0)
+    client = await aiohttp_client(create_app(config))
+    journal = client.app[JOURNAL]
+
+    async def source(**headers: str) -> Any:
+        await _exchange(client, HELLO, **headers)
+        return journal.last().served_by["source"]
+
+    assert [await source(), await source()] == ["cassette", "cassette"]
+    assert counting_memo.hits == 1
+    assert await source(**{"X-Koala-Mock-Fault": "rate_limit"}) == "fault"
+    seeded = await _exchange(client, HELLO, **{"X-Koala-Mock-Seed": "7"})
+    assert seeded[3]["seed"] == 7 and seeded[3]["served_by"]["seed"] == 7
+    async with client.post("/__admin/faults", json={"fault": "rate_limit"}) as response:
+        assert response.status == 201
+    assert await source() == "fault"
+    async with client.post("/__admin/stubs", json={"tokens": ["s"], "times": 1}) as response:
+        assert response.status == 201
+    assert await source() == "stub"
+    assert await source() == "cassette"  # the stub is used up; the fault too
+    # The contract's verdict is the request's own: a warning shows, then goes again.
+    warned = await _exchange(client, HELLO, Origin="https://example.com")
+    assert warned[3]["verdict"]["warnings"] and warned[3]["served_by"]["source"] == "cassette"
+    assert not (await _exchange(client, HELLO))[3]["verdict"]["warnings"]
+    hits = counting_memo.hits
+    (tmp_path / "greeting.yaml").unlink()  # reloaded: the cassette is gone
+    async with client.post("/__admin/cassettes/reload", json={}) as response:
+        assert response.status == 200
+    assert await source() == "synthetic"
+    client.app[CONFIG].mode = "replay"
+    assert (await _exchange(client, HELLO))[0] == 404
+    assert counting_memo.hits == hits  # each of those decided afresh
+
+
+def test_the_decision_memo_is_bounded() -> None:
+    memo = DecisionMemo(capacity=2, max_body=4)
+    decision = Decision(WARNED, ResponsePlan(), {}, (1,))
+    for n in range(3):
+        memo.put(("POST", "/", None, str(n).encode()), decision)
+    memo.put(("POST", "/", None, b"large"), decision)
+    assert len(memo) == 2
+    assert memo.get(("POST", "/", None, b"0"), WARNED, (1,)) is None  # the oldest went first
+    assert memo.get(("POST", "/", None, b"2"), WARNED, (1,)) is decision
+    assert memo.get(("POST", "/", None, b"2"), WARNED, (2,)) is None
+    other = Verdict(200, None, [], [], {})
+    assert memo.get(("POST", "/", None, b"2"), other, (1,)) is None
