@@ -128,13 +128,21 @@ class BotDetectedError(ResponseStatusError):
 
 
 class UnexpectedContentTypeError(KoalaError):
-    """A 2xx answer that is neither an event stream nor the JSON ``{"output": ...}`` reply."""
+    """A 2xx answer that is neither an event stream nor the JSON ``{"output": ...}`` reply.
 
-    def __init__(self, content_type: str, body: str | bytes) -> None:
+    ``expected`` is what the client asked for: ``text/event-stream`` by default,
+    ``application/json`` for ``json_reply=True``, the reply's shape for a JSON body that is whole
+    but not that reply.
+    """
+
+    def __init__(
+        self, content_type: str, body: str | bytes, expected: str = "text/event-stream"
+    ) -> None:
         self.content_type = content_type
+        self.expected = expected
         self.body_excerpt = excerpt(body)
         super().__init__(
-            f"expected text/event-stream, got {content_type or 'no content type'!s}; "
+            f"expected {expected}, got {content_type or 'no content type'!s}; "
             f"body starts: {self.body_excerpt!r}"
         )
 

@@ -34,7 +34,13 @@ from .request import (
     build_payload,
     is_visitor_id,
 )
-from .response import body_ends_at_close, parse_media_type, status_error
+from .response import (
+    EVENT_STREAM,
+    JSON,
+    body_ends_at_close,
+    parse_media_type,
+    status_error,
+)
 from .sse import DEFAULT_MAX_EVENT_SIZE, EventStreamDecoder
 from .stream_end import CloseWatch
 
@@ -42,6 +48,7 @@ __all__ = [
     "DEFAULT_READ_TIMEOUT",
     "DEFAULT_TIMEOUT",
     "ENDPOINT_ENV_VAR",
+    "JSON_OUTPUT_REPLY",
     "READ_CHUNK_SIZE",
     "Koala",
     "check_options",
@@ -52,6 +59,8 @@ ENDPOINT_ENV_VAR = "KOALA_API_ENDPOINT"
 DEFAULT_TIMEOUT = 300.0
 DEFAULT_READ_TIMEOUT = 60.0
 READ_CHUNK_SIZE = 65536
+#: What a JSON answer must be (the words of its UnexpectedContentTypeError).
+JSON_OUTPUT_REPLY = 'a JSON reply {"output": "<text>"}'
 
 
 class Koala(AsyncGeneratorProvider, ProviderModelMixin):
@@ -162,7 +171,7 @@ class Koala(AsyncGeneratorProvider, ProviderModelMixin):
                 session.post(url, json=payload, proxy=proxy) as response,
             ):
                 await raise_for_status(response)
-                async for chunk in await _answer_values(response, max_event_size):
+                async for chunk in await _answer_values(response, max_event_size, url, json_reply):
                     yield chunk
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise KoalaTimeoutError(
@@ -213,27 +222,41 @@ async def raise_for_status(response: ClientResponse) -> None:
         raise error
 
 
-async def _answer_values(response: ClientResponse, max_event_size: int) -> AsyncIterator[Any]:
-    """The answer's values: an event stream, or the JSON ``{"output": ...}`` reply."""
+async def _answer_values(
+    response: ClientResponse, max_event_size: int, url: str, json_reply: bool
+) -> AsyncIterator[Any]:
+    """The answer's values: an event stream, or the JSON ``{"output": ...}`` reply.
+
+    A close-delimited JSON reply that does not parse because it was cut off (a reset, or a close
+    inside the JSON text) is :class:`KoalaConnectionError`, as the same cut of a body of known
+    length is; a whole reply that is not ``{"output": "..."}`` is
+    :class:`UnexpectedContentTypeError`.
+    """
     content_type = response.headers.get("Content-Type", "")
     media_type = parse_media_type(content_type)
     if media_type.is_event_stream:
         return Koala._parse_event_stream(response, max_event_size)
+    watch = CloseWatch(response) if body_ends_at_close(response.headers) else None
     body = await _read_start(response, max_event_size + 1)
-    if media_type.is_json:
-        if len(body) > max_event_size:  # the whole reply is its one value: the same limit
-            raise EventTooLargeError(
-                f"the JSON reply is larger than max_event_size ({max_event_size} bytes)",
-                1,
-                body,
-            )
-        try:
-            reply = json.loads(body)
-        except (ValueError, RecursionError):  # RecursionError: nested too deeply
-            reply = None
-        if isinstance(reply, dict) and isinstance(reply.get("output"), str):
-            return _single(reply["output"])
-    raise UnexpectedContentTypeError(content_type, body)
+    if not media_type.is_json:
+        expected = JSON if json_reply else EVENT_STREAM
+        raise UnexpectedContentTypeError(content_type, body, expected)
+    if len(body) > max_event_size:  # the whole reply is its one value: the same limit
+        raise EventTooLargeError(
+            f"the JSON reply is larger than max_event_size ({max_event_size} bytes)", 1, body
+        )
+    try:
+        reply = json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
+        cut = watch.json_cut(body) if watch is not None else None
+        if cut is not None:
+            raise KoalaConnectionError(
+                f"the JSON reply from {url} broke off: {cut}; body starts: {excerpt(body)!r}"
+            ) from None
+        reply = None
+    if isinstance(reply, dict) and isinstance(reply.get("output"), str):
+        return _single(reply["output"])
+    raise UnexpectedContentTypeError(content_type, body, JSON_OUTPUT_REPLY)
 
 
 async def _single(value: Any) -> AsyncIterator[Any]:

@@ -45,6 +45,7 @@ __all__ = [
     "body_ends_at_close",
     "error_message",
     "error_page",
+    "json_text_unfinished",
     "parse_media_type",
     "retry_after_seconds",
     "status_error",
@@ -63,6 +64,8 @@ RATE_LIMIT_STATUSES = frozenset({429, 402})
 ErrorPage = Literal["cloudflare", "bot"]
 
 _SECONDS = re.compile(r"\s*\d+(\.\d+)?\s*")
+#: A whole JSON string (its escapes included), whose brackets and quotes are not structure.
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
 
 class MediaType(NamedTuple):
@@ -143,6 +146,24 @@ def body_ends_at_close(headers: Mapping[str, str]) -> bool:
         return False
     codings = _header(headers, "Transfer-Encoding") or ""
     return codings.rsplit(",", 1)[-1].strip(" \t").lower() != "chunked"
+
+
+def json_text_unfinished(body: bytes) -> bool:
+    """True when ``body`` stops inside a JSON text: nothing but whitespace, an open string, or
+    more ``{``/``[`` opened than closed. Every cut of a JSON object before its ``}`` is such a
+    body; one that closes all it opens is finished, valid or not.
+
+    >>> json_text_unfinished(b'{"output": "hel')
+    True
+    >>> json_text_unfinished(b'{"output": "{["}'), json_text_unfinished(b"{'output': x}")
+    (False, False)
+    """
+    structure = _JSON_STRING.sub(b"", body)
+    if b'"' in structure:  # a quote that no whole string accounts for: one still open
+        return True
+    opened = structure.count(b"{") + structure.count(b"[")
+    closed = structure.count(b"}") + structure.count(b"]")
+    return opened > closed or not body.strip()
 
 
 def status_error(

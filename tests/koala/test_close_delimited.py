@@ -1,10 +1,12 @@
-"""A close-delimited event stream (no Content-Length, no chunked encoding: the body ends when the
-server closes the connection) that is cut off is a KoalaConnectionError, not a short answer.
+"""A close-delimited event stream or JSON reply (no Content-Length, no chunked encoding: the body
+ends when the server closes the connection) that is cut off is a KoalaConnectionError, not a short
+answer nor an unexpected content type.
 
 A raw asyncio server on 127.0.0.1 writes the head and some bytes of a stream, then ends the
 connection one of three ways: a clean close (FIN), a reset (SO_LINGER 0, then abort: RST), or a
 clean close after a stream that ended properly. Only a clean close on an event boundary (or after
-``data: [DONE]``) is the answer's end (docs/PROTOCOL.md, "The end of an event stream").
+``data: [DONE]``) is the answer's end (docs/PROTOCOL.md, "The end of an event stream"); a JSON
+reply ends after the bracket that closes it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from koala import Koala, KoalaConnectionError
+from koala import Koala, KoalaConnectionError, UnexpectedContentTypeError
 from mockserver.testing.strategies import tokens
 
 Ending = Literal["close", "reset"]
@@ -64,11 +66,13 @@ async def raw_server(
         await server.wait_closed()
 
 
-async def outcome(url: str) -> tuple[list[Any], BaseException | None]:
+async def outcome(url: str, json_reply: bool = False) -> tuple[list[Any], BaseException | None]:
     """The chunks yielded, and the error that ended them (None for a complete answer)."""
     chunks: list[Any] = []
     try:
-        async for chunk in Koala.create_async_generator("", MESSAGES, api_endpoint=url):
+        async for chunk in Koala.create_async_generator(
+            "", MESSAGES, api_endpoint=url, json_reply=json_reply
+        ):
             chunks.append(chunk)
     except Exception as error:
         return chunks, error
@@ -179,3 +183,102 @@ def test_a_cut_anywhere_is_an_error_unless_on_an_event_boundary(
         if ending == "close":  # everything written was read before the close
             assert len(chunks) == whole
         assert isinstance(error, KoalaConnectionError), (chunks, error)
+
+
+# ----------------------------------------------------------------------------- JSON replies
+JSON_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+CLOSE_DELIMITED_JSON = JSON_HEAD + b"Connection: close\r\n\r\n"
+REPLY = b'{"output": "hello"}'
+
+
+async def json_answer_to(
+    body: bytes, ending: Ending, head: bytes = CLOSE_DELIMITED_JSON, json_reply: bool = True
+) -> tuple[list[Any], Any, str]:
+    """The outcome of asking ``json_reply`` of a server answering ``head``, ``body``, ``ending``;
+    and the endpoint."""
+    async with raw_server(body, ending, head=head) as url:
+        chunks, error = await outcome(url, json_reply=json_reply)
+    return chunks, error, url
+
+
+@pytest.mark.parametrize("ending", ["close", "reset"])
+async def test_a_whole_json_reply_that_ends_at_close_is_the_answer(ending: Ending) -> None:
+    """A JSON object is whole at its last bracket: a reset after it (as after ``[DONE]``) cuts
+    nothing."""
+    for body in (REPLY, REPLY + b"\n"):
+        chunks, error, _ = await json_answer_to(body, ending)
+        assert (chunks, error) == (["hello"], None)
+
+
+@pytest.mark.parametrize("json_reply", [True, False])
+@pytest.mark.parametrize("ending", ["close", "reset"])
+async def test_a_json_reply_cut_off_is_a_connection_error_naming_the_endpoint(
+    ending: Ending, json_reply: bool
+) -> None:
+    chunks, error, url = await json_answer_to(b'{"output": "hel', ending, json_reply=json_reply)
+    assert chunks == []
+    assert isinstance(error, KoalaConnectionError), error
+    assert str(error).startswith(f"the JSON reply from {url} broke off: ")
+    reason = "reset" if ending == "reset" else "closed before the JSON text ended"
+    assert reason in str(error)
+    assert "event-stream" not in str(error)
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"output": hello}', b"{'output': 'hi'}", b'{"output": "a",}', b'{"output": 3}']
+)
+async def test_a_whole_but_malformed_json_reply_stays_an_unexpected_content_type(
+    body: bytes,
+) -> None:
+    """Closed on its last bracket, the reply was not cut: it is wrong, not broken off."""
+    chunks, error, _ = await json_answer_to(body, "close")
+    assert chunks == []
+    assert isinstance(error, UnexpectedContentTypeError), error
+    assert str(error).startswith('expected a JSON reply {"output": "<text>"}, got application/json')
+    assert "event-stream" not in str(error)
+
+
+async def test_a_reset_after_a_malformed_json_reply_is_a_connection_error() -> None:
+    """A reset is a cut wherever it falls, unless the reply already parsed."""
+    chunks, error, _ = await json_answer_to(b'{"output": hello}', "reset")
+    assert (chunks, type(error)) == ([], KoalaConnectionError)
+    assert "reset" in str(error)
+
+
+async def test_a_json_reply_of_known_length_is_judged_by_its_framing() -> None:
+    """Unchanged by the close-delimited rule: short of its Content-Length is aiohttp's payload
+    error (a KoalaConnectionError); a body as long as it says is whole, so malformed."""
+    cut = b'{"output": "hel'
+    for ending in ("close", "reset"):
+        head = JSON_HEAD + b"Content-Length: 100\r\n\r\n"
+        chunks, error, url = await json_answer_to(cut, ending, head=head)
+        assert (chunks, type(error)) == ([], KoalaConnectionError)
+        assert str(error).startswith(f"the stream from {url} broke off")
+    head = JSON_HEAD + b"Content-Length: %d\r\n\r\n" % len(cut)
+    chunks, error, _ = await json_answer_to(cut, "close", head=head)
+    assert (chunks, type(error)) == ([], UnexpectedContentTypeError)
+
+
+@settings(max_examples=60)
+@given(
+    st.text(max_size=40),
+    st.booleans(),
+    st.sampled_from([b"", b"\n", b"\r\n "]),
+    st.sampled_from(["close", "reset"]),
+    st.data(),
+)
+def test_a_json_reply_cut_anywhere_before_its_last_bracket_is_a_connection_error(
+    text: str, ascii_only: bool, trailer: bytes, ending: Ending, data: st.DataObject
+) -> None:
+    whole = json.dumps({"output": text}, ensure_ascii=ascii_only).encode()
+    body = whole + trailer
+    cut = data.draw(st.integers(0, len(body)), label="cut")
+
+    chunks, error, url = asyncio.run(json_answer_to(body[:cut], ending))
+
+    if cut >= len(whole):
+        assert (chunks, error) == ([text], None)
+    else:
+        assert chunks == []
+        assert isinstance(error, KoalaConnectionError), error
+        assert str(error).startswith(f"the JSON reply from {url} broke off: ")

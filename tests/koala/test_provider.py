@@ -234,6 +234,26 @@ async def test_other_json_is_an_unexpected_content_type(serve: Serve, body: str)
     assert "application/json" in str(error)
 
 
+async def test_unexpected_content_type_names_what_was_asked_for(serve: Serve) -> None:
+    url = await serve(reply(200, "<html>hi", "text/html"))
+    for json_reply, expected in ((False, "text/event-stream"), (True, "application/json")):
+        _, error = await collect_until_error(url, json_reply=json_reply)
+        assert isinstance(error, UnexpectedContentTypeError)
+        assert error.expected == expected
+        assert str(error).startswith(f"expected {expected}, got text/html")
+
+
+@pytest.mark.parametrize("json_reply", [False, True])
+async def test_a_whole_json_reply_of_another_shape_names_the_shape(
+    serve: Serve, json_reply: bool
+) -> None:
+    url = await serve(reply(200, '{"output": 3}', "application/json"))
+    _, error = await collect_until_error(url, json_reply=json_reply)
+    assert isinstance(error, UnexpectedContentTypeError)
+    assert str(error).startswith('expected a JSON reply {"output": "<text>"}, got application/json')
+    assert "event-stream" not in str(error)
+
+
 async def test_event_stream_content_type_with_charset(serve: Serve) -> None:
     url = await serve(reply(200, 'data: "a"\n\n', "text/event-stream", charset="utf-8"))
     assert await collect(url) == ["a"]

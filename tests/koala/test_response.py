@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from koala.errors import BotDetectedError, CloudflareError, RateLimitError, ResponseStatusError
-from koala.response import error_page, parse_media_type, status_error
+from koala.response import error_page, json_text_unfinished, parse_media_type, status_error
 
 CLOUDFLARE = "<html><head><title>Just a moment...</title></head></html>"
 CF_WAIT = '<body><div id="cf-please-wait">checking</div></body>'
@@ -69,3 +71,37 @@ def test_bytes_bodies_are_classified_and_excerpted() -> None:
     assert error_page(BOT.encode()) == "bot"
     assert error_page(b"plain") is None
     assert len(status_error(500, {}, b"x" * 10_000).body_excerpt) <= 201  # type: ignore[union-attr]
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(
+    st.dictionaries(st.text(), JSON_VALUES, max_size=4) | st.lists(JSON_VALUES, max_size=4),
+    st.booleans(),
+    st.data(),
+)
+def test_every_cut_of_a_json_object_or_array_is_unfinished(
+    value: object, ascii_only: bool, data: st.DataObject
+) -> None:
+    text = json.dumps(value, ensure_ascii=ascii_only).encode()
+    cut = data.draw(st.integers(0, len(text) - 1), label="cut")
+    assert json_text_unfinished(text[:cut])
+    assert not json_text_unfinished(text)
+    assert not json_text_unfinished(text + b"\n")
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"output": hello}', b"{'output': 'hi'}", b'{"a": 1}}', b"[1, 2]]", b"nope", b'""']
+)
+def test_a_body_that_closes_what_it_opens_is_finished(body: bytes) -> None:
+    assert not json_text_unfinished(body)
+
+
+@pytest.mark.parametrize("body", [b"", b" \r\n", b'{"a": "b\\', b'{"a": "\\"', b"[[1]", b'"x'])
+def test_a_body_inside_a_string_or_a_bracket_is_unfinished(body: bytes) -> None:
+    assert json_text_unfinished(body)
