@@ -171,16 +171,39 @@ def _unparsed(request: BaseRequest) -> bool:
     return request.method == "UNKNOWN" and request.version == HttpVersion10
 
 
+class _LastParts:
+    """The escaped path and source of the previous line: the chat API's lines repeat them (one
+    recording answers many requests), and escaping costs more than a comparison. A ``served_by``
+    is never mutated (see :class:`~mockserver.wire.plan.ServedBy`), so holding it and comparing by
+    identity is safe; the path is compared by value."""
+
+    __slots__ = ("escaped_path", "path", "served_by", "source")
+
+    def __init__(self) -> None:
+        self.path = self.escaped_path = ""
+        self.served_by: Any = None  # (an entry not answered yet)
+        self.source = escape(describe_source(None))
+
+
+_LAST = _LastParts()
+
+
 def text_line(request: BaseRequest, response: StreamResponse, seconds: float) -> str:
     """``format_text(log_record(...))``, built straight from the journal entry (the chat API's
     lines are one per request: no record dict in between)."""
     entry = CURRENT_ENTRY.get()
     if entry is None:
         return format_text(log_record(request, response, seconds))
+    last = _LAST
+    path = request.path
+    if path != last.path:
+        last.path, last.escaped_path = path, escape(path)
+    served_by = entry.served_by
+    if served_by is not last.served_by:
+        last.served_by, last.source = served_by, escape(describe_source(served_by))
     line = (
-        f"{request.method} {escape(request.path)} {response.status} "
-        f"{escape(describe_source(entry.served_by))} {entry.events_sent} events "
-        f"{entry.bytes_sent} bytes {round(seconds * 1000, 3):.1f} ms"
+        f"{request.method} {last.escaped_path} {response.status} {last.source} "
+        f"{entry.events_sent} events {entry.bytes_sent} bytes {round(seconds * 1000, 3):.1f} ms"
     )
     if entry.client_disconnected:
         line += " (client disconnected)"

@@ -16,6 +16,7 @@ from koala.response import parse_media_type
 from mockserver import MockConfig, create_app
 from mockserver.cli.main import freeze_start_up_objects
 from mockserver.config import DEFAULT_CASSETTE_DIR
+from mockserver.server import access_log
 from mockserver.server import endpoint as endpoint_module
 from mockserver.server.access_log import format_text, log_record, text_line
 from mockserver.server.decisions import Decision, DecisionMemo
@@ -229,3 +230,33 @@ def test_the_decision_memo_is_bounded() -> None:
     assert memo.get(("POST", "/", None, b"2"), WARNED, (2,)) is None
     other = Verdict(200, None, [], [], {})
     assert memo.get(("POST", "/", None, b"2"), other, (1,)) is None
+
+
+def test_text_lines_in_a_row_are_each_their_own_record_formatted() -> None:
+    # text_line keeps the previous line's escaped path and source: repeated, alternating and
+    # equal-but-distinct ones must each give their own line.
+    entries = [_entry(case) for case in (0, 1, 2)] + [Journal().start("POST", "/", {})]
+    assert entries[-1].served_by is None  # not answered (yet)
+    paths = ["/api/gpt/", "/api/gpt", "/a%0Ab"]
+    for entry, path in [(e, p) for p in paths for e in entries] * 2 + [(entries[0], paths[0])] * 3:
+        request = make_mocked_request("POST", path)
+        token = CURRENT_ENTRY.set(entry)
+        try:
+            expected = format_text(log_record(request, web.Response(), 0.0021))
+            assert text_line(request, web.Response(), 0.0021) == expected
+        finally:
+            CURRENT_ENTRY.reset(token)
+
+
+def test_the_first_text_line_of_an_unanswered_entry_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(access_log, "_LAST", access_log._LastParts())  # as in a new process
+    request = make_mocked_request("POST", "/")
+    token = CURRENT_ENTRY.set(Journal().start("POST", "/", {}))
+    try:
+        line = text_line(request, web.Response(), 0.0)
+        assert line == format_text(log_record(request, web.Response(), 0.0))
+        assert " - 0 events" in line
+    finally:
+        CURRENT_ENTRY.reset(token)
