@@ -6,6 +6,8 @@ import argparse
 from collections.abc import Callable
 from typing import TypeVar
 
+from mockserver.wire.numbers import strict_float, strict_int
+
 __all__ = ["bounded"]
 
 Number = TypeVar("Number", int, float)
@@ -24,7 +26,10 @@ def bounded(
     above: Number | None = None,
 ) -> Callable[[str], Number]:
     """An argparse ``type=`` that parses ``kind`` and checks ``minimum <= value <= maximum``
-    (``above``: ``value > above``); the error names the flag's range and the text given."""
+    (``above``: ``value > above``); the error names the flag's range and the text given.
+    ``kind`` is ``int`` or ``float``; the text must be plain ASCII digits
+    (:mod:`mockserver.wire.numbers`), so ``1_0``, ``١٢``, ``1e3`` and ``inf`` are refused."""
+    strict = strict_int if kind is int else strict_float
     if above is not None:
         limits = f"> {_shown(above)}"
     elif minimum is not None and maximum is not None:
@@ -35,10 +40,9 @@ def bounded(
         limits = f"<= {_shown(maximum)}" if maximum is not None else ""
 
     def parse(text: str) -> Number:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if strict(text, negative=True) is None:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        value = kind(text)
         in_range = value == value  # not NaN
         in_range &= minimum is None or value >= minimum
         in_range &= maximum is None or value <= maximum

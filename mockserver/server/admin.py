@@ -26,6 +26,7 @@ from mockserver.server.state import (
 )
 from mockserver.server.ui import UI_PATH
 from mockserver.wire.faults import FAULTS, FaultSpecError, make_fault_spec, split_fault_spec
+from mockserver.wire.numbers import strict_int
 from mockserver.wire.request_filter import FilterError, RequestFilter
 from mockserver.wire.stubs import STUB_KEYS, StubError, parse_stub
 
@@ -169,15 +170,15 @@ def query_int(
     request: web.Request, name: str, minimum: int, maximum: int
 ) -> int | web.Response | None:
     """Query parameter ``name`` as an int in ``minimum..maximum`` (None when absent), or the
-    JSON 400 that names it. Only ASCII digits count (``str.isdigit`` takes ``²`` too)."""
+    JSON 400 that names it. Only ASCII digits count (``mockserver.wire.numbers.strict_int``)."""
     text = request.query.get(name)
     if text is None:
         return None
-    if not (text.isascii() and text.isdigit() and len(text) <= len(str(maximum))):
+    value = strict_int(text) if len(text) <= len(str(maximum)) else None
+    if value is None:
         return json_error(
             400, f"{name}: expected a whole number {minimum}..{maximum}, got {text[:40]!r}"
         )
-    value = int(text)
     if not minimum <= value <= maximum:
         return json_error(400, f"{name}: expected a whole number {minimum}..{maximum}, got {value}")
     return value

@@ -38,6 +38,7 @@ from mockserver.wire.faults import (
 )
 from mockserver.wire.fuzz import MAX_SEED, fuzzed_plan, new_seed
 from mockserver.wire.json_answer import as_json, as_stream, is_json_answer, json_plan, wants_json
+from mockserver.wire.numbers import strict_int
 from mockserver.wire.plan import MAX_STORED_BYTES, ResponsePlan, ServedBy, event_stream_plan
 from mockserver.wire.stubs import Stub
 from mockserver.wire.synthetic import synthetic_tokens
@@ -48,6 +49,7 @@ __all__ = [
     "ChatEndpoint",
     "RequestRejected",
     "answer_or_rejection",
+    "control_header",
     "fault_for",
     "plan_answer",
     "replay_plan",
@@ -304,11 +306,30 @@ def replay_plan(found: Recorded, speed: float, delay: float) -> ResponsePlan:
     return found.plan
 
 
+def control_header(headers: Mapping[str, str], name: str) -> str | None:
+    """The value of the mock's own header ``name``, or None; a JSON 400 (RequestRejected) when
+    it is given more than once, since which one was meant cannot be known."""
+    getall = getattr(headers, "getall", None)  # a multidict: the request's own headers
+    if getall is None:
+        return headers.get(name)
+    values: list[str] = getall(name, [])
+    if len(values) > 1:
+        raise RequestRejected(
+            json_error(
+                400,
+                f"{name}: given {len(values)} times; send it once (which one was meant "
+                "cannot be known)",
+                values=values[:5],
+            )
+        )
+    return values[0] if values else None
+
+
 def fault_for(
     headers: Mapping[str, str], queue: FaultQueue, config: MockConfig
 ) -> FaultSpec | None:
     """The header's fault, else the next queued one, else the server default."""
-    text = headers.get(FAULT_HEADER)
+    text = control_header(headers, FAULT_HEADER)
     if text is None:
         queued = queue.take()
         if queued is not None:
@@ -326,13 +347,10 @@ def fault_for(
 
 def seed_for(headers: Mapping[str, str], config: MockConfig) -> int | None:
     """The header's seed, else in fuzz mode the configured seed or a new random one."""
-    text = headers.get(SEED_HEADER)
+    text = control_header(headers, SEED_HEADER)
     if text is not None:
-        try:
-            seed = int(text.strip())
-        except ValueError:
-            seed = -1
-        if not 0 <= seed <= MAX_SEED:
+        seed = strict_int(text)
+        if seed is None or not 0 <= seed <= MAX_SEED:
             raise RequestRejected(
                 json_error(400, f"{SEED_HEADER}: expected an integer 0..{MAX_SEED}, got {text!r}")
             )

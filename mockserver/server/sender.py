@@ -18,6 +18,7 @@ from aiohttp import web
 
 from mockserver.config import DEFAULT_MAX_GENERATED_BYTES
 from mockserver.server.generation_budget import GenerationBudget
+from mockserver.server.http_errors import json_error
 from mockserver.server.journal import Ending, JournalEntry
 from mockserver.wire.plan import ResponsePlan
 
@@ -127,11 +128,20 @@ async def _send(
     entry.expect_events(plan.event_ends)
     body = plan.single_write
     if body is not None:
-        entry.sent(len(body))
-        entry.finish("eof")
-        return web.Response(
+        single = web.Response(
             status=plan.status, reason=plan.reason, headers=plan.header_dict, body=body
         )
+        try:
+            unsendable = await _prepare(request, single, entry)
+        except ConnectionError:
+            entry.client_disconnected = True
+            entry.finish("client_disconnected")
+            return single
+        if unsendable is not None:
+            return unsendable
+        entry.sent(len(body))
+        entry.finish("eof")
+        return single
     if plan.first_byte_delay and not await streams.sleep(plan.first_byte_delay):
         return _closed(request, entry, "shutdown")
     response = web.StreamResponse(status=plan.status, reason=plan.reason, headers=plan.header_dict)
@@ -166,7 +176,9 @@ async def _stream(
     streams: OpenStreams,
     entry: JournalEntry,
 ) -> web.StreamResponse:
-    await response.prepare(request)
+    unsendable = await _prepare(request, response, entry)
+    if unsendable is not None:
+        return unsendable
     sent = 0
     clock = asyncio.get_running_loop().time
     # Each write is due at start + its offset (the sum of the delays so far) on the loop clock.
@@ -195,6 +207,31 @@ async def _stream(
             return response
     entry.finish(plan.ending)
     return response
+
+
+async def _prepare(
+    request: web.Request, response: web.StreamResponse, entry: JournalEntry
+) -> web.Response | None:
+    """Send (or buffer) ``response``'s head; None when that worked. A head aiohttp refuses
+    (a header value a check upstream let through) is a bug of this server: it gets one log line
+    and a JSON 500 in its place, and the journal says so, instead of an empty reply that the
+    journal would call a 200."""
+    try:
+        await response.prepare(request)
+    except ConnectionError:
+        raise  # the caller records the client's hang-up
+    except Exception as exc:
+        log.error(
+            "mock server bug: the answer to %s %r could not be sent: %s: %s",
+            request.method,
+            request.path,
+            type(exc).__name__,
+            exc,
+        )
+        entry.status = 500
+        entry.finish("server_bug")
+        return json_error(500, f"mock server bug: the answer could not be sent ({exc})")
+    return None
 
 
 def _closed(request: web.Request, entry: JournalEntry, why: Ending) -> web.StreamResponse:

@@ -35,8 +35,10 @@ from mockserver.wire.expectations import (
     slow_first_byte_rule,
     stall_rule,
 )
+from mockserver.wire.http_headers import control_character
 from mockserver.wire.huge_event import huge_event_plan
 from mockserver.wire.json_answer import json_body, json_plan
+from mockserver.wire.numbers import strict_float, strict_int
 from mockserver.wire.plan import ResponsePlan, Write, event_stream_plan, html_plan, split_plan
 from mockserver.wire.streams import (
     KOALA_FORMAT,
@@ -121,6 +123,16 @@ class Param:
                 )
         return value
 
+    def _number(self, raw: Any) -> int | float | None:
+        """``raw`` (text: ASCII digits only, :mod:`mockserver.wire.numbers`) as ``kind``."""
+        if isinstance(raw, str):
+            parse = strict_int if self.kind is int else strict_float
+            return parse(raw, negative=True)  # the minimum, not the grammar, refuses negatives
+        try:
+            return self.kind(raw)  # type: ignore[no-any-return]
+        except (TypeError, ValueError, OverflowError):
+            return None
+
     def _typed(self, fault: str, raw: Any) -> Any:
         expected = {bool: "true or false", int: "an integer", float: "a number"}.get(
             self.kind, "a string"
@@ -138,10 +150,9 @@ class Param:
         if self.kind in (int, float):
             if isinstance(raw, bool):
                 raise problem
-            try:
-                number = self.kind(str(raw).strip()) if isinstance(raw, str) else self.kind(raw)
-            except (TypeError, ValueError, OverflowError):
-                raise problem from None
+            number = self._number(raw)
+            if number is None:
+                raise problem
             if self.kind is float and number != number:  # NaN
                 raise problem
             if self.kind is int and isinstance(raw, float) and raw != number:
@@ -149,7 +160,7 @@ class Param:
             return number
         if not isinstance(raw, str):
             raise problem
-        bad = next((c for c in raw if (c < " " and c != "\t") or c == "\x7f"), None)
+        bad = control_character(raw)
         if bad is not None:  # it would end up in a header, which cannot hold it
             raise FaultSpecError(
                 f"fault {fault!r}: {self.name} contains the control character {bad!r} "

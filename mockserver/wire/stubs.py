@@ -21,6 +21,7 @@ from typing import Any
 
 from mockserver.errors import MockServerError
 from mockserver.wire.faults import FaultSpec, FaultSpecError, parse_fault_spec
+from mockserver.wire.http_headers import SERVER_CONTROLLED_HEADERS, control_character, is_field_name
 from mockserver.wire.json_answer import json_plan
 from mockserver.wire.plan import ResponsePlan, Write, event_stream_plan
 from mockserver.wire.request_filter import FilterError, RequestFilter
@@ -184,8 +185,21 @@ def _headers(value: Any) -> list[tuple[str, str]]:
         raise StubError(f"headers: expected an object of name: value strings, got {value!r:.80}")
     out = []
     for name, text in value.items():
-        if not isinstance(text, str) or not name or any(c in name + text for c in "\r\n\0"):
-            raise StubError(f"headers: {name!r}: expected a one-line string value, got {text!r}")
+        if not is_field_name(name):
+            raise StubError(f"headers: {name!r} is not a header name (letters, digits, -, ...)")
+        if name.lower() in SERVER_CONTROLLED_HEADERS:
+            raise StubError(
+                f"headers: {name!r} is set by the server (it frames the answer and runs the "
+                "connection); a stub cannot set it"
+            )
+        if not isinstance(text, str):
+            raise StubError(f"headers: {name!r}: expected a string value, got {text!r:.80}")
+        bad = control_character(text)
+        if bad is not None:
+            raise StubError(
+                f"headers: {name!r} contains the control character {bad!r} (CR, LF and other "
+                "control characters cannot be sent in a header value)"
+            )
         out.append((name, text))
     return out
 

@@ -124,7 +124,8 @@ def test_flag_range_errors_name_the_range(capsys: pytest.CaptureFixture[str]) ->
 
     for argv, expected in [
         (["serve", "--seed", "-5"], f"--seed: expected a whole number in 0..{MAX_SEED}, got '-5'"),
-        (["serve", "--latency", "1e308"], f"in 0..{MAX_LATENCY_SECONDS:g}, got '1e308'"),
+        (["serve", "--latency", "99999"], f"in 0..{MAX_LATENCY_SECONDS:g}, got '99999'"),
+        (["serve", "--latency", "1e308"], "--latency: expected seconds, got '1e308'"),
     ]:
         with pytest.raises(SystemExit):
             build_parser().parse_args(argv)

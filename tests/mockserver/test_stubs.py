@@ -68,7 +68,7 @@ def test_first_match_wins_and_times_uses_it_up() -> None:
         ({"tokens": [], "times": 0}, "times: expected a positive integer"),
         ({"tokens": [], "when": ["input"]}, "when: expected an object"),
         ({"tokens": [], "headers": {"X-A": 1}}, "headers: 'X-A'"),
-        ({"tokens": [], "headers": {"X-A": "a\r\nInjected: 1"}}, "one-line"),
+        ({"tokens": [], "headers": {"X-A": "a\r\nInjected: 1"}}, "control character"),
         ({"tokens": [], "fault": "no_such"}, "fault: unknown fault"),
         ({"fault": "rate_limit", "status": 500}, "fault and status"),
         ({}, "give tokens"),
