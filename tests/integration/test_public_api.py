@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from importlib.metadata import entry_points
+from unittest import mock
 
 import koala
 import mockserver
@@ -27,7 +28,14 @@ def test_the_import_paths_of_earlier_releases_still_work() -> None:
 
 def test_the_console_script_and_the_pytest_plugin_are_registered() -> None:
     (script,) = [e for e in entry_points(group="console_scripts") if e.name == "koala-mock"]
-    assert script.load() is importlib.import_module("mockserver.cli").main
+    # The standard-library-only launcher (it catches early signals), which runs mockserver.cli.
+    launcher = importlib.import_module("koala_mock_launcher")
+    assert script.load() is launcher.main
+    cli = importlib.import_module("mockserver.cli")
+    with mock.patch("sys.argv", ["koala-mock", "demo"]), mock.patch.object(cli, "main") as run:
+        run.return_value = 7
+        assert launcher.main() == 7
+    run.assert_called_once_with()
     (plugin,) = [e for e in entry_points(group="pytest11") if e.name == "koala_mock"]
     assert plugin.load() is importlib.import_module("mockserver.testing.pytest_plugin")
 
