@@ -5,12 +5,14 @@
 
 Starts ``python -m mockserver serve --port 0 --mode synthetic --speed 0`` in a subprocess,
 sends the requests of ``tests/bad_requests.py`` (garbage bytes, bodies that do not decode and
-decompression bombs, contract violations, refused fault and seed headers, bad admin parameters
-and bodies, foreign Host/Origin, wrong methods and odd paths, bodies cut short, malformed
-framing), then stops the server with SIGTERM and prints: answers by status, 5xx, app 4xx that
-are not JSON, aiohttp's own plain-text parser 400s, requests with no answer, tracebacks and
-lines in the server's log, and its exit code. Bounded: at most ``--requests`` requests and
-``--max-seconds`` seconds. Exit status 1 if any 5xx, non-JSON app 4xx or traceback was seen.
+decompression bombs, contract violations, refused fault and seed headers, numbers in other
+digits or with underscores, control headers given twice, bad admin parameters and bodies,
+stubs with unsendable or server-set headers, foreign Host/Origin, wrong methods and odd paths,
+bodies cut short, malformed framing), then stops the server with SIGTERM and prints: answers
+by status, 5xx, app 4xx that are not JSON, stubs accepted, aiohttp's own plain-text parser
+400s, requests with no answer, tracebacks and lines in the server's log, and its exit code.
+Bounded: at most ``--requests`` requests and ``--max-seconds`` seconds. Exit status 1 if any
+5xx, non-JSON app 4xx, accepted stub or traceback was seen.
 """
 
 from __future__ import annotations
@@ -114,6 +116,7 @@ def main() -> int:
     )
     print(f"5xx: {tally.server_errors}")
     print(f"app 4xx not JSON: {tally.non_json_4xx}")
+    print(f"bad stubs accepted: {tally.accepted_stubs}")
     print(f"aiohttp parser 400 (plain text, before any handler): {tally.parser_400s}")
     print(f"no answer (the client hung up mid-body, or the server closed): {tally.no_answer}")
     print(f"server log: {len(lines)} lines, {tracebacks} tracebacks")
@@ -122,7 +125,8 @@ def main() -> int:
     print(f"server exit code after SIGTERM: {process.returncode}")
     for example in tally.examples:
         print(f"  example: {example!r}")
-    bad = tally.server_errors or tally.non_json_4xx or tracebacks or process.returncode
+    bad = tally.server_errors or tally.non_json_4xx or tally.accepted_stubs or tracebacks
+    bad = bad or process.returncode
     return 1 if bad else 0
 
 

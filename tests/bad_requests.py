@@ -13,6 +13,7 @@ import gzip
 import json
 import random
 import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -38,6 +39,24 @@ BAD_FAULTS = (
 ENCODINGS = ("gzip", "x-gzip", "deflate", "br", "zstd", "compress", "gzip, br", "identity, x")
 ADMIN_PATHS = ("/__admin/requests", "/__admin/faults", "/__admin/health", "/__admin/x")
 LIMITS = ("²", "-1", "1e3", "9" * 5000, "", " 1", "0x10", "١")
+#: Numbers ``int()``/``float()`` would take but the server must not: other digits, underscores.
+ODD_NUMBERS = ("١٢", "1_0", "０", "٣.٥", "0_5", "1e3", "inf", "nan", "+5", "5.0.1")
+#: Stub headers that are all refused: control characters, headers the server sets, bad names.
+BAD_STUB_HEADERS = (
+    {"X-A": "a\x01b"},
+    {"X-A": "a\x7fb"},
+    {"X-A": "a\x0bb"},
+    {"X-A": "a\x1b[31m"},
+    {"X-A": "a\r\nX-Evil: 1"},
+    {"Transfer-Encoding": "chunked"},
+    {"Content-Length": "5"},
+    {"Connection": "close"},
+    {"Keep-Alive": "timeout=1"},
+    {"Upgrade": "h2c"},
+    {"X A": "1"},
+    {"": "1"},
+    {"X-A": 5},
+)
 
 
 @dataclass
@@ -51,6 +70,8 @@ class Tally:
     #: 4xx answers from the app (not aiohttp's parser, whose 400s are plain text) not in JSON.
     non_json_4xx: int = 0
     parser_400s: int = 0
+    #: Stubs the server took (every generated one is bad: each would answer later requests).
+    accepted_stubs: int = 0
     examples: list[bytes] = field(default_factory=list)
 
     def add(self, request: bytes, answer: bytes) -> None:
@@ -60,6 +81,8 @@ class Tally:
             self.no_answer += 1
             return
         self.by_status[status] = self.by_status.get(status, 0) + 1
+        if status < 300 and request.startswith(b"POST /__admin/stubs "):
+            self.accepted_stubs += 1
         if status >= 500:
             self.server_errors += 1
             if len(self.examples) < 5:
@@ -85,13 +108,14 @@ def parse_status(answer: bytes) -> int | None:
 def http_request(
     method: str,
     path: str,
-    headers: dict[str, str],
+    headers: Mapping[str, str] | Sequence[tuple[str, str]],
     body: bytes,
     host: str,
     content_length: int | None = None,
 ) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Connection: close"]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    lines += [f"{name}: {value}" for name, value in pairs]
     length = len(body) if content_length is None else content_length
     lines.append(f"Content-Length: {length}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape") + body
@@ -99,7 +123,7 @@ def http_request(
 
 def bad_request(rng: random.Random, host: str) -> bytes:
     """One generated bad request (bytes on the wire), of a kind picked at random."""
-    kind = rng.randrange(12)
+    kind = rng.randrange(14)
     if kind == 0:  # garbage bytes
         return rng.randbytes(rng.randrange(1, 200)) + b"\r\n\r\n"
     if kind == 1:  # a body that does not decode, or an unsupported coding, or a bomb
@@ -162,6 +186,13 @@ def bad_request(rng: random.Random, host: str) -> bytes:
         # (send_raw sees the body is short and hangs up instead of waiting for an answer)
     if kind == 10:  # a body over the limit
         return http_request("POST", "/api/gpt/", GOOD_HEADERS, b"", host, 10**12)
+    if kind == 11:  # stubs that are refused (an accepted one would answer every later request)
+        stub = {"text": "hi", "headers": rng.choice(BAD_STUB_HEADERS)}
+        body = json.dumps(stub).encode()
+        headers = {"Content-Type": "application/json"}
+        return http_request("POST", "/__admin/stubs", headers, body, host)
+    if kind == 12:  # numbers in other digits, or a control header given twice
+        return _odd_number_request(rng, host)
     # malformed framing and headers
     return rng.choice(
         [
@@ -173,6 +204,26 @@ def bad_request(rng: random.Random, host: str) -> bytes:
             b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(32),
         ]
     )
+
+
+def _odd_number_request(rng: random.Random, host: str) -> bytes:
+    number = rng.choice(ODD_NUMBERS)
+    fault, param = rng.choice([("rate_limit", "retry_after"), ("slow_first_byte", "delay")])
+    where = rng.randrange(4)
+    if where == 0:
+        headers = {**GOOD_HEADERS, "X-Koala-Mock-Fault": f"{fault};{param}={number}"}
+        return http_request("POST", "/api/gpt/", headers, GOOD_BODY, host)
+    if where == 1:
+        body = json.dumps({"fault": fault, "params": {param: number}}).encode()
+        headers = {"Content-Type": "application/json"}
+        return http_request("POST", "/__admin/faults", headers, body, host)
+    if where == 2:
+        headers = {**GOOD_HEADERS, "X-Koala-Mock-Seed": number}
+        return http_request("POST", "/api/gpt/", headers, GOOD_BODY, host)
+    name = rng.choice(["X-Koala-Mock-Fault", "X-Koala-Mock-Seed"])
+    value = "rate_limit" if name.endswith("Fault") else "1"
+    twice = [*GOOD_HEADERS.items(), (name, value), (name, value)]
+    return http_request("POST", "/api/gpt/", twice, GOOD_BODY, host)
 
 
 def is_cut_short(data: bytes) -> bool:

@@ -39,6 +39,7 @@ async def client(aiohttp_client: ClientFactory) -> AsyncIterator[Client]:
 def assert_clean(tally: Tally, caplog: pytest.LogCaptureFixture) -> None:
     assert tally.server_errors == 0, tally.examples
     assert tally.non_json_4xx == 0, tally.examples
+    assert tally.accepted_stubs == 0
     noisy = [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
     assert not noisy, [r.getMessage() for r in noisy]
 
