@@ -30,6 +30,7 @@ def test_the_console_script_and_the_pytest_plugin_are_registered() -> None:
     (script,) = [e for e in entry_points(group="console_scripts") if e.name == "koala-mock"]
     # The standard-library-only launcher (it catches early signals), which runs mockserver.cli.
     launcher = importlib.import_module("koala_mock_launcher")
+    assert script.value == "koala_mock_launcher:main", "stale install: rerun pip install -e ."
     assert script.load() is launcher.main
     cli = importlib.import_module("mockserver.cli")
     with mock.patch("sys.argv", ["koala-mock", "demo"]), mock.patch.object(cli, "main") as run:

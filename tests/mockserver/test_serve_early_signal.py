@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,8 @@ _DURING_IMPORT = textwrap.dedent(
 
 @pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
 def test_a_signal_during_start_up_imports_exits_0(signame: str) -> None:
+    (command,) = entry_points(group="console_scripts", name="koala-mock")
+    assert command.value == "koala_mock_launcher:main", "stale install: rerun pip install -e ."
     done = subprocess.run(
         [sys.executable, "-c", _DURING_IMPORT, signame],
         cwd=REPO,
