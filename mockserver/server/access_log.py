@@ -14,7 +14,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from aiohttp import HttpVersion10, web
 from aiohttp.abc import AbstractAccessLogger
@@ -22,6 +22,9 @@ from aiohttp.web import BaseRequest, StreamResponse
 
 from mockserver.server.http_errors import CURRENT_ENTRY
 from mockserver.wire.log_text import escape, timestamp
+
+if TYPE_CHECKING:
+    from mockserver.server.journal import JournalEntry
 
 __all__ = [
     "ACCESS_LOG_BUFFER",
@@ -131,7 +134,7 @@ def log_record(request: BaseRequest, response: StreamResponse, seconds: float) -
         "request": entry.number if entry is not None else None,
         "method": request.method,
         "path": request.path,
-        "status": response.status,
+        "status": _status(response, entry),
         "served_by": describe_source(entry.served_by) if entry is not None else "admin",
         "events": entry.events_sent if entry is not None else 0,
         "bytes": entry.bytes_sent if entry is not None else response.body_length,
@@ -146,11 +149,19 @@ def log_record(request: BaseRequest, response: StreamResponse, seconds: float) -
     return record
 
 
+def _status(response: StreamResponse, entry: JournalEntry | None) -> int | None:
+    """The status the client got: none for a client gone before it was answered (the response
+    aiohttp holds then was never sent), as the journal says."""
+    if entry is not None and entry.client_disconnected and entry.status is None:
+        return None
+    return response.status
+
+
 def format_text(record: dict[str, Any]) -> str:
     """The record as a text line; the path and what served it (which can quote a fault's
     client-given parameters) are escaped, so no request can split or forge a line."""
     line = (
-        f"{record['method']} {escape(record['path'])} {record['status']} "
+        f"{record['method']} {escape(record['path'])} {record['status'] or '-'} "
         f"{escape(record['served_by'])} "
         f"{record['events']} events {record['bytes']} bytes {record['duration_ms']:.1f} ms"
     )
@@ -202,7 +213,7 @@ def text_line(request: BaseRequest, response: StreamResponse, seconds: float) ->
     if served_by is not last.served_by:
         last.served_by, last.source = served_by, escape(describe_source(served_by))
     line = (
-        f"{request.method} {last.escaped_path} {response.status} {last.source} "
+        f"{request.method} {last.escaped_path} {_status(response, entry) or '-'} {last.source} "
         f"{entry.events_sent} events {entry.bytes_sent} bytes {round(seconds * 1000, 3):.1f} ms"
     )
     if entry.client_disconnected:

@@ -260,3 +260,27 @@ def test_the_first_text_line_of_an_unanswered_entry_says_so(
         assert " - 0 events" in line
     finally:
         CURRENT_ENTRY.reset(token)
+
+
+@pytest.mark.parametrize(("answered", "shown"), [(False, "-"), (True, "200")])
+def test_a_client_gone_before_its_answer_is_logged_without_a_status(
+    answered: bool, shown: str
+) -> None:
+    # aiohttp holds a 400 for a request whose client hung up mid-body; it is never sent, and
+    # the journal says status None: the log line must not say 400.
+    entry = Journal().start("POST", "/api/gpt/", {})
+    if answered:
+        entry.status = 200
+    entry.client_disconnected = True
+    entry.finish("client_disconnected")
+    request = make_mocked_request("POST", "/api/gpt/")
+    response = web.Response(status=200 if answered else 400)
+    token = CURRENT_ENTRY.set(entry)
+    try:
+        record = log_record(request, response, 0.0)
+        line = text_line(request, response, 0.0)
+    finally:
+        CURRENT_ENTRY.reset(token)
+    assert record["status"] == (200 if answered else None)
+    assert line == format_text(record)
+    assert line.startswith(f"POST /api/gpt/ {shown} ") and line.endswith("(client disconnected)")
