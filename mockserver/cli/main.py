@@ -58,9 +58,11 @@ __all__ = [
     "CONSOLE",
     "DEFAULT_HOST",
     "DEFAULT_PORT",
+    "MAX_BYTE_SIZE",
     "SERVE_SHUTDOWN_TIMEOUT",
     "UsageError",
     "build_parser",
+    "byte_size",
     "fuzz_seed",
     "keepalive_seconds",
     "latency_seconds",
@@ -149,6 +151,9 @@ class _VersionAction(argparse.Action):
 non_negative_float = bounded(float, "a number", minimum=0.0)
 port_number = bounded(int, "a port number", minimum=0, maximum=65535)
 positive_int = bounded(int, "a whole number", minimum=1)
+#: Sizes in bytes; anything over 1 TiB is a typo, not a limit (the flags size memory and files).
+MAX_BYTE_SIZE = 2**40
+byte_size = bounded(int, "a number of bytes", minimum=1, maximum=MAX_BYTE_SIZE)
 #: The range the server accepts in the X-Koala-Mock-Seed header, so a run can be reproduced.
 fuzz_seed = bounded(int, "a whole number", minimum=0, maximum=MAX_SEED)
 keepalive_seconds = bounded(float, "seconds", minimum=0.1, maximum=MAX_KEEPALIVE_TIMEOUT)
@@ -378,20 +383,20 @@ def _add_serve_command(subparsers: Any) -> None:
     )
     serve.add_argument(
         "--max-body-size",
-        type=positive_int,
+        type=byte_size,
         metavar="BYTES",
         help="larger request bodies get a 413",
     )
     serve.add_argument(
         "--max-cassette-size",
-        type=positive_int,
+        type=byte_size,
         metavar="BYTES",
         help=f"skip cassette files larger than this, unread (default: "
         f"{DEFAULT_MAX_CASSETTE_BYTES} = {size_text(DEFAULT_MAX_CASSETTE_BYTES)})",
     )
     serve.add_argument(
         "--max-generated-bytes",
-        type=positive_int,
+        type=byte_size,
         metavar="BYTES",
         help="bytes of generated fault answers (huge_event, split_writes) being sent at once, at "
         f"most; past it a request gets a JSON 503 (default: {DEFAULT_MAX_GENERATED_BYTES:,})",
@@ -405,7 +410,9 @@ def _add_serve_command(subparsers: Any) -> None:
     )
     serve.add_argument(
         "--journal-max-bytes",
-        type=bounded(int, "a whole number", minimum=MIN_JOURNAL_MAX_BYTES),
+        type=bounded(
+            int, "a number of bytes", minimum=MIN_JOURNAL_MAX_BYTES, maximum=MAX_BYTE_SIZE
+        ),
         metavar="BYTES",
         help="the journal keeps at most this many bytes of request bodies, headers and response "
         f"values, dropping the oldest entries first (default: {DEFAULT_JOURNAL_MAX_BYTES}, "
