@@ -130,6 +130,12 @@ def serve(kind: str, cassette_dir: str, speed: float, pin: bool, control: Connec
         writes.clear()
 
     def started(port: int) -> None:
+        if kind == "mock":
+            from mockserver.cli.main import freeze_start_up_objects
+            from mockserver.server.state import cassettes
+
+            cassettes(app)  # loaded, then frozen: as `koala-mock serve` does once it has started
+            freeze_start_up_objects()
         control.send(port)
         asyncio.get_running_loop().add_reader(control.fileno(), hand_over)
 
