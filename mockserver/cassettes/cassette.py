@@ -49,6 +49,7 @@ from mockserver.cassettes.files import (
     temp_file_prefix,
 )
 from mockserver.errors import MockServerError
+from mockserver.wire.http_headers import control_character, is_field_name
 
 __all__ = [
     "CASSETTE_SUFFIXES",
@@ -464,22 +465,17 @@ def _headers(where: Path | str, ctx: str, value: Any) -> dict[str, list[str]]:
         items = values if isinstance(values, list) else [values]
         if not all(isinstance(v, (str, int, float)) for v in items):
             raise CassetteError(where, f"{ctx}.{name}: expected a string or a list of strings")
-        if not _HEADER_NAME.fullmatch(str(name)):
+        if not is_field_name(str(name)):
             raise CassetteError(where, f"{ctx}: {str(name)[:40]!r} is not a valid header name")
         texts = [str(v) for v in items]
-        if any(_FORBIDDEN_IN_HEADER.search(text) for text in texts):
+        # CR, LF and the other controls would split a replayed answer (or make aiohttp refuse
+        # it, a 500).
+        if any(control_character(text) is not None for text in texts):
             raise CassetteError(
                 where, f"{ctx}.{name}: a value holds a line break or control character"
             )
         headers[str(name)] = texts
     return headers
-
-
-#: RFC 9110 token characters: what a header name may be made of.
-_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-#: CR, LF and the other control characters (tab is allowed) cannot go into a header or a
-#: status line: replaying them would split the answer (or make aiohttp refuse it, a 500).
-_FORBIDDEN_IN_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def _as_bytes(where: Path | str, ctx: str, value: Any) -> bytes:
@@ -513,7 +509,7 @@ def _interaction(where: Path | str, number: int, item: Any) -> Interaction:
     if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 999:
         raise CassetteError(where, f"{ctx}.response.status.code is {code!r}, expected 100-999")
     reason = status.get("message") or ""
-    if _FORBIDDEN_IN_HEADER.search(str(reason)):
+    if control_character(str(reason)) is not None:
         raise CassetteError(
             where,
             f"{ctx}.response.status.message holds a line break or control character",

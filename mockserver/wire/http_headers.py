@@ -39,12 +39,15 @@ SERVER_CONTROLLED_HEADERS = HOP_BY_HOP_HEADERS | {"content-length"}
 
 #: An HTTP field name (RFC 9110, section 5.1: a token).
 _FIELD_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+#: What a header value (or a status line's reason) cannot hold: a C0 control but tab, or DEL.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def control_character(value: str) -> str | None:
     """The first character of ``value`` that a header value cannot hold (a C0 control other
-    than tab, or DEL), or None. The one check for header values this server sends."""
-    return next((c for c in value if (c < " " and c != "\t") or c == "\x7f"), None)
+    than tab, or DEL), or None. The one check for header values this server sends or replays."""
+    found = _CONTROL.search(value)
+    return None if found is None else found.group()
 
 
 def is_field_name(name: str) -> bool:
