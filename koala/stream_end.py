@@ -31,9 +31,9 @@ class CloseWatch:
         connection = response.connection
         protocol = connection.protocol if connection is not None else None
         # None when the connection is already gone: then only the body can tell.
-        self._closed: asyncio.Future[None] | None = None
-        if protocol is not None:
-            self._closed = protocol.closed
+        self._closed: asyncio.Future[None] | None = (
+            protocol.closed if protocol is not None else None
+        )
         if self._closed is not None:
             # Read the outcome in any case, so an answer left unread logs no "never retrieved".
             self._closed.add_done_callback(_outcome)
