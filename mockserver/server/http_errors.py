@@ -77,8 +77,7 @@ def journaled(journal: Journal, handler: JournaledHandler) -> Handler:
             entry.served_by = {"source": "bug"}
         except asyncio.CancelledError:  # aiohttp cancels the handler of a client that left
             if entry.ending is None:
-                entry.client_disconnected = True
-                entry.finish("client_disconnected")
+                entry.finish_disconnected()
             raise
         if entry.status is None and not entry.client_disconnected:
             entry.status = response.status

@@ -203,6 +203,11 @@ class JournalEntry:
         if self._watcher is not None:
             self._watcher.entry_changed(self)
 
+    def finish_disconnected(self) -> None:
+        """Finish the entry of a client that went away before the end of its answer."""
+        self.client_disconnected = True
+        self.finish("client_disconnected")
+
     def to_json(self) -> dict[str, Any]:
         return {
             "number": self.number,

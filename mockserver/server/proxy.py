@@ -261,8 +261,7 @@ class RecordingProxy:
         except UpstreamUnreachableError as exc:
             return _unreachable(entry, exc)
         except _ClientGone:
-            entry.client_disconnected = True
-            entry.finish("client_disconnected")
+            entry.finish_disconnected()
             return client_response  # nothing to record: the answer was not read to its end
         except StreamInterruptedError:
             if not client_response.prepared:

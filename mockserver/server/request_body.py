@@ -116,8 +116,7 @@ async def _read_raw(request: web.Request, limit: int) -> bytes:
 def client_gone(entry: JournalEntry | None) -> web.Response:
     """Journal a client gone mid-body; the response to return (it never reaches the client)."""
     if entry is not None:
-        entry.client_disconnected = True
-        entry.finish("client_disconnected")
+        entry.finish_disconnected()
     return web.Response(status=400)
 
 

@@ -134,8 +134,7 @@ async def _send(
         try:
             unsendable = await _prepare(request, single, entry)
         except ConnectionError:
-            entry.client_disconnected = True
-            entry.finish("client_disconnected")
+            entry.finish_disconnected()
             return single
         if unsendable is not None:
             return unsendable
@@ -150,8 +149,7 @@ async def _send(
     try:
         return await _stream(request, response, plan, streams, entry)
     except ConnectionError:
-        entry.client_disconnected = True
-        entry.finish("client_disconnected")
+        entry.finish_disconnected()
         return response
     except Exception:  # a bug: the headers are out, so no JSON 500 can follow; cut the stream
         log.exception("mock server bug while streaming %s %s", request.method, request.path)
@@ -162,8 +160,7 @@ async def _send(
         if streams.closing:
             entry.finish("shutdown")
         else:
-            entry.client_disconnected = True
-            entry.finish("client_disconnected")
+            entry.finish_disconnected()
         raise
     finally:
         streams.ended(transport)
