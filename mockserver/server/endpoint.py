@@ -138,8 +138,7 @@ class ChatEndpoint:
         settled = self._nothing_pending(headers)
         if settled:  # the answer decided for the same request before, if nothing it read changed
             key = (request.method, request.path, headers.get("Accept"), raw)
-            state = (self.library.version, config.mode, config.speed, config.latency)
-            decision = self.decisions.get(key, verdict, state)
+            decision = self.decisions.get(key, verdict, self._decision_state())
             if decision is not None:
                 entry.served_by = decision.served_by
                 return await send_plan(request, decision.plan, self.streams, entry)
@@ -183,10 +182,16 @@ class ChatEndpoint:
                     )
                 )
         plan, entry.served_by = plan_answer(payload, found, fault, seed, config, json_form)
-        if settled:  # (so no fault, seed or stub was used)
-            state = (self.library.version, config.mode, config.speed, config.latency)
+        if settled:  # (so no fault, seed or stub was used; the state read after the loading)
+            state = self._decision_state()
             self.decisions.put(key, Decision(verdict, plan, entry.served_by, state))
         return await self._send(request, plan, entry, fault, seed)
+
+    def _decision_state(self) -> tuple[Any, ...]:
+        """What a memoised decision read besides the request: the cassettes' version and the
+        config's mode, speed and latency."""
+        config = self.config
+        return (self.library.version, config.mode, config.speed, config.latency)
 
     def _nothing_pending(self, headers: Mapping[str, str]) -> bool:
         """No fault, seed or stub could change the answer, and no credential is sent (a keyed
