@@ -152,9 +152,7 @@ class MockConfig:
             raise ConfigError(
                 f"max_cassette_size must be >= 1 byte, got {self.max_cassette_size!r}"
             )
-        if isinstance(self.max_generated_bytes, bool) or not (
-            isinstance(self.max_generated_bytes, int) and self.max_generated_bytes >= 1
-        ):
+        if not _is_whole_number(self.max_generated_bytes, 1):
             raise ConfigError(
                 f"max_generated_bytes must be a whole number >= 1, got {self.max_generated_bytes!r}"
             )
@@ -163,10 +161,7 @@ class MockConfig:
                 f"keepalive_timeout must be 0.1..{MAX_KEEPALIVE_TIMEOUT:g} seconds, "
                 f"got {self.keepalive_timeout!r}"
             )
-        if isinstance(self.journal_max_bytes, bool) or not (
-            isinstance(self.journal_max_bytes, int)
-            and self.journal_max_bytes >= MIN_JOURNAL_MAX_BYTES
-        ):
+        if not _is_whole_number(self.journal_max_bytes, MIN_JOURNAL_MAX_BYTES):
             raise ConfigError(
                 f"journal_max_bytes must be a whole number of at least {MIN_JOURNAL_MAX_BYTES} "
                 f"bytes, got {self.journal_max_bytes!r}"
@@ -217,6 +212,11 @@ class MockConfig:
         if self.speed == 0 or seconds <= 0:
             return 0.0
         return seconds / self.speed
+
+
+def _is_whole_number(value: object, minimum: int) -> bool:
+    """An int of at least ``minimum``; not a bool (``True`` is an int to Python)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
 def _is_token_text(token: str) -> bool:
