@@ -104,7 +104,7 @@ class _BodyPart(Generic[T]):
         entry._body_pending = False
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class JournalEntry:
     """One request. Fields about the response are filled in while it is sent."""
 
@@ -137,7 +137,8 @@ class JournalEntry:
     client_disconnected: bool = False
     #: How the response ended (see :data:`Ending` for every value); None while it is sent.
     ending: Ending | None = None
-    duration: float | None = None
+    #: Seconds from the request to the end of its answer, unrounded (see :attr:`duration`).
+    _duration: float | None = field(default=None, repr=False)
     #: Seconds from the headers to each event's last write, for a streamed answer (None: the
     #: answer went out in one write, or is not an event stream).
     event_times: list[float] | None = None
@@ -149,6 +150,53 @@ class JournalEntry:
     stored_bytes: int = field(default=0, repr=False)
     #: The journal that holds the entry and counts its bytes (None once it is dropped).
     _journal: Journal | None = field(default=None, repr=False)
+
+    def __init__(
+        self,
+        number: int,
+        time: float,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        header_bytes: int = 0,
+        journal: Journal | None = None,
+    ) -> None:
+        # Written out rather than generated: a dataclass __init__ of every field, most of them
+        # by keyword default, cost twice as much, once per request. Every field is set here
+        # (a test holds this list to the declared fields and defaults).
+        self.number = number
+        self.time = time
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self._raw_body = b""
+        self._body = None
+        self.body_size = 0
+        self._body_pending = False
+        self.contract_verdict = None
+        self.served_by = None
+        self.status = None
+        self.seed = None
+        self.fault = None
+        self.values = None
+        self.omitted_values = 0
+        self.events_sent = 0
+        self.bytes_sent = 0
+        self.client_disconnected = False
+        self.ending = None
+        self._duration = None
+        self.event_times = None
+        self._event_ends = ()
+        self._watcher = None
+        self.header_bytes = header_bytes
+        self.stored_bytes = 0
+        self._journal = journal
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from the request to the end of its answer, to the microsecond (None while it
+        is being answered)."""
+        return round(self._duration, 6) if self._duration is not None else None
 
     @property
     def shape(self) -> str | None:
@@ -197,7 +245,7 @@ class JournalEntry:
 
     def finish(self, ending: Ending) -> None:
         self.ending = ending
-        self.duration = round(time.time() - self.time, 6)
+        self._duration = time.time() - self.time
         if self._journal is not None and not self.stored_bytes:
             self._journal._count_bytes(self)
         if self._watcher is not None:
@@ -380,11 +428,12 @@ class Journal:
             method,
             path,
             headers,
-            raw_body,
-            body_size=len(raw_body),
-            header_bytes=header_bytes(headers) if header_size is None else header_size,
-            _journal=self,
+            header_bytes(headers) if header_size is None else header_size,
+            self,
         )
+        if raw_body:
+            entry._raw_body = raw_body
+            entry.body_size = len(raw_body)
         entries = self._entries
         if len(entries) >= self._capacity:
             self._drop(entries.popleft())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 from pathlib import Path
 from typing import Any
@@ -233,7 +234,7 @@ def test_the_decision_memo_is_bounded() -> None:
 
 
 def test_text_lines_in_a_row_are_each_their_own_record_formatted() -> None:
-    # text_line keeps the previous line's escaped path and source: repeated, alternating and
+    # text_line keeps the previous line's fixed part: repeated, alternating and
     # equal-but-distinct ones must each give their own line.
     entries = [_entry(case) for case in (0, 1, 2)] + [Journal().start("POST", "/", {})]
     assert entries[-1].served_by is None  # not answered (yet)
@@ -251,7 +252,7 @@ def test_text_lines_in_a_row_are_each_their_own_record_formatted() -> None:
 def test_the_first_text_line_of_an_unanswered_entry_says_so(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(access_log, "_LAST", access_log._LastParts())  # as in a new process
+    monkeypatch.setattr(access_log, "_LAST", access_log._LastLine())  # as in a new process
     request = make_mocked_request("POST", "/")
     token = CURRENT_ENTRY.set(Journal().start("POST", "/", {}))
     try:
@@ -284,3 +285,31 @@ def test_a_client_gone_before_its_answer_is_logged_without_a_status(
     assert record["status"] == (200 if answered else None)
     assert line == format_text(record)
     assert line.startswith(f"POST /api/gpt/ {shown} ") and line.endswith("(client disconnected)")
+
+
+def test_a_new_journal_entry_has_every_field_at_its_declared_default() -> None:
+    # JournalEntry's __init__ is written out by hand (the hot path's constructor): a field added
+    # to the class and forgotten there would be unset (AttributeError on read) or wrong.
+    headers = {"Accept": "text/event-stream"}
+    journal = Journal()
+    entry = JournalEntry(7, 12.5, "POST", "/api/gpt/", headers, 99, journal)
+    given = {
+        "number": 7,
+        "time": 12.5,
+        "method": "POST",
+        "path": "/api/gpt/",
+        "headers": headers,
+        "header_bytes": 99,
+        "_journal": journal,
+    }
+    for spec in dataclasses.fields(JournalEntry):
+        value = getattr(entry, spec.name)
+        if spec.name in given:
+            assert value is given[spec.name], spec.name
+        else:
+            assert spec.default is not dataclasses.MISSING, spec.name
+            assert value == spec.default and type(value) is type(spec.default), spec.name
+    assert set(given) <= {spec.name for spec in dataclasses.fields(JournalEntry)}
+    assert entry.duration is None
+    entry.finish("eof")
+    assert entry.duration is not None and entry.duration == round(entry.duration, 6)
