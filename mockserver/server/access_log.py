@@ -182,21 +182,19 @@ def _unparsed(request: BaseRequest) -> bool:
     return request.method == "UNKNOWN" and request.version == HttpVersion10
 
 
-class _LastParts:
-    """The escaped path and source of the previous line: the chat API's lines repeat them (one
-    recording answers many requests), and escaping costs more than a comparison. A ``served_by``
-    is never mutated (see :class:`~mockserver.wire.plan.ServedBy`), so holding it and comparing by
-    identity is safe; the path is compared by value."""
+class _LastLine:
+    """The previous text line's fixed part (all but the duration) and what it was made of: the
+    chat API's lines repeat it (one recording answers many requests), and building it (escaping
+    the path and the source, formatting the numbers) costs more than comparing its parts."""
 
-    __slots__ = ("escaped_path", "path", "served_by", "source")
+    __slots__ = ("parts", "prefix")
 
     def __init__(self) -> None:
-        self.path = self.escaped_path = ""
-        self.served_by: Any = None  # (an entry not answered yet)
-        self.source = escape(describe_source(None))
+        self.parts: tuple[Any, ...] = ()
+        self.prefix = ""
 
 
-_LAST = _LastParts()
+_LAST = _LastLine()
 
 
 def text_line(request: BaseRequest, response: StreamResponse, seconds: float) -> str:
@@ -205,17 +203,18 @@ def text_line(request: BaseRequest, response: StreamResponse, seconds: float) ->
     entry = CURRENT_ENTRY.get()
     if entry is None:
         return format_text(log_record(request, response, seconds))
-    last = _LAST
-    path = request.path
-    if path != last.path:
-        last.path, last.escaped_path = path, escape(path)
     served_by = entry.served_by
-    if served_by is not last.served_by:
-        last.served_by, last.source = served_by, escape(describe_source(served_by))
-    line = (
-        f"{request.method} {last.escaped_path} {_status(response, entry) or '-'} {last.source} "
-        f"{entry.events_sent} events {entry.bytes_sent} bytes {round(seconds * 1000, 3):.1f} ms"
-    )
+    status = _status(response, entry)
+    parts = (request.method, request.path, status, served_by, entry.events_sent, entry.bytes_sent)
+    last = _LAST
+    if parts != last.parts:  # (a served_by is compared by value: equal ones read the same)
+        last.parts = parts
+        last.prefix = (
+            f"{request.method} {escape(request.path)} {status or '-'} "
+            f"{escape(describe_source(served_by))} "
+            f"{entry.events_sent} events {entry.bytes_sent} bytes "
+        )
+    line = f"{last.prefix}{round(seconds * 1000, 3):.1f} ms"
     if entry.client_disconnected:
         line += " (client disconnected)"
     verdict = entry.contract_verdict
