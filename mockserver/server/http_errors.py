@@ -27,6 +27,7 @@ __all__ = [
     "CURRENT_ENTRY",
     "Handler",
     "JournaledHandler",
+    "RequestRejected",
     "add_fallback_route",
     "journaled",
     "json_error",
@@ -43,6 +44,14 @@ CURRENT_ENTRY: ContextVar[JournalEntry | None] = ContextVar("koala_mock_entry", 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: A handler that records what it does in the request's journal entry.
 JournaledHandler = Callable[[web.Request, JournalEntry], Awaitable[web.StreamResponse]]
+
+
+class RequestRejected(Exception):
+    """Raised by a journaled handler: the request gets ``response`` (a JSON error) instead of an
+    answer, and the journal says an error served it."""
+
+    def __init__(self, response: web.Response) -> None:
+        self.response = response
 
 
 def json_error(
@@ -69,6 +78,9 @@ def journaled(journal: Journal, handler: JournaledHandler) -> Handler:
         CURRENT_ENTRY.set(entry)
         try:
             response = await handler(request, entry)
+        except RequestRejected as rejected:
+            response = rejected.response
+            entry.served_by = entry.served_by or {"source": "error"}
         except web.HTTPException as exc:
             response = _http_error_response(request, exc)
             entry.served_by = {"source": "error"}

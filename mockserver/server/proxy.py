@@ -40,7 +40,6 @@ from mockserver.config import DEFAULT_RECORD_DIR
 from mockserver.server.endpoint import (
     SEED_HEADER,
     RequestRejected,
-    answer_or_rejection,
     fault_for,
     plan_answer,
     seed_for,
@@ -116,9 +115,8 @@ class RecordingProxy:
         await self.client.close()
 
     async def __call__(self, request: web.Request, entry: JournalEntry) -> web.StreamResponse:
-        return await answer_or_rejection(self._answer, request, entry)
-
-    async def _answer(self, request: web.Request, entry: JournalEntry) -> web.StreamResponse:
+        """The recorded or replayed answer; a :class:`RequestRejected` for a JSON error (the
+        journaled wrapper sends it)."""
         try:
             raw = await read_body(request, self.config.max_body_size)
         except BodyRejected as rejected:

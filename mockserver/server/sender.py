@@ -13,6 +13,7 @@ import contextlib
 import logging
 import socket
 import struct
+from collections.abc import Awaitable
 
 from aiohttp import web
 
@@ -99,17 +100,28 @@ def _wake(waiter: asyncio.Future[bool], result: bool) -> None:
         waiter.set_result(result)
 
 
-async def send_plan(
+def send_plan(
     request: web.Request, plan: ResponsePlan, streams: OpenStreams, entry: JournalEntry
-) -> web.StreamResponse:
-    """Send ``plan`` as the answer to ``request``, recording progress in ``entry``.
+) -> Awaitable[web.StreamResponse]:
+    """Send ``plan`` as the answer to ``request``, recording progress in ``entry`` (the coroutine
+    that does it: no frame of its own on the hot path).
 
     A generated answer is sent only within the server's bound on bytes generated at once (else
     a JSON 503), and gives its bytes back when its stream ends, however it ends.
     """
     generated = plan.generated_size
     if not generated:
-        return await _send(request, plan, streams, entry)
+        return _send(request, plan, streams, entry)
+    return _send_generated(request, plan, streams, entry, generated)
+
+
+async def _send_generated(
+    request: web.Request,
+    plan: ResponsePlan,
+    streams: OpenStreams,
+    entry: JournalEntry,
+    generated: int,
+) -> web.StreamResponse:
     if not streams.budget.reserve(generated):
         return streams.budget.refusal(entry, generated)
     try:
@@ -132,12 +144,12 @@ async def _send(
             status=plan.status, reason=plan.reason, headers=plan.header_dict, body=body
         )
         try:
-            unsendable = await _prepare(request, single, entry)
+            await single.prepare(request)
         except ConnectionError:
             entry.finish_disconnected()
             return single
-        if unsendable is not None:
-            return unsendable
+        except Exception as exc:
+            return _unsendable(request, entry, exc)
         entry.sent(len(body))
         entry.finish("eof")
         return single
@@ -173,9 +185,12 @@ async def _stream(
     streams: OpenStreams,
     entry: JournalEntry,
 ) -> web.StreamResponse:
-    unsendable = await _prepare(request, response, entry)
-    if unsendable is not None:
-        return unsendable
+    try:
+        await response.prepare(request)
+    except ConnectionError:
+        raise  # the caller records the client's hang-up
+    except Exception as exc:
+        return _unsendable(request, entry, exc)
     sent = 0
     clock = asyncio.get_running_loop().time
     # Each write is due at start + its offset (the sum of the delays so far) on the loop clock.
@@ -206,29 +221,20 @@ async def _stream(
     return response
 
 
-async def _prepare(
-    request: web.Request, response: web.StreamResponse, entry: JournalEntry
-) -> web.Response | None:
-    """Send (or buffer) ``response``'s head; None when that worked. A head aiohttp refuses
-    (a header value a check upstream let through) is a bug of this server: it gets one log line
-    and a JSON 500 in its place, and the journal says so, instead of an empty reply that the
-    journal would call a 200."""
-    try:
-        await response.prepare(request)
-    except ConnectionError:
-        raise  # the caller records the client's hang-up
-    except Exception as exc:
-        log.error(
-            "mock server bug: the answer to %s %r could not be sent: %s: %s",
-            request.method,
-            request.path,
-            type(exc).__name__,
-            exc,
-        )
-        entry.status = 500
-        entry.finish("server_bug")
-        return json_error(500, f"mock server bug: the answer could not be sent ({exc})")
-    return None
+def _unsendable(request: web.Request, entry: JournalEntry, exc: Exception) -> web.Response:
+    """The answer to send when aiohttp refused ``response.prepare`` (a header value a check
+    upstream let through): a bug of this server, so one log line and a JSON 500 in its place,
+    and the journal says so, instead of an empty reply that the journal would call a 200."""
+    log.error(
+        "mock server bug: the answer to %s %r could not be sent: %s: %s",
+        request.method,
+        request.path,
+        type(exc).__name__,
+        exc,
+    )
+    entry.status = 500
+    entry.finish("server_bug")
+    return json_error(500, f"mock server bug: the answer could not be sent ({exc})")
 
 
 def _closed(request: web.Request, entry: JournalEntry, why: Ending) -> web.StreamResponse:
