@@ -1,13 +1,13 @@
-"""The chat API's answer to a repeated request, decided once: the plan and what served it.
+"""The chat API's answer to a repeated request, decided once: its verdict, plan and source.
 
 With nothing pending that could change it (no fault or seed header, no queued or default fault,
-no stub, not fuzz mode), what answers a checked request is a function of its method, path, body
-bytes and ``Accept`` header, its contract verdict, the cassettes loaded and the config's mode,
-speed and latency. :class:`DecisionMemo` keeps that answer for the request, and gives it again
-only when all of these are the same: the verdict (which the contract still gives every request
-afresh, from its own memo) must be the very object the answer was decided with, and the
-cassettes' version and the config values equal. The journal entry and the log line are still
-made per request; only the lookup and the planning are skipped.
+no stub, not fuzz mode, no credential), what answers a request is a function of its method,
+path and contract shape (:meth:`mockserver.wire.contract.VerdictMemo.shape_of`: the body bytes
+and every header the contract reads, ``Accept`` among them, which is all its verdict depends
+on), the cassettes loaded and the config's mode, speed and latency. :class:`DecisionMemo` keeps
+the verdict and the answer for such a request and gives them again only when all of these are
+the same. The journal entry and the log line are still made per request; only the contract
+memo's lookup, the cassette lookup and the planning are skipped.
 """
 
 from __future__ import annotations
@@ -18,14 +18,15 @@ from typing import Any
 from mockserver.wire.contract import Verdict
 from mockserver.wire.plan import ResponsePlan, ServedBy
 
-__all__ = ["Decision", "DecisionMemo"]
+__all__ = ["Decision", "DecisionKey", "DecisionMemo"]
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     """An answer decided for a request; never mutated (entries share its ``served_by``)."""
 
-    #: The contract's verdict the decision was made with.
+    #: The contract's verdict for the request, as the journal keeps it (the shared passed
+    #: verdict when it has nothing to say).
     verdict: Verdict
     plan: ResponsePlan
     served_by: ServedBy
@@ -33,26 +34,28 @@ class Decision:
     state: tuple[Any, ...]
 
 
+#: ``(method, path, contract shape)``.
+DecisionKey = tuple[str, str, tuple[Any, ...]]
+
+
 class DecisionMemo:
-    """Decisions by request (``(method, path, Accept, body bytes)``), at most ``capacity`` of
-    them, the oldest forgotten first; bodies over ``max_body`` bytes are not kept (memory)."""
+    """Decisions by request (:data:`DecisionKey`), at most ``capacity`` of them, the oldest
+    forgotten first; those for bodies over ``max_body`` bytes are not kept (memory)."""
 
     def __init__(self, capacity: int = 256, max_body: int = 16 * 1024) -> None:
         self.capacity = capacity
         self.max_body = max_body
-        self._decisions: dict[tuple[str, str, str | None, bytes], Decision] = {}
+        self._decisions: dict[DecisionKey, Decision] = {}
 
-    def get(
-        self, key: tuple[str, str, str | None, bytes], verdict: Verdict, state: tuple[Any, ...]
-    ) -> Decision | None:
-        """The decision made for ``key`` with this very ``verdict`` and an equal ``state``."""
+    def get(self, key: DecisionKey, state: tuple[Any, ...]) -> Decision | None:
+        """The decision made for ``key`` in an equal ``state``."""
         decision = self._decisions.get(key)
-        if decision is None or decision.verdict is not verdict or decision.state != state:
+        if decision is None or decision.state != state:
             return None
         return decision
 
-    def put(self, key: tuple[str, str, str | None, bytes], decision: Decision) -> None:
-        if len(key[3]) > self.max_body:
+    def put(self, key: DecisionKey, decision: Decision, body_size: int) -> None:
+        if body_size > self.max_body:
             return
         decisions = self._decisions
         if key not in decisions and len(decisions) >= self.capacity:

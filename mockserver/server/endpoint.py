@@ -17,12 +17,12 @@ from collections.abc import Awaitable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from aiohttp import hdrs, web
+from aiohttp import web
 from multidict import istr
 
 from mockserver.cassettes.library import Recorded
 from mockserver.config import MockConfig
-from mockserver.server.decisions import Decision, DecisionMemo
+from mockserver.server.decisions import Decision, DecisionKey, DecisionMemo
 from mockserver.server.http_errors import RequestRejected, json_error
 from mockserver.server.journal import JournalEntry, decode_json_body
 from mockserver.server.request_body import BodyRejected, ClientGone, client_gone, read_body
@@ -87,12 +87,28 @@ class ChatEndpoint:
             return client_gone(entry)
         entry.body_size = len(raw)
         headers = request.headers
-        verdict = self.verdicts.check(headers, raw, strict=config.strict, api_key=config.api_key)
+        keep_body = len(raw) <= MAX_STORED_BYTES  # a larger one is only summarised (memory)
+        verdicts = self.verdicts
+        shape = verdicts.shape_of(headers, raw, strict=config.strict, api_key=config.api_key)
+        # (A keyed request has no shape: its verdict, and so its answer, is never memoised.)
+        key: DecisionKey | None = None
+        if shape is not None and self._nothing_pending(headers):
+            # The verdict and answer decided for the same request, if nothing they read changed.
+            key = (request.method, request.path, shape)
+            decision = self.decisions.get(key, self._decision_state())
+            if decision is not None:
+                entry.contract_verdict = decision.verdict
+                if keep_body:
+                    entry.keep_json_body(raw)
+                entry.served_by = decision.served_by
+                return await send_plan(request, decision.plan, self.streams, entry)
+        verdict = verdicts.verdict_for(
+            shape, headers, raw, strict=config.strict, api_key=config.api_key
+        )
         # A verdict without problems is journaled as a shared one (keeps entries small).
         has_problems = verdict.errors or verdict.warnings
         entry.contract_verdict = verdict if has_problems else passed(verdict.shape)
         payload = verdict.payload
-        keep_body = len(raw) <= MAX_STORED_BYTES  # a larger one is only summarised (memory)
         if payload is None or not verdict.ok:
             if keep_body:
                 entry.body = decode_json_body(raw)
@@ -113,13 +129,6 @@ class ChatEndpoint:
             )
         if keep_body:  # as bytes: decoded when read (the payload may be a memoised verdict's)
             entry.keep_json_body(raw)
-        settled = self._nothing_pending(headers)
-        if settled:  # the answer decided for the same request before, if nothing it read changed
-            key = (request.method, request.path, headers.get(hdrs.ACCEPT), raw)
-            decision = self.decisions.get(key, verdict, self._decision_state())
-            if decision is not None:
-                entry.served_by = decision.served_by
-                return await send_plan(request, decision.plan, self.streams, entry)
         seed = seed_for(headers, config)
         json_form = wants_json(headers)
         # After the seed: a rejected request uses no queued fault.
@@ -160,9 +169,10 @@ class ChatEndpoint:
                     )
                 )
         plan, entry.served_by = plan_answer(payload, found, fault, seed, config, json_form)
-        if settled:  # (so no fault, seed or stub was used; the state read after the loading)
+        if key is not None:  # (so no fault, seed or stub was used; the state read after loading)
             state = self._decision_state()
-            self.decisions.put(key, Decision(verdict, plan, entry.served_by, state))
+            decision = Decision(entry.contract_verdict, plan, entry.served_by, state)
+            self.decisions.put(key, decision, len(raw))
         return await self._send(request, plan, entry, fault, seed)
 
     def _decision_state(self) -> tuple[Any, ...]:
@@ -172,13 +182,11 @@ class ChatEndpoint:
         return (self.library.version, config.mode, config.speed, config.latency)
 
     def _nothing_pending(self, headers: Mapping[str, str]) -> bool:
-        """No fault, seed or stub could change the answer, and no credential is sent (a keyed
-        request's verdict is never memoised, so neither is its answer)."""
+        """No fault, seed or stub could change the answer."""
         config = self.config
         return (
             _FAULT_KEY not in headers
             and _SEED_KEY not in headers
-            and hdrs.AUTHORIZATION not in headers
             and config.default_fault is None
             and config.mode != "fuzz"
             and not len(self.fault_queue)

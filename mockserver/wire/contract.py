@@ -431,22 +431,48 @@ class VerdictMemo:
         strict: bool = False,
         api_key: ApiKey | None = None,
     ) -> Verdict:
+        shape = self.shape_of(headers, raw_body, strict=strict, api_key=api_key)
+        return self.verdict_for(shape, headers, raw_body, strict=strict, api_key=api_key)
+
+    def shape_of(
+        self,
+        headers: Mapping[str, str],
+        raw_body: bytes,
+        *,
+        strict: bool = False,
+        api_key: ApiKey | None = None,
+    ) -> tuple[Any, ...] | None:
+        """What the request's verdict is a function of (the memo's key); None when it is not
+        memoised: a keyed request, a body over ``max_body``, headers that are not a multidict."""
         if (
             not isinstance(headers, _CASE_INSENSITIVE)
             or len(raw_body) > self.max_body
             or _AUTHORIZATION_KEY in headers
         ):
-            return check_request(headers, raw_body, strict=strict, api_key=api_key)
+            return None
         get = headers.get
         visitor_id = get(_VISITOR_ID_KEY)
         valid_id = visitor_id is not None and _VISITOR_ID.fullmatch(visitor_id) is not None
-        shape = (
+        return (
             raw_body,
             strict,
             api_key is not None,
             True if valid_id else visitor_id,
             *map(get, _CONTRACT_HEADER_KEYS),
         )
+
+    def verdict_for(
+        self,
+        shape: tuple[Any, ...] | None,
+        headers: Mapping[str, str],
+        raw_body: bytes,
+        *,
+        strict: bool = False,
+        api_key: ApiKey | None = None,
+    ) -> Verdict:
+        """The verdict of a request whose :meth:`shape_of` is ``shape`` (None: checked afresh)."""
+        if shape is None:
+            return check_request(headers, raw_body, strict=strict, api_key=api_key)
         verdict = self._verdicts.get(shape)
         if verdict is None:
             verdict = check_request(headers, raw_body, strict=strict, api_key=api_key)

@@ -222,15 +222,18 @@ async def test_the_decision_is_not_reused_once_something_could_change_it(
 def test_the_decision_memo_is_bounded() -> None:
     memo = DecisionMemo(capacity=2, max_body=4)
     decision = Decision(WARNED, ResponsePlan(), {}, (1,))
+
+    def key(body: bytes) -> tuple[str, str, tuple[Any, ...]]:
+        return ("POST", "/", (body, False))
+
     for n in range(3):
-        memo.put(("POST", "/", None, str(n).encode()), decision)
-    memo.put(("POST", "/", None, b"large"), decision)
+        memo.put(key(str(n).encode()), decision, 1)
+    memo.put(key(b"large"), decision, 5)
     assert len(memo) == 2
-    assert memo.get(("POST", "/", None, b"0"), WARNED, (1,)) is None  # the oldest went first
-    assert memo.get(("POST", "/", None, b"2"), WARNED, (1,)) is decision
-    assert memo.get(("POST", "/", None, b"2"), WARNED, (2,)) is None
-    other = Verdict(200, None, [], [], {})
-    assert memo.get(("POST", "/", None, b"2"), other, (1,)) is None
+    assert memo.get(key(b"0"), (1,)) is None  # the oldest went first
+    assert memo.get(key(b"2"), (1,)) is decision
+    assert memo.get(key(b"2"), (2,)) is None  # another state: decided afresh
+    assert memo.get(key(b"large"), (1,)) is None  # too large a body to keep
 
 
 def test_text_lines_in_a_row_are_each_their_own_record_formatted() -> None:
