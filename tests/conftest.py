@@ -9,7 +9,8 @@ cassettes and an aiohttp test client for it; a module that needs other settings 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
+import os
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from koala_servers import Serve
 from koala import build_headers, build_payload, encode_payload
 from koala.sse import DEFAULT_MAX_EVENT_SIZE, EventStreamDecoder
 from mockserver import MockConfig, create_app
+from mockserver.cassettes.parse_cache import CACHE_DIR_ENV_VAR
 
 # CI machines and developers' laptops are shared and slow at times: a test's speed is never what
 # it checks here, so no per-example deadline and no "input generation is slow" failure.
@@ -29,6 +31,21 @@ settings.register_profile(
     "koala", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
 )
 settings.load_profile("koala")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _parse_cache_of_this_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The cassettes' parse cache in this run's temporary directory, never the user's
+    ~/.cache (servers started as processes inherit it through the environment)."""
+    directory = tmp_path_factory.mktemp("parse-cache")
+    before = os.environ.get(CACHE_DIR_ENV_VAR)
+    os.environ[CACHE_DIR_ENV_VAR] = str(directory)
+    yield directory
+    if before is None:
+        del os.environ[CACHE_DIR_ENV_VAR]
+    else:
+        os.environ[CACHE_DIR_ENV_VAR] = before
+
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 Client = TestClient[Any, Any]

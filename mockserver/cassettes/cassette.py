@@ -35,10 +35,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
 from koala.request import API_PATH
 from koala.testing import matching_form
+from mockserver.cassettes import parse_cache
 from mockserver.cassettes.files import CASSETTE_SUFFIXES as CASSETTE_SUFFIXES
 from mockserver.cassettes.files import (
     DEFAULT_MAX_CASSETTE_BYTES,
@@ -189,9 +188,9 @@ def single_chunk(body: bytes) -> list[Chunk]:
 # ----------------------------------------------------------------------------- loading
 
 
-# libyaml's loader parses the bundled cassettes about six times faster than the pure-Python one;
-# both are safe loaders (``!!binary`` -> bytes; Python tags refused).
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# PyYAML (in mockserver.cassettes.yaml_text) is imported late, only where a text is parsed from
+# YAML or written: about 30 ms of imports that a start-up whose cassettes are all in the parse
+# cache (mockserver.cassettes.parse_cache) skips.
 
 
 def first_header(headers: Mapping[str, list[str]], name: str) -> str | None:
@@ -254,18 +253,19 @@ def _refuse_aliases(text: bytes | str, where: Path | str) -> None:
     raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
     if _MAYBE_ANCHOR.search(raw) is None:
         return
+    from mockserver.cassettes import yaml_text  # late: PyYAML
+
     try:
-        for event in yaml.parse(text, Loader=_Loader):
-            if isinstance(event, yaml.AliasEvent):
-                mark = event.start_mark
-                at = f" at line {mark.line + 1}" if mark is not None else ""
-                raise CassetteError(
-                    where,
-                    f"holds a YAML alias{at}; aliases are refused (they can expand "
-                    "without bound, and no cassette writer makes them)",
-                )
-    except yaml.YAMLError:
+        line = yaml_text.first_alias(text)
+    except yaml_text.YAMLError:
         return  # the load that follows reports it
+    if line is not None:
+        at = f" at line {line + 1}" if line >= 0 else ""
+        raise CassetteError(
+            where,
+            f"holds a YAML alias{at}; aliases are refused (they can expand "
+            "without bound, and no cassette writer makes them)",
+        )
 
 
 _UNICODE_MARKS = (
@@ -303,17 +303,11 @@ def _parse_cassette(text: bytes | str, name: str, path: Path | None, where: Path
     if isinstance(text, bytes):
         _refuse_non_utf8(text, where)
     _refuse_aliases(text, where)
-    try:
-        data = yaml.load(text, Loader=_Loader)  # a safe loader
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        if "nesting depth" in problem:  # libyaml's own limit; the pure loader recurses instead
-            raise CassetteError(where, "nested too deeply to load") from None
-        raise CassetteError(where, f"not valid YAML{at}: {problem}") from None
-    except UnicodeDecodeError as exc:
-        raise CassetteError(where, f"not UTF-8 text: {exc.reason}") from None
+    data = parse_cache.lookup(text) if isinstance(text, bytes) else None
+    if data is None:
+        data = _load_yaml(text, where)
+        if isinstance(text, bytes):
+            parse_cache.store(text, data)
     if not isinstance(data, dict):
         raise CassetteError(where, f"expected a mapping at the top, got {_kind(data)}")
     interactions = data.get("interactions")
@@ -334,6 +328,22 @@ def _parse_cassette(text: bytes | str, name: str, path: Path | None, where: Path
         provenance=dict(provenance),
         description=str(description),
     )
+
+
+def _load_yaml(text: bytes | str, where: Path | str) -> Any:
+    from mockserver.cassettes import yaml_text  # late: PyYAML
+
+    try:
+        return yaml_text.load(text)
+    except yaml_text.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if "nesting depth" in problem:  # libyaml's own limit; the pure loader recurses instead
+            raise CassetteError(where, "nested too deeply to load") from None
+        raise CassetteError(where, f"not valid YAML{at}: {problem}") from None
+    except UnicodeDecodeError as exc:
+        raise CassetteError(where, f"not UTF-8 text: {exc.reason}") from None
 
 
 def _our_metadata(data: dict[Any, Any], interactions: list[Any]) -> tuple[dict[str, Any], str]:
@@ -695,41 +705,6 @@ def _short_value(value: Any, limit: int = 80) -> str:
 # ----------------------------------------------------------------------------- writing
 
 
-class _FlowList(list[Any]):
-    """A list written on one line (header values)."""
-
-
-class _FlowDict(dict[str, Any]):
-    """A mapping written on one line (status, chunk entries)."""
-
-
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-_YAML_LINE_BREAKS = frozenset("\x85\u2028\u2029")
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    # Multi-line text (event-stream bodies) as a literal block where YAML can hold it exactly;
-    # PyYAML falls back to a double-quoted string when it cannot (CR, trailing spaces...).
-    style = "|" if "\n" in value and len(value) > 40 else None
-    if _YAML_LINE_BREAKS.intersection(value):
-        # NEL, LS and PS are line breaks to YAML: written raw (plain, quoted or literal) they
-        # read back as a newline or a space. A double-quoted scalar escapes them (\N, \L, \P).
-        style = '"'
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _represent_str)
-_Dumper.add_representer(
-    _FlowList, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True)
-)
-_Dumper.add_representer(
-    _FlowDict, lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", v, flow_style=True)
-)
-
-
 def _body_value(data: bytes) -> str | bytes:
     """Text when the bytes are UTF-8 (readable, as vcrpy writes them), else ``!!binary``."""
     try:
@@ -739,11 +714,15 @@ def _body_value(data: bytes) -> str | bytes:
 
 
 def _headers_value(headers: Mapping[str, list[str]]) -> dict[str, Any]:
-    return {name: _FlowList(values) for name, values in headers.items()}
+    from mockserver.cassettes.yaml_text import FlowList  # late: PyYAML
+
+    return {name: FlowList(values) for name, values in headers.items()}
 
 
 def cassette_dict(cassette: Cassette) -> dict[str, Any]:
     """The cassette as the plain data written to YAML."""
+    from mockserver.cassettes.yaml_text import FlowDict  # late: PyYAML
+
     interactions = []
     for interaction in cassette.interactions:
         if b"".join(chunk.data for chunk in interaction.chunks) != interaction.body:
@@ -759,12 +738,12 @@ def cassette_dict(cassette: Cassette) -> dict[str, Any]:
                     "headers": _headers_value(interaction.request_headers),
                 },
                 "response": {
-                    "status": _FlowDict(code=interaction.status, message=interaction.reason),
+                    "status": FlowDict(code=interaction.status, message=interaction.reason),
                     "headers": _headers_value(interaction.response_headers),
                     "body": {"string": _body_value(interaction.body)},
                     STREAM_KEY: {
                         "chunks": [
-                            _FlowDict(at=round(chunk.at, _TIME_DIGITS), size=len(chunk.data))
+                            FlowDict(at=round(chunk.at, _TIME_DIGITS), size=len(chunk.data))
                             for chunk in interaction.chunks
                         ]
                     },
@@ -787,14 +766,9 @@ def _metadata_value(cassette: Cassette) -> dict[str, Any]:
 
 def dump_cassette(cassette: Cassette) -> str:
     """The cassette's YAML text."""
-    return yaml.dump(
-        cassette_dict(cassette),
-        Dumper=_Dumper,
-        sort_keys=False,
-        allow_unicode=True,
-        width=4096,
-        default_flow_style=False,
-    )
+    from mockserver.cassettes import yaml_text  # late: PyYAML
+
+    return yaml_text.dump(cassette_dict(cassette))
 
 
 def write_cassette(

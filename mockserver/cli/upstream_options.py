@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from koala.provider import DEFAULT_READ_TIMEOUT, DEFAULT_TIMEOUT, Koala
 from mockserver.cassettes.record_mode import RECORD_MODES
-from mockserver.cassettes.scrub import ScrubPolicy
 from mockserver.cli.console import PROG
 from mockserver.cli.numbers import bounded
-from mockserver.upstream.client import Timeouts
+
+if TYPE_CHECKING:  # imported where used: ``serve`` adds these flags but seldom records
+    from mockserver.cassettes.scrub import ScrubPolicy
+    from mockserver.upstream.client import Timeouts
 
 __all__ = [
     "PROG",
@@ -58,6 +60,8 @@ def add_timeout_options(parser: Any) -> None:
 
 
 def timeouts(args: argparse.Namespace) -> Timeouts:
+    from mockserver.upstream.client import Timeouts
+
     return Timeouts(total=args.timeout, read=args.read_timeout)
 
 
@@ -101,4 +105,6 @@ def scrub_policy(args: argparse.Namespace) -> ScrubPolicy | None:
     """The policy the flags ask for; None with ``--no-scrub``."""
     if args.no_scrub:
         return None
+    from mockserver.cassettes.scrub import ScrubPolicy
+
     return ScrubPolicy.of(args.keep_header, args.keep_query)

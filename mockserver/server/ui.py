@@ -9,7 +9,6 @@ value that slipped into the page as HTML could not run (the script inserts every
 from __future__ import annotations
 
 import functools
-from importlib import resources
 
 from aiohttp import web
 
@@ -49,6 +48,10 @@ def ui_file(name: str) -> bytes:
     """The bytes of one of :data:`UI_FILES` (KeyError for any other name)."""
     if name not in UI_FILES:
         raise KeyError(name)
+    # Late: importlib.resources is a few milliseconds of imports that ``serve`` would pay at
+    # start-up for a page that is seldom opened.
+    from importlib import resources
+
     return resources.files("mockserver.server").joinpath("ui").joinpath(name).read_bytes()
 
 

@@ -1,8 +1,8 @@
 """What ``koala-mock serve`` does before it announces its address (issue 11's start-up work).
 
 The timing itself is bench/bench_startup.py's; these tests hold what makes it fast: the modules
-``serve`` leaves unimported, and the cassettes loaded before the banner, not on the first
-request.
+``serve`` leaves unimported (PyYAML too, once the parse cache holds the cassettes), and the
+cassettes loaded before the banner, not on the first request.
 """
 
 from __future__ import annotations
@@ -12,15 +12,25 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from serve_process import REPO, STARTUP_TIMEOUT
 
 from koala import Koala
+from mockserver.cassettes import parse_cache
+from mockserver.cassettes.cassette import load_cassette_dir
+from mockserver.cassettes.locations import DEFAULT_CASSETTE_DIR
 from mockserver.cli.main import _command_named, build_parser
 
-#: Modules only record, verify, audit, the recording proxy or --version need.
+#: Modules only record, verify, audit, the recording proxy or --version need; PyYAML, which
+#: only a cassette missing from the parse cache needs; the UI page's package-data reader.
 NOT_FOR_SERVE = (
+    "yaml",
+    "mockserver.cassettes.yaml_text",
+    "mockserver.cassettes.scrub",
+    "mockserver.upstream.client",
+    "importlib.resources",
     "mockserver.cli.record",
     "mockserver.cli.verify",
     "mockserver.cli.audit_command",
@@ -40,13 +50,29 @@ SERVE_FLAGS = ("--port", "0", "--mode", "replay", "--speed", "0")
 
 
 @pytest.fixture
-def serve_with_import_trace() -> Iterator[subprocess.Popen[str]]:
+def warm_parse_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A parse cache that holds the bundled cassettes, as any start of ``serve`` leaves it."""
+    directory = tmp_path / "parse-cache"
+    monkeypatch.setenv(parse_cache.CACHE_DIR_ENV_VAR, str(directory))
+    cassettes, errors = load_cassette_dir(DEFAULT_CASSETTE_DIR)
+    assert cassettes and not errors
+    assert len(list(directory.glob("*.json"))) == len(cassettes)
+    return directory
+
+
+@pytest.fixture
+def serve_with_import_trace(warm_parse_cache: Path) -> Iterator[subprocess.Popen[str]]:
     """``python -X importtime -m mockserver serve`` in replay mode, stderr merged into stdout.
 
     ``-X importtime`` writes a line for every module as it is imported, so the one stream
     shows what was imported, what was loaded and what was announced, in that order.
     """
-    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(REPO),
+        PYTHONUNBUFFERED="1",
+        **{parse_cache.CACHE_DIR_ENV_VAR: str(warm_parse_cache)},
+    )
     process = subprocess.Popen(
         [sys.executable, "-X", "importtime", "-m", "mockserver", "serve", *SERVE_FLAGS],
         cwd=REPO,
