@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -71,40 +72,52 @@ def cpu_seconds(pid: int) -> float:
     return total / 1e9
 
 
-def first_200(kind: str, env: dict[str, str]) -> tuple[float, float]:
-    from koala.request import build_headers, build_payload, encode_payload
-
-    body = encode_payload(build_payload("gpt-4o-mini", [{"role": "user", "content": "hi"}]))
-    headers = {**build_headers(), "Content-Type": "application/json"}
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        command(kind),
+def start(kind: str, env: dict[str, str], wrapper: Sequence[str] = ()) -> subprocess.Popen[str]:
+    """The server process (run under ``wrapper``, e.g. valgrind, when given)."""
+    return subprocess.Popen(
+        [*wrapper, *command(kind)],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
     )
+
+
+def ask_first(kind: str, process: subprocess.Popen[str], timeout: float = 30) -> None:
+    """Send the provider's request as soon as ``process`` prints its address, and read the
+    whole answer; SystemExit unless it is a 200."""
+    from koala.request import build_headers, build_payload, encode_payload
+
+    body = encode_payload(build_payload("gpt-4o-mini", [{"role": "user", "content": "hi"}]))
+    headers = {**build_headers(), "Content-Type": "application/json"}
+    assert process.stdout is not None
+    port = None
+    for line in process.stdout:
+        found = PORT_LINE.search(line)
+        if found:
+            port = int(found.group(1))
+            break
+    if port is None:
+        raise SystemExit(f"{kind}: printed no address")
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        assert process.stdout is not None
-        port = None
-        for line in process.stdout:
-            found = PORT_LINE.search(line)
-            if found:
-                port = int(found.group(1))
-                break
-        if port is None:
-            raise SystemExit(f"{kind}: printed no address")
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         connection.request("POST", "/api/gpt/", body=body, headers=headers)
         response = connection.getresponse()
         response.read()
-        elapsed = time.perf_counter() - started
-        cpu = cpu_seconds(process.pid)
+    finally:
         connection.close()
-        if response.status != 200:
-            raise SystemExit(f"{kind}: first answer was {response.status}")
-        return elapsed, cpu
+    if response.status != 200:
+        raise SystemExit(f"{kind}: first answer was {response.status}")
+
+
+def first_200(kind: str, env: dict[str, str]) -> tuple[float, float]:
+    started = time.perf_counter()
+    process = start(kind, env)
+    try:
+        ask_first(kind, process)
+        elapsed = time.perf_counter() - started
+        return elapsed, cpu_seconds(process.pid)
     finally:
         process.terminate()
         process.wait(10)

@@ -20,62 +20,34 @@ Python frame and every import does.
 from __future__ import annotations
 
 import argparse
-import http.client
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_startup import KINDS, PORT_LINE, REPO, command, environment, first_200
+from bench_startup import KINDS, ask_first, environment, first_200, start
 
 COLLECTED = re.compile(r"Collected : (\d+)")
 
 
 def instructions(kind: str, env: dict[str, str], work: Path) -> int:
     """Instructions of one process, from its start to its first answer (a 200)."""
-    from koala.request import build_headers, build_payload, encode_payload
-
-    body = encode_payload(build_payload("gpt-4o-mini", [{"role": "user", "content": "hi"}]))
-    headers = {**build_headers(), "Content-Type": "application/json"}
     log = work / f"callgrind-{kind.replace(' ', '_')}.log"
-    valgrind = [
+    valgrind = (
         "valgrind",
         "--tool=callgrind",
         "--callgrind-out-file=/dev/null",
         f"--log-file={log}",
-    ]
-    process = subprocess.Popen(
-        [*valgrind, *command(kind)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
     )
+    process = start(kind, env, valgrind)
     try:
-        assert process.stdout is not None
-        port = None
-        for line in process.stdout:
-            found = PORT_LINE.search(line)
-            if found:
-                port = int(found.group(1))
-                break
-        if port is None:
-            raise SystemExit(f"{kind}: printed no address")
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-        connection.request("POST", "/api/gpt/", body=body, headers=headers)
-        response = connection.getresponse()
-        response.read()
-        if response.status != 200:
-            raise SystemExit(f"{kind}: first answer was {response.status}")
+        ask_first(kind, process, timeout=300)
         process.send_signal(signal.SIGUSR1)  # default action: the process ends here
         process.wait(120)
-        connection.close()
     finally:
         if process.poll() is None:
             process.kill()

@@ -2,8 +2,8 @@
 
 Loading, matching and the cassette format belong to :mod:`mockserver.cassettes.cassette`; this
 module adds what serving needs on every request: an exact-match index (a dict lookup instead of a
-scan) and, per interaction, the pre-computed plan (headers, chunks, decoded values), so a replay
-costs no parsing at request time.
+scan) and, per interaction, the plan (headers, chunks, decoded values), built on its first replay
+and kept, so later replays cost no parsing at request time.
 """
 
 from __future__ import annotations
@@ -57,14 +57,42 @@ UNREPLAYED_HEADERS = HOP_BY_HOP_HEADERS | TRANSFER_HEADERS | {"date"}
 
 @dataclass(frozen=True)
 class Recorded:
-    """One interaction ready to replay."""
+    """One interaction ready to replay.
+
+    Its plan is built when first used, not when the cassettes load: decoding every recorded
+    stream is most of what loading costs after the file is read, and ``serve`` answers no
+    request before it has loaded them all. A plan is never changed once built.
+    """
 
     cassette: Cassette
     index: int
     interaction: Interaction
-    plan: ResponsePlan
-    #: Seconds from the start of the body at which each write is due (recorded timing).
-    offsets: tuple[float, ...]
+
+    @cached_property
+    def plan(self) -> ResponsePlan:
+        interaction = self.interaction
+        headers = [
+            (name, value)
+            for name, values in interaction.response_headers.items()
+            if name.lower() not in UNREPLAYED_HEADERS
+            for value in values
+        ]
+        writes = [Write(c.data) for c in interaction.chunks or [] if c.data]
+        writes = writes or [Write(interaction.body)]
+        values, ends = decoded_values(interaction, [w.data for w in writes])
+        return ResponsePlan(
+            status=interaction.status,
+            headers=tuple(headers),
+            writes=tuple(writes),
+            event_ends=tuple(ends),
+            values=values,
+            reason=interaction.reason or None,
+        )
+
+    @cached_property
+    def offsets(self) -> tuple[float, ...]:
+        """Seconds from the start of the body at which each write is due (recorded timing)."""
+        return tuple(c.at for c in self.interaction.chunks or [] if c.data) or (0.0,)
 
     @property
     def name(self) -> str:
@@ -102,25 +130,7 @@ class Recorded:
 
 
 def recorded(cassette: Cassette, index: int, interaction: Interaction) -> Recorded:
-    headers = [
-        (name, value)
-        for name, values in interaction.response_headers.items()
-        if name.lower() not in UNREPLAYED_HEADERS
-        for value in values
-    ]
-    chunks = interaction.chunks or []
-    writes = [Write(c.data) for c in chunks if c.data] or [Write(interaction.body)]
-    offsets = tuple(c.at for c in chunks if c.data) or (0.0,)
-    values, ends = decoded_values(interaction, [w.data for w in writes])
-    plan = ResponsePlan(
-        status=interaction.status,
-        headers=tuple(headers),
-        writes=tuple(writes),
-        event_ends=tuple(ends),
-        values=values,
-        reason=interaction.reason or None,
-    )
-    return Recorded(cassette, index, interaction, plan, offsets)
+    return Recorded(cassette, index, interaction)
 
 
 def decoded_values(
@@ -257,8 +267,8 @@ class _LoadedFiles:
         )
 
     def recorded(self, cassette: Cassette) -> list[Recorded]:
-        """The replay plans of ``cassette``'s interactions, built once for a cassette this cache
-        holds (a plan is never changed once built), else built now."""
+        """The replays of ``cassette``'s interactions, made once for a cassette this cache
+        holds (each builds its plan once, when first used), else made now."""
         key = id(cassette)
         with self._lock:
             held = self._plans.get(key)

@@ -422,3 +422,21 @@ def test_a_cassette_that_would_split_the_answer_is_refused_naming_why(
     loaded, errors = load_cassette_dir(tmp_path)
     assert loaded == []
     assert len(errors) == 1 and problem in str(errors[0]) and "hostile.yaml" in str(errors[0])
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ("not a mapping", "koala_stream.chunks[1] is a string, expected a mapping"),
+        ({"at": 0.1}, "koala_stream.chunks[1]: missing key 'size'"),
+        ({"size": 3}, "koala_stream.chunks[1]: missing key 'at'"),
+        ({"size": -1, "at": 0.1}, "koala_stream.chunks[1].size is -1, expected an int >= 0"),
+        ({"size": 3, "at": "soon"}, "koala_stream.chunks[1].at is 'soon', expected seconds"),
+    ],
+)
+def test_a_bad_chunk_entry_is_refused_naming_it(entry: Any, problem: str) -> None:
+    data = yaml.safe_load((SOURCE_CASSETTE_DIR / "greeting.yaml").read_text())
+    data["interactions"][0]["response"]["koala_stream"]["chunks"][1] = entry
+    with pytest.raises(CassetteError) as refused:
+        parse_cassette(yaml.safe_dump(data), name="greeting")
+    assert f"interactions[0].response.{problem}" in str(refused.value)

@@ -92,3 +92,18 @@ def test_clear_forgets_everything(folder: Path) -> None:
     before = loaded(folder).cassettes[0]
     LOADED_FILES.clear()
     assert loaded(folder).cassettes[0] is not before
+
+
+def test_a_replay_plan_is_built_on_first_use_and_kept(folder: Path) -> None:
+    # Loading decodes no stream (serve answers nothing before every cassette is loaded); the
+    # first replay builds its plan, and every later one gets the same object.
+    library = loaded(folder)
+    items = [LOADED_FILES.recorded(c) for c in library.cassettes]
+    assert all("plan" not in vars(item) for group in items for item in group)
+    body = library.cassettes[0].interactions[0].request_json()
+    hit, _ = library.lookup("POST", "/api/gpt/", body)
+    assert hit is not None
+    plan = hit.plan
+    assert plan.values and b"".join(w.data for w in plan.writes) == hit.interaction.body
+    again, _ = loaded(folder).lookup("POST", "/api/gpt/", body)
+    assert again is not None and again.plan is plan
