@@ -25,7 +25,7 @@ from mockserver.server.state import (
     reset,
 )
 from mockserver.server.ui import UI_PATH
-from mockserver.wire.faults import FAULTS, FaultSpecError, make_fault_spec, split_fault_spec
+from mockserver.wire.fault_queue import FaultSpecError
 from mockserver.wire.numbers import strict_int
 from mockserver.wire.request_filter import FilterError, RequestFilter
 from mockserver.wire.stubs import STUB_KEYS, StubError, parse_stub
@@ -189,6 +189,8 @@ async def clear_requests(request: web.Request) -> web.Response:
 
 
 async def list_faults(request: web.Request) -> web.Response:
+    from mockserver.wire.faults import FAULTS  # late: see mockserver.wire.fault_queue
+
     return web.json_response(
         {
             "queue": request.app[FAULT_QUEUE].to_json(),
@@ -198,6 +200,8 @@ async def list_faults(request: web.Request) -> web.Response:
 
 
 async def queue_fault_handler(request: web.Request) -> web.Response:
+    from mockserver.wire.faults import FAULTS, make_fault_spec, split_fault_spec  # late, as above
+
     body = await _json_object(request)
     if isinstance(body, web.Response):
         return body

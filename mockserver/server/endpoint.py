@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from multidict import istr
@@ -29,20 +29,17 @@ from mockserver.server.request_body import BodyRejected, ClientGone, client_gone
 from mockserver.server.sender import send_plan
 from mockserver.server.state import CASSETTES, CONFIG, FAULT_QUEUE, STREAMS, STUBS
 from mockserver.wire.contract import VerdictMemo, passed
-from mockserver.wire.faults import (
-    FAULTS,
-    FaultQueue,
-    FaultSpec,
-    FaultSpecError,
-    known_names,
-    parse_fault_spec,
-)
+from mockserver.wire.fault_queue import FaultQueue, FaultSpecError
 from mockserver.wire.fuzz import MAX_SEED, fuzzed_plan, new_seed
 from mockserver.wire.json_answer import as_json, as_stream, is_json_answer, json_plan, wants_json
 from mockserver.wire.numbers import strict_int
 from mockserver.wire.plan import MAX_STORED_BYTES, ResponsePlan, ServedBy, event_stream_plan
 from mockserver.wire.stubs import Stub
 from mockserver.wire.synthetic import synthetic_tokens
+
+if TYPE_CHECKING:  # the registry is imported only once a fault is asked for
+    from mockserver.wire.faults import FaultSpec
+
 
 __all__ = [
     "FAULT_HEADER",
@@ -279,6 +276,8 @@ def plan_answer(
 
 def stream_only(fault: FaultSpec) -> web.Response:
     """The 400 for a stream-only fault asked of a request that wants the JSON answer."""
+    from mockserver.wire.faults import FAULTS  # late: see mockserver.wire.fault_queue
+
     usable = [name for name, scenario in FAULTS.items() if scenario.applies_to_json]
     return json_error(
         400,
@@ -328,6 +327,8 @@ def fault_for(
         text = config.default_fault
         if text is None:
             return None
+    from mockserver.wire.faults import known_names, parse_fault_spec  # late: see fault_queue
+
     try:
         return parse_fault_spec(text)
     except FaultSpecError as exc:

@@ -16,7 +16,7 @@ from mockserver.cassettes.library import CassetteLibrary
 from mockserver.config import MockConfig
 from mockserver.server.journal import Journal
 from mockserver.server.sender import OpenStreams
-from mockserver.wire.faults import FaultQueue, QueuedFault, make_fault_spec
+from mockserver.wire.fault_queue import FaultQueue, QueuedFault
 from mockserver.wire.stubs import StubList
 
 __all__ = [
@@ -64,6 +64,8 @@ def queue_fault(app: web.Application, name: str, times: int = 1, **params: Any) 
 
     Raises :class:`FaultSpecError` (a ValueError) for an unknown fault or a bad parameter.
     """
+    from mockserver.wire.faults import make_fault_spec  # late: see mockserver.wire.fault_queue
+
     return app[FAULT_QUEUE].push(make_fault_spec(name, params), times)
 
 

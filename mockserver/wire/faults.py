@@ -12,13 +12,11 @@ decorator just above it. :func:`parse_fault_spec` reads the header's syntax agai
 from __future__ import annotations
 
 import json
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import Any
 
-from mockserver.errors import MockServerError
 from mockserver.wire.expectations import (
     CONNECTION,
     CONTENT,
@@ -35,6 +33,7 @@ from mockserver.wire.expectations import (
     slow_first_byte_rule,
     stall_rule,
 )
+from mockserver.wire.fault_queue import FaultQueue, FaultSpecError, QueuedFault
 from mockserver.wire.http_headers import control_character
 from mockserver.wire.huge_event import huge_event_plan
 from mockserver.wire.json_answer import json_body, json_plan
@@ -91,10 +90,6 @@ HTML_200_PAGE = """<!DOCTYPE html>
 <body><p>This is a web page, not an event stream.</p>
 <!-- served by the Koala mock server (fault: html_200) --></body></html>
 """
-
-
-class FaultSpecError(MockServerError, ValueError):
-    """A fault name or parameter the server does not know, or a value out of range."""
 
 
 @dataclass(frozen=True)
@@ -804,66 +799,3 @@ def fault_table() -> str:
             f"| `{s.name}` | {s.description} | {params or '-'} | {s.expectation} | {json_form} |"
         )
     return "\n".join(rows)
-
-
-# ----------------------------------------------------------------------------- the fault queue
-
-
-@dataclass
-class QueuedFault:
-    """A fault waiting in the queue, and how many more requests it is for."""
-
-    spec: FaultSpec
-    remaining: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {**self.spec.to_json(), "remaining": self.remaining}
-
-
-class FaultQueue:
-    """Faults queued for the next requests, served in order, each for its number of times.
-
-    >>> queue = FaultQueue()
-    >>> _ = queue.push(parse_fault_spec("rate_limit;retry_after=5"), times=2)
-    >>> [str(queue.take()), str(queue.take()), queue.take()]
-    ['rate_limit;retry_after=5', 'rate_limit;retry_after=5', None]
-    """
-
-    def __init__(self) -> None:
-        self._queue: deque[QueuedFault] = deque()
-        #: Called after :meth:`push` and :meth:`clear` (the live page's event stream listens).
-        self.on_change: Callable[[], None] | None = None
-
-    def _changed(self) -> None:
-        if self.on_change is not None:
-            self.on_change()
-
-    def push(self, spec: FaultSpec, times: int = 1) -> QueuedFault:
-        if isinstance(times, bool) or not isinstance(times, int) or times < 1:
-            raise FaultSpecError(f"times must be a positive integer, got {times!r}")
-        item = QueuedFault(spec, times)
-        self._queue.append(item)
-        self._changed()
-        return item
-
-    def take(self) -> FaultSpec | None:
-        """The fault for the next request (and one use of it), or None."""
-        if not self._queue:
-            return None
-        head = self._queue[0]
-        head.remaining -= 1
-        if head.remaining <= 0:
-            self._queue.popleft()
-        return head.spec
-
-    def clear(self) -> int:
-        cleared = len(self._queue)
-        self._queue.clear()
-        self._changed()
-        return cleared
-
-    def to_json(self) -> list[dict[str, Any]]:
-        return [item.to_json() for item in self._queue]
-
-    def __len__(self) -> int:
-        return len(self._queue)

@@ -17,14 +17,18 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mockserver.errors import MockServerError
-from mockserver.wire.faults import FaultSpec, FaultSpecError, parse_fault_spec
+from mockserver.wire.fault_queue import FaultSpecError
 from mockserver.wire.http_headers import SERVER_CONTROLLED_HEADERS, control_character, is_field_name
 from mockserver.wire.json_answer import json_plan
 from mockserver.wire.plan import ResponsePlan, Write, event_stream_plan
 from mockserver.wire.request_filter import FilterError, RequestFilter
+
+if TYPE_CHECKING:  # the registry is imported only once a fault is asked for
+    from mockserver.wire.faults import FaultSpec
+
 
 __all__ = ["MAX_DEPTH", "MAX_STUBS", "STUB_KEYS", "Stub", "StubError", "StubList", "parse_stub"]
 
@@ -159,6 +163,8 @@ def _fault(value: Any) -> FaultSpec | None:
         return None
     if not isinstance(value, str):
         raise StubError(f"fault: expected 'NAME' or 'NAME;param=value', got {value!r}")
+    from mockserver.wire.faults import parse_fault_spec  # late: see mockserver.wire.fault_queue
+
     try:
         return parse_fault_spec(value)
     except FaultSpecError as exc:

@@ -11,21 +11,28 @@ import os
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from serve_process import REPO, STARTUP_TIMEOUT
 
-from koala import Koala
+from koala import Koala, build_headers, build_payload, encode_payload
 from mockserver.cassettes import parse_cache
 from mockserver.cassettes.cassette import load_cassette_dir
 from mockserver.cassettes.locations import DEFAULT_CASSETTE_DIR
 from mockserver.cli.main import _command_named, build_parser
+from mockserver.server.endpoint import FAULT_HEADER
 
 #: Modules only record, verify, audit, the recording proxy or --version need; PyYAML, which
-#: only a cassette missing from the parse cache needs; the UI page's package-data reader.
+#: only a cassette missing from the parse cache needs; the UI page's package-data reader; the
+#: fault registry and its expectations, which only a fault asked for, queued or listed needs.
 NOT_FOR_SERVE = (
+    "mockserver.wire.faults",
+    "mockserver.wire.expectations",
+    "mockserver.wire.huge_event",
     "yaml",
     "mockserver.cassettes.yaml_text",
     "mockserver.cassettes.scrub",
@@ -138,6 +145,19 @@ def test_serve_loads_its_cassettes_before_announcing_and_skips_other_commands_mo
         if any(name == prefix or name.startswith(prefix + ".") for prefix in NOT_FOR_SERVE)
     )
     assert unwanted == []
+
+    # The fault registry, left unimported, is there as soon as a fault is asked for.
+    request = urllib.request.Request(
+        endpoint,
+        data=encode_payload(build_payload("gpt-4o-mini", [{"role": "user", "content": "Hi"}])),
+        headers={**build_headers(), "Content-Type": "application/json", FAULT_HEADER: "rate_limit"},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=STARTUP_TIMEOUT)
+    assert refused.value.code == 429 and refused.value.headers["Retry-After"] == "30"
+    _read_until(process, "rate_limit", lines)
+    assert "mockserver.wire.faults" in _imported(lines)
 
 
 @pytest.mark.parametrize(
