@@ -234,14 +234,26 @@ class JournalEntry:
         self.events_sent = bisect_right(self._event_ends, total_bytes)
 
     def sent_streamed(self, total_bytes: int, since_first_write: float) -> None:
-        """:meth:`sent`, for a streamed answer: also note when each completed event left."""
-        before = self.events_sent
-        self.sent(total_bytes)
-        if self.events_sent > before:
-            times = self.event_times if self.event_times is not None else []
-            self.event_times = times
-            room = MAX_EVENT_TIMES - len(times)
-            times.extend([round(since_first_write, 6)] * min(self.events_sent - before, room))
+        """:meth:`sent`, for a streamed answer: also note when each completed event left.
+
+        Called once per timed write, so it does :meth:`sent`'s work inline and appends one
+        time for the usual write that completes one event (no list built per write)."""
+        self.bytes_sent = total_bytes
+        events = bisect_right(self._event_ends, total_bytes)
+        completed = events - self.events_sent
+        if completed <= 0:
+            return
+        self.events_sent = events
+        times = self.event_times
+        if times is None:
+            times = self.event_times = []
+        room = MAX_EVENT_TIMES - len(times)
+        if room > 0:
+            at = round(since_first_write, 6)
+            if completed == 1:
+                times.append(at)
+            else:
+                times.extend([at] * min(completed, room))
 
     def finish(self, ending: Ending) -> None:
         self.ending = ending

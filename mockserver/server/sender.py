@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import logging
+import math
 import socket
 import struct
 from collections.abc import Awaitable
@@ -30,14 +33,28 @@ log = logging.getLogger("mockserver")
 _DRAIN_BEFORE_ABORT = 1.0
 
 
+#: A wait in :class:`OpenStreams`' heap: its deadline, a number unique to it, its future.
+_Wait = tuple[float, int, asyncio.Future[bool]]
+
+
 class OpenStreams:
     """The streams being sent; :meth:`close_all` (on shutdown) ends every wait at once.
-    ``budget`` bounds the bytes of generated answers among them."""
+    ``budget`` bounds the bytes of generated answers among them.
+
+    Every wait is on one shared tick: the waits sit in a heap of (deadline, number, future)
+    and one loop timer is armed for the earliest; when it fires it wakes every wait that is due
+    and arms itself for the next. With many streams that is one timer per loop moment instead
+    of one per write, and the heap compares floats in C where the loop's own timer heap calls
+    a Python ``__lt__`` per comparison.
+    """
 
     def __init__(self, max_generated_bytes: int = DEFAULT_MAX_GENERATED_BYTES) -> None:
         self.budget = GenerationBudget(max_generated_bytes)
         self._closing = False
-        self._sleepers: set[asyncio.Future[bool]] = set()
+        self._waits: list[_Wait] = []
+        self._numbers = itertools.count()  # breaks ties between equal deadlines
+        self._tick: asyncio.TimerHandle | None = None
+        self._tick_at = math.inf
         self._transports: set[asyncio.BaseTransport] = set()
 
     @property
@@ -60,8 +77,8 @@ class OpenStreams:
         """Wait until ``deadline`` on the loop's clock; False when shutdown cut the wait short.
 
         Absolute: a wake-up the loop delivers late shortens the next wait instead of pushing
-        every later write back (relative waits add up each one's lateness). One timer handle
-        and one future per wait, no task.
+        every later write back (relative waits add up each one's lateness). Never wakes before
+        ``deadline``.
         """
         if self._closing:
             return False
@@ -69,13 +86,46 @@ class OpenStreams:
         if deadline <= loop.time():
             return True
         waiter: asyncio.Future[bool] = loop.create_future()
-        timer = loop.call_at(deadline, _wake, waiter, True)
-        self._sleepers.add(waiter)
+        wait = (deadline, next(self._numbers), waiter)
+        heapq.heappush(self._waits, wait)
+        if deadline < self._tick_at:
+            self._arm(loop, deadline)
         try:
             return await waiter
         finally:
-            timer.cancel()
-            self._sleepers.discard(waiter)
+            if waiter.cancelled():
+                self._forget(wait)
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        self._disarm()
+        self._tick_at = deadline
+        self._tick = loop.call_at(deadline, self._wake_due, loop)
+
+    def _disarm(self) -> None:
+        if self._tick is not None:
+            self._tick.cancel()
+        self._tick, self._tick_at = None, math.inf
+
+    def _wake_due(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The tick: wake every wait whose deadline has come, then arm for the next one."""
+        self._tick, self._tick_at = None, math.inf
+        waits = self._waits
+        now = loop.time()
+        while waits and waits[0][0] <= now:
+            _wake(heapq.heappop(waits)[2], True)
+        if waits:
+            self._arm(loop, waits[0][0])
+
+    def _forget(self, wait: _Wait) -> None:
+        """Take a cancelled wait (its client went away) out of the heap at once, so that a
+        long stall's wait does not outlive its stream. Rare, so a linear search will do."""
+        try:
+            self._waits.remove(wait)
+        except ValueError:
+            return  # the tick took it already
+        heapq.heapify(self._waits)
+        if not self._waits:
+            self._disarm()
 
     def opened(self, transport: asyncio.BaseTransport | None) -> None:
         if transport is not None:
@@ -88,7 +138,9 @@ class OpenStreams:
     def close_all(self) -> None:
         """End every wait; close connections stuck behind a client that stopped reading."""
         self._closing = True
-        for waiter in list(self._sleepers):
+        self._disarm()
+        waits, self._waits = self._waits, []
+        for _, _, waiter in waits:
             _wake(waiter, False)
         for transport in list(self._transports):
             if isinstance(transport, asyncio.WriteTransport) and transport.get_write_buffer_size():

@@ -79,8 +79,44 @@ async def test_a_cancelled_wait_leaves_no_timer_or_sleeper_behind() -> None:
     loop = asyncio.get_running_loop()
     task = asyncio.create_task(streams.sleep_until(loop.time() + 3600))
     await asyncio.sleep(0)
+    assert streams._waits and streams._tick is not None
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert not streams._sleepers
+    assert not streams._waits
+    assert streams._tick is None
     streams.close_all()  # nothing left to wake
+
+
+async def test_waits_wake_in_deadline_order_and_never_before_their_deadline() -> None:
+    """Deadlines asked in shuffled order (an earlier one after a later one re-arms the shared
+    tick), some equal: every wait wakes at or after its deadline, earliest first."""
+    streams = OpenStreams()
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    offsets = [0.030, 0.010, 0.020, 0.010, 0.001, 0.025, 0.020, 0.002, 0.015, 0.030]
+    woken: list[tuple[float, float]] = []
+
+    async def wait(deadline: float) -> None:
+        assert await streams.sleep_until(deadline) is True
+        woken.append((deadline, loop.time()))
+
+    await asyncio.gather(*(wait(start + offset) for offset in offsets))
+    assert all(at >= deadline for deadline, at in woken)
+    assert [deadline for deadline, _ in woken] == sorted(start + o for o in offsets)
+    assert not streams._waits and streams._tick is None
+
+
+async def test_cancelling_one_wait_leaves_the_others_on_time() -> None:
+    streams = OpenStreams()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 0.02
+    first, second, third = (
+        asyncio.create_task(streams.sleep_until(deadline + n * 0.001)) for n in range(3)
+    )
+    await asyncio.sleep(0)
+    first.cancel()  # the earliest: the tick armed for it still wakes the others
+    assert await asyncio.gather(second, third) == [True, True]
+    assert first.cancelled()
+    assert loop.time() >= deadline + 0.002
+    assert not streams._waits
