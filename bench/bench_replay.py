@@ -63,25 +63,25 @@ DURATION_TARGET = 0.002
 GAP_P99_TARGET = 0.005
 
 
-def chunks() -> list[tuple[float, bytes]]:
-    return [(n * GAP, encode_stream([f" tok{n:02d}"])) for n in range(EVENTS)]
+def chunks(events: int = EVENTS) -> list[tuple[float, bytes]]:
+    return [(n * GAP, encode_stream([f" tok{n:02d}"])) for n in range(events)]
 
 
-def write_timed_cassette(directory: Path) -> None:
+def write_timed_cassette(directory: Path, events: int = EVENTS) -> None:
     write_stream_cassette(
-        directory / "timed50.yaml",
-        chunks(),
+        directory / f"timed{events}.yaml",
+        chunks(events),
         request_body(),
         generator="bench/bench_replay.py",
-        description="50 events 20 ms apart for the timed replay benchmark",
+        description=f"{events} events 20 ms apart for the timed replay benchmark",
     )
 
 
 # -- servers (each in its own process) ------------------------------------------------------------
 
 
-def plain_sleep_app(speed: float) -> web.Application:
-    timed = chunks()
+def plain_sleep_app(speed: float, events: int = EVENTS) -> web.Application:
+    timed = chunks(events)
 
     async def send(response: web.StreamResponse) -> None:
         loop = asyncio.get_running_loop()
@@ -100,20 +100,32 @@ def mock_app(cassette_dir: Path, speed: float) -> web.Application:
     return create_app(MockConfig(cassette_dir=cassette_dir, mode="replay", speed=speed))
 
 
-def _note_writes(writes: list[tuple[int, float]]) -> None:
-    """Wrap ``StreamResponse.write``: every write appends (client port, time.monotonic())."""
+def _note_writes(writes: list[tuple[int, float]], heads: list[tuple[int, float]]) -> None:
+    """Wrap ``StreamResponse.write`` and ``prepare``: every write appends (client port,
+    time.monotonic()) to ``writes``, every prepared head to ``heads`` (both servers take their
+    stream's start on the loop clock right after ``prepare``)."""
     from aiohttp import web_response
 
     plain_write = web_response.StreamResponse.write
+    plain_prepare = web_response.StreamResponse.prepare
+
+    def note(response: web.StreamResponse, noted: list[tuple[int, float]]) -> None:
+        transport = response._req.transport if response._req is not None else None
+        peer = transport.get_extra_info("peername") if transport is not None else None
+        if peer:
+            noted.append((peer[1], time.monotonic()))
 
     async def write(self: web.StreamResponse, data: Any) -> None:
         await plain_write(self, data)
-        transport = self._req.transport if self._req is not None else None
-        peer = transport.get_extra_info("peername") if transport is not None else None
-        if peer:
-            writes.append((peer[1], time.monotonic()))
+        note(self, writes)
+
+    async def prepare(self: web.StreamResponse, request: web.BaseRequest) -> Any:
+        prepared = await plain_prepare(self, request)
+        note(self, heads)
+        return prepared
 
     web_response.StreamResponse.write = write  # type: ignore[method-assign]
+    web_response.StreamResponse.prepare = prepare  # type: ignore[method-assign]
 
 
 def serve(kind: str, cassette_dir: str, speed: float, pin: bool, control: Connection) -> None:
@@ -121,13 +133,15 @@ def serve(kind: str, cassette_dir: str, speed: float, pin: bool, control: Connec
     if pin:
         pin_to_cpu(0)
     writes: list[tuple[int, float]] = []
-    _note_writes(writes)
+    heads: list[tuple[int, float]] = []
+    _note_writes(writes, heads)
     app = plain_sleep_app(speed) if kind == "plain sleep" else mock_app(Path(cassette_dir), speed)
 
     def hand_over() -> None:
         control.recv()
-        control.send((writes[:], time.process_time()))
+        control.send((writes[:], heads[:], time.process_time()))
         writes.clear()
+        heads.clear()
 
     def started(port: int) -> None:
         if kind == "mock":
@@ -150,18 +164,19 @@ class Server:
 
     cpu: float = 0.0
 
-    def writes(self) -> tuple[dict[int, list[float]], float]:
-        """The times of the writes since the last call, per client port, and the CPU time the
-        server process used since (the first call: since it started)."""
+    def writes(self) -> tuple[dict[int, list[float]], dict[int, float], float]:
+        """The times of the writes since the last call, per client port, the time each port's
+        head was prepared, and the CPU time the server process used since (the first call:
+        since it started)."""
         self.control.send("writes")
         if not self.control.poll(30):
             raise SystemExit("a server did not hand over its write times")
-        noted, cpu = self.control.recv()
+        noted, heads, cpu = self.control.recv()
         by_port: dict[int, list[float]] = {}
         for port, at in noted:
             by_port.setdefault(port, []).append(at)
         used, self.cpu = cpu - self.cpu, cpu
-        return by_port, used
+        return by_port, dict(heads), used
 
 
 def start_server(kind: str, cassette_dir: Path, speed: float, pin: bool) -> Server:
@@ -227,19 +242,24 @@ class Timing:
     round_p99s: list[float] = field(default_factory=list)
     server_gap_errors: list[float] = field(default_factory=list)
     delivery: list[float] = field(default_factory=list)
+    first_late: list[float] = field(default_factory=list)
+    last_late: list[float] = field(default_factory=list)
     cpu_per_stream: list[float] = field(default_factory=list)
     broken: int = 0
 
-    def add_round(self, streams: list[tuple[list[float], list[float]]], speed: float) -> None:
-        """One round: per stream, the client's arrival times and the server's write times."""
+    def add_round(
+        self, streams: list[tuple[list[float], list[float], float | None]], speed: float
+    ) -> None:
+        """One round: per stream, the client's arrival times, the server's write times and
+        when the server prepared the stream's head (its start)."""
         gap = GAP / speed
-        whole = [arrivals for arrivals, _ in streams if len(arrivals) == EVENTS]
+        whole = [arrivals for arrivals, _, _ in streams if len(arrivals) == EVENTS]
         self.broken += len(streams) - len(whole)
         if not whole:
             return
         all_started = max(arrivals[0] for arrivals in whole)
         this_round = []
-        for arrivals, writes in streams:
+        for arrivals, writes, head in streams:
             if len(arrivals) != EVENTS:
                 continue
             self.duration_errors.append(arrivals[-1] - arrivals[0] - (EVENTS - 1) * gap)
@@ -251,6 +271,9 @@ class Timing:
             if len(writes) == EVENTS:
                 self.server_gap_errors.extend(abs(b - a - gap) for a, b in pairwise(writes))
                 self.delivery.extend(got - sent for got, sent in zip(arrivals, writes, strict=True))
+                if head is not None:
+                    self.first_late.append(writes[0] - head)
+                    self.last_late.append(writes[-1] - head - (EVENTS - 1) * gap)
         self.gap_errors.extend(this_round)
         self.round_p99s.append(quantile(this_round, 0.99))
 
@@ -268,10 +291,14 @@ async def run_level(server: Server, streams: int, speed: float, timing: Timing) 
     await asyncio.wait_for(
         asyncio.gather(*(c.done for c in clients)), timeout=30 + EVENTS * GAP / speed
     )
-    writes, cpu = server.writes()
+    writes, heads, cpu = server.writes()
     timing.cpu_per_stream.append(cpu / streams)
     timing.add_round(
-        [(c.arrivals if c.status_ok else [], writes.get(c.port, [])) for c in clients], speed
+        [
+            (c.arrivals if c.status_ok else [], writes.get(c.port, []), heads.get(c.port))
+            for c in clients
+        ],
+        speed,
     )
 
 
@@ -284,6 +311,10 @@ def quantile(values: list[float], q: float) -> float:
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1e3:.2f}"
+
+
+def median_ms(values: list[float]) -> str:
+    return ms(statistics.median(values)) if values else "-"
 
 
 def main() -> int:
@@ -324,12 +355,14 @@ def main() -> int:
     print(
         "gap error as the client sees it: p50, p99, p99 once all streams have begun (steady), "
         "lowest-highest p99 of one round; server: p99 of its writes' gap error; delivery: p99 of "
-        "arrival minus write; CPU: the server process's CPU time per stream (median of rounds)"
+        "arrival minus write; 1st/last late: median of the server's first and last write minus "
+        "its deadline (head prepared + offset); CPU: the server process's CPU time per stream "
+        "(median of rounds)"
     )
     header = (
         f"{'streams':>7} | {'server':<11} | {'dur p50':>7} | {'worst':>7} | {'gap p50':>7} | "
         f"{'gap p99':>7} | {'steady':>7} | {'rounds p99':>13} | {'server':>7} | "
-        f"{'deliver':>7} | {'CPU':>7} | broken"
+        f"{'deliver':>7} | {'1st late':>8} | {'last late':>9} | {'CPU':>7} | broken"
     )
     print(header)
     print("-" * len(header))
@@ -344,7 +377,8 @@ def main() -> int:
                 f"{ms(quantile(t.gap_errors, 0.99)):>7} | "
                 f"{ms(quantile(t.steady_gap_errors, 0.99)):>7} | {spread:>13} | "
                 f"{ms(quantile(t.server_gap_errors, 0.99)):>7} | "
-                f"{ms(quantile(t.delivery, 0.99)):>7} | "
+                f"{ms(quantile(t.delivery, 0.99)):>7} | {median_ms(t.first_late):>8} | "
+                f"{median_ms(t.last_late):>9} | "
                 f"{ms(statistics.median(t.cpu_per_stream)):>7} | {t.broken:>6}"
             )
     mock = results[(128, "mock")]

@@ -190,9 +190,10 @@ async def load(
     return LevelResult(connections, streams, elapsed, first_event, errors)
 
 
-def encoded_request(port: int) -> bytes:
-    """The provider's request as bytes on the wire (headers from ``build_headers``)."""
-    payload = request_body()
+def encoded_request(port: int, payload: bytes | None = None) -> bytes:
+    """The provider's request as bytes on the wire (headers from ``build_headers``), with
+    ``payload`` as its body (default: :func:`request_body`)."""
+    payload = request_body() if payload is None else payload
     head = "".join(f"{name}: {value}\r\n" for name, value in build_headers().items())
     return (
         f"POST {BASELINE_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{head}"

@@ -1,0 +1,179 @@
+"""Instructions per timed write of the mock server and the plain-sleep baseline. Prints figures.
+
+    python bench/bench_replay_instructions.py [--streams N] [--speed S]
+
+``bench_replay.py``'s errors and CPU times move with whatever else the machine runs; this counts
+machine instructions, which other load does not change. Each server (the same two as
+``bench_replay.py``: the mock replaying the timed cassette, start-up objects frozen, and the
+plain aiohttp handler that sleeps until each chunk's absolute deadline) runs under valgrind's
+callgrind twice, sending ``--streams`` streams of 10 and then of 50 events (recorded 20 ms
+apart, replayed at ``--speed``, default 0.25: valgrind runs Python about 50x slower, and a
+deadline it has already passed would skip the wait being counted); both runs load both
+cassettes, so their loading cancels out too. The difference divided by
+the extra writes is the cost of one timed write: the loop's wake-up, the timer, the write and
+whatever is noted about it; start-up, the requests and shutdown cancel out. The streams go one
+after another, so every write has a wake-up of its own (streams at once would share some, as
+many as valgrind's slowness lets fall together: the count would move from run to run), and the
+server waits for the end on its stdin, not on a polling timer that would add wake-ups to the
+longer run. Needs ``valgrind`` on PATH; about three minutes. Instructions are not time (cache
+misses and system calls' time do not show).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _common import write_stream_cassette
+from bench_replay import SERVERS, chunks, mock_app, plain_sleep_app
+from bench_server import MODEL, encoded_request
+
+from koala.request import build_payload, encode_payload
+
+FEWER, MORE = 10, 50
+_END = b"\r\n0\r\n\r\n"  # the last chunk of a chunked body
+
+
+def payload(events: int) -> bytes:
+    """The request the cassette of ``events`` events answers (the same length for both)."""
+    prompt = f"Benchmark: replay {events:02d} timed events"
+    return encode_payload(build_payload(MODEL, [{"role": "user", "content": prompt}]))
+
+
+def write_cassettes(directory: Path) -> None:
+    """Both cassettes, for both runs: loading them is start-up, which must cancel out."""
+    for events in (FEWER, MORE):
+        write_stream_cassette(
+            directory / f"timed{events}.yaml",
+            chunks(events),
+            payload(events),
+            generator="bench/bench_replay_instructions.py",
+            description=f"{events} events 20 ms apart",
+        )
+
+
+def serve(kind: str, events: int, speed: float, work: Path) -> None:
+    """One server in this process until its stdin is closed."""
+    app = mock_app(work, speed) if kind == "mock" else plain_sleep_app(speed, events)
+
+    async def run() -> None:
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        if kind == "mock":
+            from mockserver.cli.main import freeze_start_up_objects
+            from mockserver.server.state import cassettes
+
+            cassettes(app)
+            freeze_start_up_objects()  # as `koala-mock serve` does once it has started
+        (work / "port").write_text(str(runner.addresses[0][1]))
+        done = asyncio.Event()
+        asyncio.get_running_loop().add_reader(sys.stdin.fileno(), done.set)
+        await done.wait()
+        await runner.cleanup()
+
+    asyncio.run(run())
+
+
+async def read_streams(port: int, events: int, streams: int) -> int:
+    """Ask for the stream of ``events`` events ``streams`` times, one connection after another;
+    the complete ones."""
+    request = encoded_request(port, payload(events))
+
+    async def one() -> bool:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(request)
+        received = b""
+        while not received.endswith(_END):
+            data = await reader.read(65536)
+            if not data:
+                break
+            received += data
+        writer.close()
+        return received.startswith(b"HTTP/1.1 200") and received.endswith(_END)
+
+    return sum([await one() for _ in range(streams)])
+
+
+def count(kind: str, events: int, streams: int, speed: float, base: Path) -> int:
+    """Instructions of one server process that sent ``streams`` streams of ``events`` events."""
+    work = Path(tempfile.mkdtemp(dir=base))
+    write_cassettes(work)
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+        sys.executable,
+        __file__,
+        "--serve",
+        kind,
+        str(events),
+        str(speed),
+        str(work),
+    ]
+    port_file = work / "port"
+    environment = {**os.environ, "PYTHONHASHSEED": "0"}
+    with subprocess.Popen(
+        command, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment
+    ) as server:
+        try:
+            deadline = time.monotonic() + 600
+            while not (port_file.exists() and port_file.read_text()):
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"the {kind} server did not start")
+                time.sleep(0.1)
+            complete = asyncio.run(read_streams(int(port_file.read_text()), events, streams))
+            if complete != streams:
+                raise SystemExit(f"{kind}: {complete} of {streams} streams complete")
+        finally:
+            _, stderr = server.communicate(timeout=600)  # closes its stdin: the end
+    found = re.search(r"Collected : (\d+)", stderr)
+    if found is None:
+        raise SystemExit(f"no instruction count from valgrind for {kind}:\n{stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve":
+        kind, events, speed, work = sys.argv[2:6]
+        serve(kind, int(events), float(speed), Path(work))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--streams", type=int, default=8, help="one after another (default 8)")
+    parser.add_argument("--speed", type=float, default=0.25, help="replay speed (default 0.25)")
+    args = parser.parse_args()
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed: nothing to count with", file=sys.stderr)
+        return 1
+    extra_writes = args.streams * (MORE - FEWER)
+    print(
+        f"instructions per timed write (callgrind; {args.streams} streams of {MORE} minus "
+        f"{FEWER} events, {20 / args.speed:g} ms apart)"
+    )
+    per_write: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="koala-bench-") as temp:
+        for kind in SERVERS:
+            fewer, more = (
+                count(kind, n, args.streams, args.speed, Path(temp)) for n in (FEWER, MORE)
+            )
+            per_write[kind] = (more - fewer) / extra_writes
+            print(f"{kind:<12} {per_write[kind]:>10,.0f}")
+    print(f"mock / plain sleep: {per_write['mock'] / per_write['plain sleep']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
