@@ -1,10 +1,15 @@
 """What the benchmarks share: the generated cassette of one timed event stream, a server on a
-free loopback port, and pinning a process to one CPU."""
+free loopback port, pinning a process to one CPU, and a server run under callgrind."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
+import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -84,3 +89,34 @@ def serve_forever(app: web.Application, started: Callable[[int], None], **option
         await asyncio.Event().wait()
 
     asyncio.run(run())
+
+
+def have_valgrind() -> bool:
+    """True when ``valgrind`` is on PATH; else says so on stderr."""
+    if shutil.which("valgrind") is not None:
+        return True
+    print("valgrind is not installed: nothing to count with", file=sys.stderr)
+    return False
+
+
+#: Run a Python script under callgrind, counting instructions only (no profile written).
+CALLGRIND = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable]
+
+
+def wait_for_port_file(server: subprocess.Popen[str], port_file: Path, what: str) -> int:
+    """The port a server started under valgrind writes into ``port_file`` once it listens
+    (valgrind's start-up takes a while: up to 10 minutes)."""
+    deadline = time.monotonic() + 600
+    while not (port_file.exists() and port_file.read_text()):
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the {what} server did not start")
+        time.sleep(0.1)
+    return int(port_file.read_text())
+
+
+def collected_instructions(stderr: str, what: str) -> int:
+    """The instruction count callgrind printed on ``stderr`` at the end of the run."""
+    found = re.search(r"Collected : (\d+)", stderr)
+    if found is None:
+        raise SystemExit(f"no instruction count from valgrind for {what}:\n{stderr[-2000:]}")
+    return int(found.group(1))

@@ -24,12 +24,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
-import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from aiohttp import web
@@ -37,7 +34,13 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import write_stream_cassette
+from _common import (
+    CALLGRIND,
+    collected_instructions,
+    have_valgrind,
+    wait_for_port_file,
+    write_stream_cassette,
+)
 from bench_replay import SERVERS, chunks, mock_app, plain_sleep_app
 from bench_server import MODEL, encoded_request
 
@@ -113,10 +116,7 @@ def count(kind: str, events: int, streams: int, speed: float, base: Path) -> int
     work = Path(tempfile.mkdtemp(dir=base))
     write_cassettes(work)
     command = [
-        "valgrind",
-        "--tool=callgrind",
-        "--callgrind-out-file=/dev/null",
-        sys.executable,
+        *CALLGRIND,
         __file__,
         "--serve",
         kind,
@@ -124,39 +124,34 @@ def count(kind: str, events: int, streams: int, speed: float, base: Path) -> int
         str(speed),
         str(work),
     ]
-    port_file = work / "port"
     environment = {**os.environ, "PYTHONHASHSEED": "0"}
     with subprocess.Popen(
         command, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment
     ) as server:
         try:
-            deadline = time.monotonic() + 600
-            while not (port_file.exists() and port_file.read_text()):
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"the {kind} server did not start")
-                time.sleep(0.1)
-            complete = asyncio.run(read_streams(int(port_file.read_text()), events, streams))
+            port = wait_for_port_file(server, work / "port", kind)
+            complete = asyncio.run(read_streams(port, events, streams))
             if complete != streams:
                 raise SystemExit(f"{kind}: {complete} of {streams} streams complete")
         finally:
             _, stderr = server.communicate(timeout=600)  # closes its stdin: the end
-    found = re.search(r"Collected : (\d+)", stderr)
-    if found is None:
-        raise SystemExit(f"no instruction count from valgrind for {kind}:\n{stderr[-2000:]}")
-    return int(found.group(1))
+    return collected_instructions(stderr, kind)
 
 
-def main() -> int:
-    if len(sys.argv) > 1 and sys.argv[1] == "--serve":
-        kind, events, speed, work = sys.argv[2:6]
-        serve(kind, int(events), float(speed), Path(work))
-        return 0
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--streams", type=int, default=8, help="one after another (default 8)")
     parser.add_argument("--speed", type=float, default=0.25, help="replay speed (default 0.25)")
-    args = parser.parse_args()
-    if shutil.which("valgrind") is None:
-        print("valgrind is not installed: nothing to count with", file=sys.stderr)
+    return parser.parse_args()
+
+
+def main() -> int:
+    if sys.argv[1:2] == ["--serve"]:  # the server's own process, under valgrind
+        kind, events, speed, work = sys.argv[2:6]
+        serve(kind, int(events), float(speed), Path(work))
+        return 0
+    args = parse_args()
+    if not have_valgrind():
         return 1
     extra_writes = args.streams * (MORE - FEWER)
     print(

@@ -19,12 +19,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
-import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from aiohttp import web
@@ -32,6 +29,7 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _common import CALLGRIND, collected_instructions, have_valgrind, wait_for_port_file
 from bench_server import baseline_app, mock_app, raw_load, write_bench_cassette
 
 KINDS = ("baseline", "mock", "mock --quiet")
@@ -77,10 +75,7 @@ def count(kind: str, requests: int, cassette_dir: Path, body_len: int) -> int:
     work = Path(tempfile.mkdtemp(dir=cassette_dir))
     port_file, done_file = work / "port", work / "done"
     command = [
-        "valgrind",
-        "--tool=callgrind",
-        "--callgrind-out-file=/dev/null",
-        sys.executable,
+        *CALLGRIND,
         __file__,
         "--serve",
         kind,
@@ -90,12 +85,7 @@ def count(kind: str, requests: int, cassette_dir: Path, body_len: int) -> int:
     ]
     with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as server:
         try:
-            deadline = time.monotonic() + 600
-            while not (port_file.exists() and port_file.read_text()):
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"the {kind} server did not start")
-                time.sleep(0.1)
-            url = f"http://127.0.0.1:{port_file.read_text()}/api/gpt/"
+            url = f"http://127.0.0.1:{wait_for_port_file(server, port_file, kind)}/api/gpt/"
             # raw_load sends one warm-up request per connection on top of the budget.
             result = asyncio.run(
                 raw_load(url, body_len, CONNECTIONS, requests - CONNECTIONS, 3600.0)
@@ -105,10 +95,7 @@ def count(kind: str, requests: int, cassette_dir: Path, body_len: int) -> int:
         finally:
             done_file.touch()
         _, stderr = server.communicate(timeout=600)
-    found = re.search(r"Collected : (\d+)", stderr)
-    if found is None:
-        raise SystemExit(f"no instruction count from valgrind for {kind}:\n{stderr[-2000:]}")
-    return int(found.group(1))
+    return collected_instructions(stderr, kind)
 
 
 def main() -> int:
@@ -119,8 +106,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--requests", type=int, default=250, help="the smaller run (default 250)")
     args = parser.parse_args()
-    if shutil.which("valgrind") is None:
-        print("valgrind is not installed: nothing to count with", file=sys.stderr)
+    if not have_valgrind():
         return 1
     small = max(args.requests, 2 * CONNECTIONS)
     large = 5 * small
