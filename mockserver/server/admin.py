@@ -28,7 +28,7 @@ from mockserver.server.ui import UI_PATH
 from mockserver.wire.fault_queue import FaultSpecError
 from mockserver.wire.numbers import strict_int
 from mockserver.wire.request_filter import FilterError, RequestFilter
-from mockserver.wire.stubs import STUB_KEYS, StubError, parse_stub
+from mockserver.wire.stub_list import StubError
 
 __all__ = [
     "ADMIN_ENDPOINTS",
@@ -241,6 +241,8 @@ async def list_stubs(request: web.Request) -> web.Response:
 
 
 async def add_stub(request: web.Request) -> web.Response:
+    from mockserver.wire.stubs import STUB_KEYS, parse_stub  # late: see wire/stub_list.py
+
     body = await _json_object(request)
     if isinstance(body, web.Response):
         return body

@@ -34,11 +34,11 @@ from mockserver.wire.fuzz import MAX_SEED, fuzzed_plan, new_seed
 from mockserver.wire.json_answer import as_json, as_stream, is_json_answer, json_plan, wants_json
 from mockserver.wire.numbers import strict_int
 from mockserver.wire.plan import MAX_STORED_BYTES, ResponsePlan, ServedBy, event_stream_plan
-from mockserver.wire.stubs import Stub
 from mockserver.wire.synthetic import synthetic_tokens
 
-if TYPE_CHECKING:  # the registry is imported only once a fault is asked for
+if TYPE_CHECKING:  # the registry and the stub model are imported only once used
     from mockserver.wire.faults import FaultSpec
+    from mockserver.wire.stubs import Stub
 
 
 __all__ = [

@@ -17,7 +17,7 @@ from mockserver.config import MockConfig
 from mockserver.server.journal import Journal
 from mockserver.server.sender import OpenStreams
 from mockserver.wire.fault_queue import FaultQueue, QueuedFault
-from mockserver.wire.stubs import StubList
+from mockserver.wire.stub_list import StubList
 
 __all__ = [
     "CASSETTES",

@@ -15,16 +15,15 @@ True
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mockserver.errors import MockServerError
 from mockserver.wire.fault_queue import FaultSpecError
 from mockserver.wire.http_headers import SERVER_CONTROLLED_HEADERS, control_character, is_field_name
 from mockserver.wire.json_answer import json_plan
 from mockserver.wire.plan import ResponsePlan, Write, event_stream_plan
 from mockserver.wire.request_filter import FilterError, RequestFilter
+from mockserver.wire.stub_list import MAX_STUBS, StubError, StubList
 
 if TYPE_CHECKING:  # the registry is imported only once a fault is asked for
     from mockserver.wire.faults import FaultSpec
@@ -33,15 +32,9 @@ if TYPE_CHECKING:  # the registry is imported only once a fault is asked for
 __all__ = ["MAX_DEPTH", "MAX_STUBS", "STUB_KEYS", "Stub", "StubError", "StubList", "parse_stub"]
 
 STUB_KEYS = ("tokens", "text", "status", "headers", "fault", "when", "times")
-#: A server holds at most this many stubs (each request may try them all).
-MAX_STUBS = 1000
 #: Deeper tokens or ``when`` values are refused (comparing them recurses once per level).
 MAX_DEPTH = 32
 _PLAIN_TEXT = "text/plain; charset=utf-8"
-
-
-class StubError(MockServerError, ValueError):
-    """A stub that cannot be served (the message names the bad key)."""
 
 
 @dataclass
@@ -216,44 +209,3 @@ def _times(value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise StubError(f"times: expected a positive integer (none: unlimited), got {value!r}")
     return value
-
-
-class StubList:
-    """The stubs of one server, in the order they were added."""
-
-    def __init__(self) -> None:
-        self._stubs: list[Stub] = []
-        self._added = 0
-
-    def add(self, stub: Stub) -> Stub:
-        """Append ``stub``; :class:`StubError` when :data:`MAX_STUBS` are held already."""
-        if len(self._stubs) >= MAX_STUBS:
-            raise StubError(f"this server holds {MAX_STUBS} stubs already; DELETE some first")
-        self._added += 1
-        stub.number = self._added
-        self._stubs.append(stub)
-        return stub
-
-    def take(self, body: Any, headers: Mapping[str, str]) -> Stub | None:
-        """The first stub matching the request (and one use of it), or None."""
-        for stub in self._stubs:
-            if stub.when.matches(body, headers):
-                stub.used += 1
-                if stub.remaining is not None:
-                    stub.remaining -= 1
-                    if stub.remaining <= 0:
-                        self._stubs.remove(stub)
-                return stub
-        return None
-
-    def clear(self) -> int:
-        cleared = len(self._stubs)
-        self._stubs.clear()
-        self._added = 0
-        return cleared
-
-    def to_json(self) -> list[dict[str, Any]]:
-        return [stub.to_json() for stub in self._stubs]
-
-    def __len__(self) -> int:
-        return len(self._stubs)

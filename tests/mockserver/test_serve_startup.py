@@ -28,8 +28,10 @@ from mockserver.server.endpoint import FAULT_HEADER
 
 #: Modules only record, verify, audit, the recording proxy or --version need; PyYAML, which
 #: only a cassette missing from the parse cache needs; the UI page's package-data reader; the
-#: fault registry and its expectations, which only a fault asked for, queued or listed needs.
+#: fault registry and its expectations, which only a fault asked for, queued or listed needs;
+#: the stub model, which only a stub added needs.
 NOT_FOR_SERVE = (
+    "mockserver.wire.stubs",
     "mockserver.wire.faults",
     "mockserver.wire.expectations",
     "mockserver.wire.huge_event",
