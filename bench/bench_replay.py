@@ -145,11 +145,11 @@ def serve(kind: str, cassette_dir: str, speed: float, pin: bool, control: Connec
 
     def started(port: int) -> None:
         if kind == "mock":
-            from mockserver.cli.main import freeze_start_up_objects
+            from mockserver.cli.main import tune_garbage_collector
             from mockserver.server.state import cassettes
 
             cassettes(app)  # loaded, then frozen: as `koala-mock serve` does once it has started
-            freeze_start_up_objects()
+            tune_garbage_collector()
         control.send(port)
         asyncio.get_running_loop().add_reader(control.fileno(), hand_over)
 

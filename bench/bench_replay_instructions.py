@@ -77,11 +77,11 @@ def serve(kind: str, events: int, speed: float, work: Path) -> None:
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
         if kind == "mock":
-            from mockserver.cli.main import freeze_start_up_objects
+            from mockserver.cli.main import tune_garbage_collector
             from mockserver.server.state import cassettes
 
             cassettes(app)
-            freeze_start_up_objects()  # as `koala-mock serve` does once it has started
+            tune_garbage_collector()  # as `koala-mock serve` does once it has started
         (work / "port").write_text(str(runner.addresses[0][1]))
         done = asyncio.Event()
         asyncio.get_running_loop().add_reader(sys.stdin.fileno(), done.set)

@@ -102,11 +102,11 @@ def serve(kind: str, cassette_dir: str, body: bytes, port_out: Connection) -> No
 
     def started(port: int) -> None:
         if kind == "mock":
-            from mockserver.cli.main import freeze_start_up_objects
+            from mockserver.cli.main import tune_garbage_collector
             from mockserver.server.state import cassettes
 
             cassettes(app)  # loaded, then frozen: as `koala-mock serve` does once it has started
-            freeze_start_up_objects()
+            tune_garbage_collector()
         port_out.send(port)
 
     serve_forever(app, started, **options)

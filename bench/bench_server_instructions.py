@@ -57,11 +57,11 @@ def serve(kind: str, cassette_dir: Path, port_file: Path, done_file: Path) -> No
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
         if kind != "baseline":
-            from mockserver.cli.main import freeze_start_up_objects
+            from mockserver.cli.main import tune_garbage_collector
             from mockserver.server.state import cassettes
 
             cassettes(app)
-            freeze_start_up_objects()  # as `koala-mock serve` does once it has started
+            tune_garbage_collector()  # as `koala-mock serve` does once it has started
         port_file.write_text(str(runner.addresses[0][1]))
         while not done_file.exists():
             await asyncio.sleep(0.05)

@@ -60,9 +60,11 @@ __all__ = [
     "DEFAULT_PORT",
     "MAX_BYTE_SIZE",
     "SERVE_SHUTDOWN_TIMEOUT",
+    "SERVING_GC_THRESHOLD",
     "UsageError",
     "build_parser",
     "byte_size",
+    "freeze_start_up_objects",
     "fuzz_seed",
     "keepalive_seconds",
     "latency_seconds",
@@ -72,6 +74,7 @@ __all__ = [
     "positive_int",
     "run_demo_command",
     "run_serve",
+    "tune_garbage_collector",
 ]
 
 ADMIN_TOKEN_ENV_VAR = "KOALA_MOCK_ADMIN_TOKEN"
@@ -507,7 +510,7 @@ async def _serve(config: MockConfig, host: str, port: int, args: argparse.Namesp
         return ExitCode.FAILURE
     # Announce only when ready: the first request after the banner finds the cassettes loaded.
     _report_cassettes(app, config)
-    freeze_start_up_objects()
+    tune_garbage_collector()
     _print_banner(address, config, sys.stdout)
     if getattr(args, "generated_admin_token", False):
         print(
@@ -543,6 +546,25 @@ def freeze_start_up_objects() -> None:
     would delay the first answer, and what garbage is frozen is a one-off few kilobytes.
     """
     gc.freeze()
+
+
+#: The young generation's threshold while serving (CPython's default: 700 allocations).
+SERVING_GC_THRESHOLD = 10_000
+
+
+def tune_garbage_collector() -> None:
+    """What ``serve`` does to the garbage collector once it has started: freeze the start-up
+    objects (:func:`freeze_start_up_objects`) and collect the young generation less often.
+
+    Each young collection walks every object still alive that was made since the last one; with
+    many connections open, that is every open request's handles, contexts and coroutines, again
+    and again (measured, gc.callbacks with thread CPU time, 30,000 replays at 128 connections:
+    9.7 us of collection per request at the default 700; 1.0 us at 10,000). Garbage cycles then
+    wait a little longer (a megabyte or so). ``serve`` only, like the freeze.
+    """
+    freeze_start_up_objects()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(SERVING_GC_THRESHOLD, older, oldest)
 
 
 def _ignore_stop_signals() -> None:

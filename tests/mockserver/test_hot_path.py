@@ -15,7 +15,7 @@ from conftest import HEADERS, PAYLOAD, Client, ClientFactory
 from koala import build_payload, encode_payload
 from koala.response import parse_media_type
 from mockserver import MockConfig, create_app
-from mockserver.cli.main import freeze_start_up_objects
+from mockserver.cli.main import SERVING_GC_THRESHOLD, tune_garbage_collector
 from mockserver.config import DEFAULT_CASSETTE_DIR
 from mockserver.server import access_log
 from mockserver.server import endpoint as endpoint_module
@@ -107,15 +107,17 @@ def test_plans_are_classified_by_their_content_type(
     assert ResponsePlan(headers=()).content_type() == ""
 
 
-def test_serve_freezes_start_up_objects_and_create_app_does_not() -> None:
-    before = gc.get_freeze_count()
+def test_serve_tunes_the_collector_and_create_app_does_not() -> None:
+    before, threshold = gc.get_freeze_count(), gc.get_threshold()
     create_app(MockConfig(cassette_dir=None))
-    assert gc.get_freeze_count() == before
+    assert (gc.get_freeze_count(), gc.get_threshold()) == (before, threshold)
     try:
-        freeze_start_up_objects()
+        tune_garbage_collector()
         assert gc.get_freeze_count() > before
+        assert gc.get_threshold() == (SERVING_GC_THRESHOLD, *threshold[1:])
     finally:
         gc.unfreeze()
+        gc.set_threshold(*threshold)
 
 
 # -- the answer decided once for a repeated request (mockserver.server.decisions) --------------
