@@ -89,52 +89,57 @@ def serve(setting: str, cassette_dir: str, control: Connection) -> None:
     serve_forever(app, started, access_log_class=log_class)
 
 
+#: One round: GC seconds and collections per generation, streams answered, seconds taken.
+Round = tuple[list[float], list[int], int, float]
+
+
+def one_round(
+    setting: str, connections: int, cassette_dir: str, body_len: int, requests: int
+) -> Round:
+    """A new server process with ``setting``, measured over ``requests`` replays."""
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    process = context.Process(target=serve, args=(setting, cassette_dir, theirs))
+    process.start()
+    try:
+        url = f"http://127.0.0.1:{ours.recv()}/api/gpt/"
+        asyncio.run(raw_load(url, body_len, connections, 500, 30.0))  # warm-up
+        ours.send("reading")
+        spent_before, counted_before = ours.recv()
+        started = time.perf_counter()
+        result = asyncio.run(raw_load(url, body_len, connections, requests, 60.0))
+        elapsed = time.perf_counter() - started
+        ours.send("reading")
+        spent_after, counted_after = ours.recv()
+    finally:
+        process.kill()
+        process.join()
+    if result.errors:
+        raise SystemExit(f"{setting}: {result.errors} errors")
+    spent = [b - a for a, b in zip(spent_before, spent_after, strict=True)]
+    collections = [b - a for a, b in zip(counted_before, counted_after, strict=True)]
+    return spent, collections, result.streams, elapsed
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--requests", type=int, default=30_000, help="per round (default 30,000)")
     parser.add_argument("--rounds", type=int, default=2, help="per setting and level (default 2)")
     args = parser.parse_args()
-    context = multiprocessing.get_context("spawn")
-    # (setting, connections) -> [(GC seconds per generation, collections, requests, seconds)]
-    results: dict[tuple[str, int], list[tuple[list[float], list[int], int, float]]] = {}
+    results: dict[tuple[str, int], list[Round]] = {}
     with tempfile.TemporaryDirectory(prefix="koala-bench-gc-") as temp:
         body = write_bench_cassette(Path(temp))
         for connections in LEVELS:
             for number in range(args.rounds):
-                order = SETTINGS if number % 2 == 0 else SETTINGS[::-1]
-                for setting in order:
-                    ours, theirs = context.Pipe()
-                    process = context.Process(target=serve, args=(setting, temp, theirs))
-                    process.start()
-                    try:
-                        port = ours.recv()
-                        url = f"http://127.0.0.1:{port}/api/gpt/"
-                        asyncio.run(raw_load(url, len(body), connections, 500, 30.0))  # warm-up
-                        ours.send("reading")
-                        before, counted_before = ours.recv()
-                        started = time.perf_counter()
-                        result = asyncio.run(
-                            raw_load(url, len(body), connections, args.requests, 60.0)
-                        )
-                        elapsed = time.perf_counter() - started
-                        ours.send("reading")
-                        after, counted_after = ours.recv()
-                    finally:
-                        process.kill()
-                        process.join()
-                    if result.errors:
-                        raise SystemExit(f"{setting}: {result.errors} errors")
-                    spent = [b - a for a, b in zip(before, after)]
-                    collections = [b - a for a, b in zip(counted_before, counted_after)]
-                    results.setdefault((setting, connections), []).append(
-                        (spent, collections, result.streams, elapsed)
-                    )
+                for setting in SETTINGS if number % 2 == 0 else SETTINGS[::-1]:
+                    measured = one_round(setting, connections, temp, len(body), args.requests)
+                    results.setdefault((setting, connections), []).append(measured)
     report(results, args.requests, args.rounds)
     return 0
 
 
 def report(
-    results: dict[tuple[str, int], list[tuple[list[float], list[int], int, float]]],
+    results: dict[tuple[str, int], list[Round]],
     requests: int,
     rounds: int,
 ) -> None:
