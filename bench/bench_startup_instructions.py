@@ -20,8 +20,6 @@ Python frame and every import does.
 from __future__ import annotations
 
 import argparse
-import re
-import shutil
 import signal
 import sys
 import tempfile
@@ -29,9 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _common import collected_instructions, have_valgrind
 from bench_startup import KINDS, ask_first, environment, first_200, start
-
-COLLECTED = re.compile(r"Collected : (\d+)")
 
 
 def instructions(kind: str, env: dict[str, str], work: Path) -> int:
@@ -52,18 +49,15 @@ def instructions(kind: str, env: dict[str, str], work: Path) -> int:
         if process.poll() is None:
             process.kill()
             process.wait(10)
-    found = COLLECTED.search(log.read_text())
-    if found is None:
-        raise SystemExit(f"{kind}: callgrind reported no count (see {log})")
-    return int(found.group(1))
+    return collected_instructions(log.read_text(), kind)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rounds", type=int, default=1, help="per server (default 1)")
     args = parser.parse_args()
-    if shutil.which("valgrind") is None:
-        raise SystemExit("valgrind is not on PATH")
+    if not have_valgrind():
+        return 1
     rounds = max(1, args.rounds)
     with tempfile.TemporaryDirectory(prefix="koala-bench-pyc-") as cache_dir:
         env = dict(environment(cache_dir), PYTHONHASHSEED="0")

@@ -32,7 +32,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from koala.request import API_PATH
@@ -111,9 +111,12 @@ class CassetteExistsError(CassetteError, FileExistsError):
     """The target file exists and overwriting was not asked for."""
 
 
-@dataclass(frozen=True)
-class Chunk:
-    """One network chunk of a response body."""
+class Chunk(NamedTuple):
+    """One network chunk of a response body.
+
+    A named tuple, not a frozen dataclass: as immutable, and made for every chunk of every
+    cassette loaded, but defining it costs a tenth of a dataclass's ~0.4 ms at import.
+    """
 
     #: Arrival offset, in seconds from the start of the response body.
     at: float

@@ -30,6 +30,7 @@ import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 __all__ = [
     "CASSETTE_SUFFIXES",
@@ -77,9 +78,9 @@ class FileRefused(Exception):
         self.problem = problem
 
 
-@dataclass(frozen=True)
-class Skipped:
-    """A directory entry that is not read as a cassette, and why."""
+class Skipped(NamedTuple):
+    """A directory entry that is not read as a cassette, and why (a named tuple: cheaper than
+    a frozen dataclass to define at import)."""
 
     path: Path
     reason: str

@@ -20,9 +20,8 @@ import json
 import threading
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aiohttp import web
 
@@ -66,8 +65,10 @@ class ContractViolation(MockServerError, AssertionError):
     """Requests the server saw broke the Koala API contract (the message lists them)."""
 
 
-@dataclass(frozen=True)
-class ServerAddress:
+class ServerAddress(NamedTuple):
+    """Where a server listens (a named tuple: cheaper than a frozen dataclass to define at
+    import, which ``koala-mock serve`` does before its first answer)."""
+
     host: str
     port: int
 
