@@ -8,22 +8,21 @@ machine instructions, which other load does not change. Each server (the same tw
 plain aiohttp handler that sleeps until each chunk's absolute deadline) runs under valgrind's
 callgrind twice, sending ``--streams`` streams of 10 and then of 50 events (recorded 20 ms
 apart, replayed at ``--speed``, default 0.25: valgrind runs Python about 50x slower, and a
-deadline it has already passed would skip the wait being counted); both runs load both
-cassettes, so their loading cancels out too. The difference divided by
+deadline it has already passed would skip the wait being counted). The difference divided by
 the extra writes is the cost of one timed write: the loop's wake-up, the timer, the write and
-whatever is noted about it; start-up, the requests and shutdown cancel out. The streams go one
-after another, so every write has a wake-up of its own (streams at once would share some, as
-many as valgrind's slowness lets fall together: the count would move from run to run), and the
-server waits for the end on its stdin, not on a polling timer that would add wake-ups to the
-longer run. Needs ``valgrind`` on PATH; about three minutes. Instructions are not time (cache
-misses and system calls' time do not show).
+whatever is noted about it. What would not cancel out is kept equal between the two runs:
+both load both cassettes, without the cassette parse cache (the first run would fill it for
+the second); the streams go one after another, so every write has a wake-up of its own
+(streams at once share some, as many as valgrind's slowness lets fall together, which moves
+from run to run); the server waits for the end on its stdin, not on a polling timer that
+would wake the longer run more often. Needs ``valgrind`` on PATH; about three minutes.
+Instructions are not time (cache misses and system calls' time do not show).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import (
     CALLGRIND,
+    callgrind_environment,
     collected_instructions,
     have_valgrind,
     wait_for_port_file,
@@ -124,9 +124,12 @@ def count(kind: str, events: int, streams: int, speed: float, base: Path) -> int
         str(speed),
         str(work),
     ]
-    environment = {**os.environ, "PYTHONHASHSEED": "0"}
     with subprocess.Popen(
-        command, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment
+        command,
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=callgrind_environment(),
     ) as server:
         try:
             port = wait_for_port_file(server, work / "port", kind)

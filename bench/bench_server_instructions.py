@@ -29,7 +29,13 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import CALLGRIND, collected_instructions, have_valgrind, wait_for_port_file
+from _common import (
+    CALLGRIND,
+    callgrind_environment,
+    collected_instructions,
+    have_valgrind,
+    wait_for_port_file,
+)
 from bench_server import baseline_app, mock_app, raw_load, write_bench_cassette
 
 KINDS = ("baseline", "mock", "mock --quiet")
@@ -83,7 +89,9 @@ def count(kind: str, requests: int, cassette_dir: Path, body_len: int) -> int:
         str(port_file),
         str(done_file),
     ]
-    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as server:
+    with subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, env=callgrind_environment()
+    ) as server:
         try:
             url = f"http://127.0.0.1:{wait_for_port_file(server, port_file, kind)}/api/gpt/"
             # raw_load sends one warm-up request per connection on top of the budget.
