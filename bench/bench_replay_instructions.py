@@ -12,11 +12,13 @@ deadline it has already passed would skip the wait being counted). The differenc
 the extra writes is the cost of one timed write: the loop's wake-up, the timer, the write and
 whatever is noted about it. What would not cancel out is kept equal between the two runs:
 both load both cassettes, without the cassette parse cache (the first run would fill it for
-the second); the streams go one after another, so every write has a wake-up of its own
-(streams at once share some, as many as valgrind's slowness lets fall together, which moves
-from run to run); the server waits for the end on its stdin, not on a polling timer that
-would wake the longer run more often. Needs ``valgrind`` on PATH; about three minutes.
-Instructions are not time (cache misses and system calls' time do not show).
+the second), and the mock is asked for each stream once before the counted ones (a replay
+plan is built, and a decision memoised, on first use); the streams go one after another, so
+every write has a wake-up of its own (streams at once share some, as many as valgrind's
+slowness lets fall together, which moves from run to run); the server waits for the end on
+its stdin, not on a polling timer that would wake the longer run more often. Needs
+``valgrind`` on PATH; about three minutes. Instructions are not time (cache misses and
+system calls' time do not show).
 """
 
 from __future__ import annotations
@@ -133,6 +135,8 @@ def count(kind: str, events: int, streams: int, speed: float, base: Path) -> int
     ) as server:
         try:
             port = wait_for_port_file(server, work / "port", kind)
+            for either in (FEWER, MORE) if kind == "mock" else ():
+                asyncio.run(read_streams(port, either, 1))  # first uses: the same in both runs
             complete = asyncio.run(read_streams(port, events, streams))
             if complete != streams:
                 raise SystemExit(f"{kind}: {complete} of {streams} streams complete")
