@@ -1,17 +1,23 @@
-"""Instructions per request of the mock server and the one-write baseline. Prints figures.
+"""Instructions (or system calls) per request of the mock server and the baselines. Prints figures.
 
-    python bench/bench_server_instructions.py [--requests N]
+    python bench/bench_server_instructions.py [--requests N]      # needs valgrind
+    python bench/bench_server_instructions.py --syscalls          # needs strace
 
 ``bench_server.py``'s CPU time per stream moves with whatever else the machine runs (the same
 code measured 64-93% of the baseline within ten minutes on a shared 2-core machine). This
-counts machine instructions instead, which other load does not change: each server (the same
-ones as ``bench_server.py``: the mock as ``koala-mock serve`` runs by default, journal and text
-access log on, start-up objects frozen; and the mock with ``--quiet``, no access log) runs under
+counts machine instructions instead, which other load does not change: each server runs under
 valgrind's callgrind twice, answering ``--requests`` and 5x ``--requests`` replays over 16
 keep-alive connections; the difference divided by the extra requests is the cost of one
-request, start-up and shutdown cancelled out. Needs ``valgrind`` on PATH; about 4 minutes
-(valgrind runs Python about 50x slower). Instructions are not time (cache misses, memory kept
-cold by 10,000 journal entries, system calls' time do not show), but every Python frame does.
+request, start-up and shutdown cancelled out. The servers: ``bench_server.py``'s one-write
+baseline (``prepare``, ``write``, ``write_eof``: three sends per request); the same answer as
+one ``web.Response`` (one send, as the mock sends a replay); the mock as ``koala-mock serve``
+runs by default (journal and text access log on, collector tuned); the mock with ``--quiet``
+(no access log). About 6 minutes (valgrind runs Python about 50x slower).
+
+Instructions are user-space only: the kernel's work for each send (on loopback, most of a
+request's CPU time) and cache misses do not show, but every Python frame does. ``--syscalls``
+counts, by ``strace -f -c`` the same way, the system calls per request that the instruction
+count leaves out.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,17 +43,36 @@ from _common import (
     have_valgrind,
     wait_for_port_file,
 )
+from aiohttp import web as aiohttp_web
 from bench_server import baseline_app, mock_app, raw_load, write_bench_cassette
 
-KINDS = ("baseline", "mock", "mock --quiet")
+KINDS = ("baseline", "baseline, one send", "mock", "mock --quiet")
 CONNECTIONS = 16
+#: The system calls counted per request with ``--syscalls`` (the rest are start-up).
+SYSCALLS = ("sendto", "recvfrom", "epoll_wait", "write")
+
+
+def one_send_app(body: bytes) -> aiohttp_web.Application:
+    """The baseline's answer as one ``web.Response`` (head and body in one send, as the mock
+    sends a replay), where the baseline's prepare, write and write_eof make three."""
+
+    async def handle(request: aiohttp_web.Request) -> aiohttp_web.Response:
+        await request.read()
+        return aiohttp_web.Response(
+            body=body, headers={"Content-Type": "text/event-stream; charset=utf-8"}
+        )
+
+    app = aiohttp_web.Application()
+    app.router.add_post("/api/gpt/", handle)
+    return app
 
 
 def serve(kind: str, cassette_dir: Path, port_file: Path, done_file: Path) -> None:
     """One server in this process until ``done_file`` appears (polled every 50 ms)."""
     options: dict[str, object]
-    if kind == "baseline":
-        app = baseline_app((cassette_dir / "body.bin").read_bytes())
+    if kind.startswith("baseline"):
+        body = (cassette_dir / "body.bin").read_bytes()
+        app = baseline_app(body) if kind == "baseline" else one_send_app(body)
         options = {"access_log": None}
     else:
         from mockserver.server.access_log import install_access_log
@@ -62,7 +88,7 @@ def serve(kind: str, cassette_dir: Path, port_file: Path, done_file: Path) -> No
         runner = web.AppRunner(app, handle_signals=False, **options)  # type: ignore[arg-type]
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
-        if kind != "baseline":
+        if not kind.startswith("baseline"):
             from mockserver.cli.main import tune_garbage_collector
             from mockserver.server.state import cassettes
 
@@ -76,21 +102,19 @@ def serve(kind: str, cassette_dir: Path, port_file: Path, done_file: Path) -> No
     asyncio.run(run())
 
 
-def count(kind: str, requests: int, cassette_dir: Path, body_len: int) -> int:
-    """Instructions of one server process that answered ``requests`` requests."""
+def run_server(
+    kind: str, requests: int, cassette_dir: Path, body_len: int, wrapper: list[str]
+) -> str:
+    """Start one server under ``wrapper`` (valgrind, strace), have it answer ``requests``
+    requests, stop it; what the wrapper printed on stderr."""
     work = Path(tempfile.mkdtemp(dir=cassette_dir))
     port_file, done_file = work / "port", work / "done"
-    command = [
-        *CALLGRIND,
-        __file__,
-        "--serve",
-        kind,
-        str(cassette_dir),
-        str(port_file),
-        str(done_file),
-    ]
+    command = [*wrapper, __file__, "--serve", kind, str(cassette_dir), str(port_file)]
     with subprocess.Popen(
-        command, stderr=subprocess.PIPE, text=True, env=callgrind_environment()
+        [*command, str(done_file)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=callgrind_environment(),
     ) as server:
         try:
             url = f"http://127.0.0.1:{wait_for_port_file(server, port_file, kind)}/api/gpt/"
@@ -103,7 +127,37 @@ def count(kind: str, requests: int, cassette_dir: Path, body_len: int) -> int:
         finally:
             done_file.touch()
         _, stderr = server.communicate(timeout=600)
+    return stderr
+
+
+def count(kind: str, requests: int, cassette_dir: Path, body_len: int) -> int:
+    """Instructions of one server process that answered ``requests`` requests."""
+    stderr = run_server(kind, requests, cassette_dir, body_len, CALLGRIND)
     return collected_instructions(stderr, kind)
+
+
+def syscalls(kind: str, requests: int, cassette_dir: Path, body_len: int) -> dict[str, int]:
+    """System calls (by ``strace -f -c``) of one server process that answered ``requests``."""
+    summary = cassette_dir / f"strace-{os.getpid()}.txt"
+    wrapper = ["strace", "-f", "-c", "-o", str(summary), sys.executable]
+    run_server(kind, requests, cassette_dir, body_len, wrapper)
+    calls: dict[str, int] = {}
+    for line in summary.read_text().splitlines():
+        fields = line.split()  # % time, seconds, usecs/call, calls, [errors,] syscall
+        if len(fields) >= 5 and fields[-1] in SYSCALLS and fields[3].isdigit():
+            calls[fields[-1]] = int(fields[3])
+    return calls
+
+
+def print_syscalls(cassette_dir: Path, body_len: int, small: int, large: int) -> None:
+    print(f"system calls per request (strace -f -c; {large} minus {small} replays)")
+    print(f"{'server':<20}" + "".join(f"{name:>12}" for name in SYSCALLS))
+    for kind in KINDS:
+        runs = [syscalls(kind, n, cassette_dir, body_len) for n in (small, large)]
+        per_request = [
+            (runs[1].get(name, 0) - runs[0].get(name, 0)) / (large - small) for name in SYSCALLS
+        ]
+        print(f"{kind:<20}" + "".join(f"{value:>12.2f}" for value in per_request))
 
 
 def main() -> int:
@@ -113,11 +167,23 @@ def main() -> int:
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--requests", type=int, default=250, help="the smaller run (default 250)")
+    parser.add_argument(
+        "--syscalls", action="store_true", help="count system calls (strace) instead"
+    )
     args = parser.parse_args()
-    if not have_valgrind():
-        return 1
     small = max(args.requests, 2 * CONNECTIONS)
     large = 5 * small
+    if args.syscalls:
+        if shutil.which("strace") is None:
+            print("strace is not installed: nothing to count with", file=sys.stderr)
+            return 1
+        with tempfile.TemporaryDirectory(prefix="koala-bench-") as temp:
+            body = write_bench_cassette(Path(temp))
+            (Path(temp) / "body.bin").write_bytes(body)
+            print_syscalls(Path(temp), len(body), small, large)
+        return 0
+    if not have_valgrind():
+        return 1
     per_request: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="koala-bench-") as temp:
         cassette_dir = Path(temp)
@@ -130,10 +196,11 @@ def main() -> int:
         for kind in KINDS:
             counts = [count(kind, n, cassette_dir, len(body)) for n in (small, large)]
             per_request[kind] = (counts[1] - counts[0]) / (large - small)
-            print(f"{kind:<14} {per_request[kind]:>10,.0f}")
-    base = per_request["baseline"]
-    for kind in KINDS[1:]:
-        print(f"baseline / {kind}: {base / per_request[kind]:.0%} (issue 11's target: >= 90%)")
+            print(f"{kind:<20} {per_request[kind]:>10,.0f}")
+    for base in KINDS[:2]:
+        for kind in KINDS[2:]:
+            ratio = per_request[base] / per_request[kind]
+            print(f"{base} / {kind}: {ratio:.0%} (issue 11's target: >= 90%)")
     print(f"the access log: {per_request['mock'] - per_request['mock --quiet']:,.0f} per request")
     return 0
 
