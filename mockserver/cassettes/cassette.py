@@ -308,10 +308,16 @@ def _parse_cassette(text: bytes | str, name: str, path: Path | None, where: Path
         _refuse_non_utf8(text, where)
     _refuse_aliases(text, where)
     data = parse_cache.lookup(text) if isinstance(text, bytes) else None
+    parsed_from_yaml = data is None
     if data is None:
         data = _load_yaml(text, where)
-        if isinstance(text, bytes):
-            parse_cache.store(text, data)
+    cassette = _cassette_from(data, name, path, where)
+    if parsed_from_yaml and isinstance(text, bytes):
+        parse_cache.store(text, data)  # only a text that loaded: a refused one is parsed again
+    return cassette
+
+
+def _cassette_from(data: Any, name: str, path: Path | None, where: Path | str) -> Cassette:
     if not isinstance(data, dict):
         raise CassetteError(where, f"expected a mapping at the top, got {_kind(data)}")
     interactions = data.get("interactions")

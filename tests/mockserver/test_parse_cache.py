@@ -174,3 +174,79 @@ def test_the_oldest_entries_go_beyond_the_bound(
         os.utime(entry, (n, n))  # distinct times even on a coarse clock
     kept = {path.stem for path in entries(cache)}
     assert kept == {hashlib.sha256(version).hexdigest() for version in versions[2:]}
+
+
+# -- an entry stands in for its cassette's text: only one the user could have written is read --
+
+
+def _entry_path(cache: Path, text: bytes) -> Path:
+    return cache / (hashlib.sha256(text).hexdigest() + ".json")
+
+
+def test_a_fifo_or_a_link_in_an_entrys_place_is_a_miss_and_never_blocks(cache: Path) -> None:
+    text = greeting_text()
+    parse_cassette(text)  # makes the directory (and the entry, replaced below)
+    entry = _entry_path(cache, text)
+    entry.unlink()
+    os.mkfifo(entry)  # reading it without O_NONBLOCK would wait for a writer forever
+    assert parse_cache.lookup(text) is None
+    entry.unlink()
+    target = cache.parent / "elsewhere.json"
+    target.write_text(json.dumps({"interactions": []}))
+    entry.symlink_to(target)
+    assert parse_cache.lookup(text) is None
+    assert parse_cassette(text).interactions  # parsed from YAML instead
+
+
+def test_an_entry_larger_than_its_text_could_need_is_a_miss(cache: Path) -> None:
+    text = greeting_text()
+    parse_cassette(text)
+    entry = _entry_path(cache, text)
+    data = json.loads(entry.read_bytes())
+    data["padding"] = "x" * (6 * len(text) + 64 * 1024)
+    entry.write_text(json.dumps(data))
+    assert parse_cache.lookup(text) is None
+
+
+def test_a_directory_others_may_write_to_is_neither_read_nor_written(cache: Path) -> None:
+    text = greeting_text()
+    parse_cassette(text)
+    assert parse_cache.lookup(text) is not None
+    assert cache.stat().st_mode & 0o077 == 0  # made private
+    cache.chmod(0o777)
+    assert parse_cache.lookup(text) is None
+    _entry_path(cache, text).unlink()
+    parse_cassette(text)
+    assert entries(cache) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a file another user's needs root")
+def test_an_entry_another_user_owns_is_a_miss(cache: Path) -> None:
+    text = greeting_text()
+    parse_cassette(text)
+    os.chown(_entry_path(cache, text), 12345, 12345)
+    assert parse_cache.lookup(text) is None
+
+
+def test_a_text_that_does_not_load_leaves_no_entry(cache: Path) -> None:
+    with pytest.raises(CassetteError):
+        parse_cassette(b"interactions: [1, 2]\n")
+    assert entries(cache) == []
+
+
+def test_an_entry_too_large_to_keep_is_not_written(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(parse_cache, "MAX_ENTRY_BYTES", 100)
+    parse_cassette(greeting_text())
+    assert entries(cache) == []
+
+
+def test_a_killed_writes_leftover_goes_once_it_is_stale(cache: Path) -> None:
+    parse_cassette(greeting_text())
+    stale, fresh = cache / ".old.tmp", cache / ".new.tmp"
+    for leftover in (stale, fresh):
+        leftover.write_bytes(b"{")
+    os.utime(stale, (0, 0))
+    parse_cassette(greeting_text().replace(b"Hello!", b"Howdy!"))  # a new entry: a prune
+    assert not stale.exists() and fresh.exists()
