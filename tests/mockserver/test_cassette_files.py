@@ -289,7 +289,8 @@ def test_an_oversized_file_is_skipped_without_being_read(
         "too large: 60 MiB, over the 16 MiB limit "
         "(MockConfig.max_cassette_size, serve --max-cassette-size)"
     ]
-    assert opened == [str(tmp_path / "greeting.yaml")]
+    # (The parse cache's entries, elsewhere, are opened too: only this directory's count.)
+    assert [p for p in opened if Path(p).parent == tmp_path] == [str(tmp_path / "greeting.yaml")]
 
 
 def test_the_size_limit_is_configurable(tmp_path: Path) -> None:
