@@ -182,19 +182,11 @@ def _unparsed(request: BaseRequest) -> bool:
     return request.method == "UNKNOWN" and request.version == HttpVersion10
 
 
-class _LastLine:
-    """The previous text line's fixed part (all but the duration) and what it was made of: the
-    chat API's lines repeat it (one recording answers many requests), and building it (escaping
-    the path and the source, formatting the numbers) costs more than comparing its parts."""
-
-    __slots__ = ("parts", "prefix")
-
-    def __init__(self) -> None:
-        self.parts: tuple[Any, ...] = ()
-        self.prefix = ""
-
-
-_LAST = _LastLine()
+#: The previous text line's fixed part (all but the duration) and what it was made of, as one
+#: tuple (one assignment: two servers in two threads never pair one line's parts with another's
+#: prefix). The chat API's lines repeat it (one recording answers many requests), and building
+#: it (escaping the path and the source, formatting the numbers) costs more than comparing.
+_last_line: tuple[tuple[Any, ...], str] = ((), "")
 
 
 def text_line(request: BaseRequest, response: StreamResponse, seconds: float) -> str:
@@ -206,21 +198,26 @@ def text_line(request: BaseRequest, response: StreamResponse, seconds: float) ->
     served_by = entry.served_by
     status = _status(response, entry)
     parts = (request.method, request.path, status, served_by, entry.events_sent, entry.bytes_sent)
-    last = _LAST
-    if parts != last.parts:  # (a served_by is compared by value: equal ones read the same)
-        last.parts = parts
-        last.prefix = (
+    last_parts, prefix = _last_line
+    if parts != last_parts:  # (a served_by is compared by value: equal ones read the same)
+        prefix = (
             f"{request.method} {escape(request.path)} {status or '-'} "
             f"{escape(describe_source(served_by))} "
             f"{entry.events_sent} events {entry.bytes_sent} bytes "
         )
-    line = f"{last.prefix}{round(seconds * 1000, 3):.1f} ms"
+        _remember_line(parts, prefix)
+    line = f"{prefix}{round(seconds * 1000, 3):.1f} ms"
     if entry.client_disconnected:
         line += " (client disconnected)"
     verdict = entry.contract_verdict
     if verdict is not None and verdict.warnings:
         line += f" ({len(verdict.warnings)} contract warnings)"
     return line
+
+
+def _remember_line(parts: tuple[Any, ...], prefix: str) -> None:
+    global _last_line
+    _last_line = (parts, prefix)
 
 
 class _TextAccessLogger(_BufferedAccessLogger):

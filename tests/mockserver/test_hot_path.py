@@ -13,6 +13,7 @@ from aiohttp.test_utils import make_mocked_request
 from conftest import HEADERS, PAYLOAD, Client, ClientFactory
 
 from koala import build_payload, encode_payload
+from koala.api_key import ApiKey
 from koala.response import parse_media_type
 from mockserver import MockConfig, create_app
 from mockserver.cli.main import SERVING_GC_THRESHOLD, tune_garbage_collector
@@ -221,6 +222,32 @@ async def test_the_decision_is_not_reused_once_something_could_change_it(
     assert counting_memo.hits == hits  # each of those decided afresh
 
 
+async def test_the_decision_is_not_reused_once_the_contract_settings_change(
+    aiohttp_client: ClientFactory, counting_memo: type[_CountingMemo]
+) -> None:
+    # strict and whether a key is required are part of the contract's shape: the verdict
+    # memoised before either changed must not answer after.
+    client = await aiohttp_client(create_app(MockConfig(mode="auto", speed=0)))
+    config = client.app[CONFIG]
+    warned = {"Origin": "https://example.com"}  # a warning: an error when strict
+    assert [(await _exchange(client, HELLO, **warned))[0] for _ in range(2)] == [200, 200]
+    assert counting_memo.hits == 1
+    config.strict = True
+    assert (await _exchange(client, HELLO, **warned))[0] == 422
+
+    async def bare_status() -> int:  # the keyed API's shape, without its Authorization header
+        async with client.post(
+            "/api/gpt/", data=encode_payload(HELLO), headers={"Accept": "text/event-stream"}
+        ) as response:
+            await response.read()
+            return response.status
+
+    config.strict = False
+    assert [await bare_status(), await bare_status()] == [200, 200]
+    config.api_key = ApiKey("k" * 24)
+    assert await bare_status() == 401
+
+
 def test_the_decision_memo_is_bounded() -> None:
     memo = DecisionMemo(capacity=2, max_body=4)
     decision = Decision(WARNED, ResponsePlan(), {}, (1,))
@@ -241,7 +268,13 @@ def test_the_decision_memo_is_bounded() -> None:
 def test_text_lines_in_a_row_are_each_their_own_record_formatted() -> None:
     # text_line keeps the previous line's fixed part: repeated, alternating and
     # equal-but-distinct ones must each give their own line.
-    entries = [_entry(case) for case in (0, 1, 2)] + [Journal().start("POST", "/", {})]
+    cut_short = _entry(0)  # as entry 0 but for the bytes, then the events, it sent
+    cut_short.sent(344)
+    more_events = _entry(0)
+    more_events.events_sent += 1
+    # Each right after an entry that differs from it in that one part.
+    entries = [_entry(0), cut_short, _entry(0), more_events, _entry(1), _entry(2)]
+    entries.append(Journal().start("POST", "/", {}))
     assert entries[-1].served_by is None  # not answered (yet)
     paths = ["/api/gpt/", "/api/gpt", "/a%0Ab"]
     for entry, path in [(e, p) for p in paths for e in entries] * 2 + [(entries[0], paths[0])] * 3:
@@ -257,7 +290,7 @@ def test_text_lines_in_a_row_are_each_their_own_record_formatted() -> None:
 def test_the_first_text_line_of_an_unanswered_entry_says_so(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(access_log, "_LAST", access_log._LastLine())  # as in a new process
+    monkeypatch.setattr(access_log, "_last_line", ((), ""))  # as in a new process
     request = make_mocked_request("POST", "/")
     token = CURRENT_ENTRY.set(Journal().start("POST", "/", {}))
     try:
