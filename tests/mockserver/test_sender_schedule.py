@@ -120,3 +120,29 @@ async def test_cancelling_one_wait_leaves_the_others_on_time() -> None:
     assert first.cancelled()
     assert loop.time() >= deadline + 0.002
     assert not streams._waits
+
+
+async def test_cancelling_waits_in_the_middle_keeps_the_rest_in_deadline_order() -> None:
+    # Deadlines asked in shuffled order make a heap that is not a sorted list; taking entries
+    # out of its middle must leave a heap, or a later wait wakes before an earlier one.
+    streams = OpenStreams()
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    # (An order found by search: without the heap restored, the 6 ms wait's removal leaves a
+    # later deadline at the top.)
+    offsets = [m * 0.002 for m in (31, 6, 23, 5, 27, 10, 2, 19, 14, 25, 39, 28)]
+    woken: list[float] = []
+
+    async def wait(deadline: float) -> None:
+        if await streams.sleep_until(deadline):
+            woken.append(deadline)
+
+    tasks = [asyncio.create_task(wait(start + offset)) for offset in offsets]
+    await asyncio.sleep(0)  # every wait is in the heap
+    cancelled = {1}
+    for number in sorted(cancelled):
+        tasks[number].cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    kept = sorted(start + o for n, o in enumerate(offsets) if n not in cancelled)
+    assert woken == kept
+    assert not streams._waits
