@@ -43,7 +43,6 @@ from _common import (
     have_valgrind,
     wait_for_port_file,
 )
-from aiohttp import web as aiohttp_web
 from bench_server import baseline_app, mock_app, raw_load, write_bench_cassette
 
 KINDS = ("baseline", "baseline, one send", "mock", "mock --quiet")
@@ -52,17 +51,15 @@ CONNECTIONS = 16
 SYSCALLS = ("sendto", "recvfrom", "epoll_wait", "write")
 
 
-def one_send_app(body: bytes) -> aiohttp_web.Application:
+def one_send_app(body: bytes) -> web.Application:
     """The baseline's answer as one ``web.Response`` (head and body in one send, as the mock
     sends a replay), where the baseline's prepare, write and write_eof make three."""
 
-    async def handle(request: aiohttp_web.Request) -> aiohttp_web.Response:
+    async def handle(request: web.Request) -> web.Response:
         await request.read()
-        return aiohttp_web.Response(
-            body=body, headers={"Content-Type": "text/event-stream; charset=utf-8"}
-        )
+        return web.Response(body=body, headers={"Content-Type": "text/event-stream; charset=utf-8"})
 
-    app = aiohttp_web.Application()
+    app = web.Application()
     app.router.add_post("/api/gpt/", handle)
     return app
 
