@@ -146,3 +146,30 @@ async def test_cancelling_waits_in_the_middle_keeps_the_rest_in_deadline_order()
     kept = sorted(start + o for n, o in enumerate(offsets) if n not in cancelled)
     assert woken == kept
     assert not streams._waits
+
+
+async def test_a_tick_wakes_what_is_due_within_the_clocks_resolution(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A loop fires a timer up to one clock resolution early (about 15 ms on Windows): the tick
+    # must then wake that wait, not re-arm for the same deadline again and again.
+    from mockserver.server import sender
+
+    monkeypatch.setattr(sender, "_CLOCK_RESOLUTION", 0.015)
+    streams = OpenStreams()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60.0
+    waiting = asyncio.create_task(streams.sleep_until(deadline))
+    await asyncio.sleep(0)
+
+    class EarlyClock:  # the loop as the tick sees it: 10 ms before the deadline
+        def time(self) -> float:
+            return deadline - 0.010
+
+        def call_at(self, when: float, *args: object) -> asyncio.TimerHandle:
+            raise AssertionError(f"re-armed for {when - deadline:+.3f} s")
+
+    streams._disarm()  # the loop's timer, as if it had just fired
+    streams._wake_due(EarlyClock())  # type: ignore[arg-type]
+    assert await waiting is True
+    assert not streams._waits
