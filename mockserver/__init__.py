@@ -49,3 +49,8 @@ def __getattr__(name: str) -> Any:
 
         return getattr(faults, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The package's names, the late ones included (``dir()``, completion in a REPL)."""
+    return sorted({*globals(), *_FROM_FAULTS})

@@ -50,3 +50,12 @@ def test_every_name_in_an_all_list_exists() -> None:
                 assert hasattr(module, name), f"{info.name}.__all__ names {name!r}"
                 checked += 1
     assert checked > 50
+
+
+def test_the_package_lists_its_late_names_too() -> None:
+    # The fault registry's names are imported on first use (mockserver.__getattr__); dir()
+    # and the public list still show them.
+    listed = dir(mockserver)
+    for name in ("FAULTS", "FaultScenario", "FaultSpec", "parse_fault_spec", "create_app"):
+        assert name in listed
+        assert name in mockserver.__all__
