@@ -13,7 +13,6 @@ import contextlib
 import heapq
 import itertools
 import logging
-import math
 import socket
 import struct
 import time
@@ -57,7 +56,6 @@ class OpenStreams:
         self._waits: list[_Wait] = []
         self._numbers = itertools.count()  # breaks ties between equal deadlines
         self._tick: asyncio.TimerHandle | None = None
-        self._tick_at = math.inf
         self._transports: set[asyncio.BaseTransport] = set()
 
     @property
@@ -91,7 +89,7 @@ class OpenStreams:
         waiter: asyncio.Future[bool] = loop.create_future()
         wait = (deadline, next(self._numbers), waiter)
         heapq.heappush(self._waits, wait)
-        if deadline < self._tick_at:
+        if self._tick is None or deadline < self._tick.when():
             self._arm(loop, deadline)
         try:
             return await waiter
@@ -101,17 +99,16 @@ class OpenStreams:
 
     def _arm(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
         self._disarm()
-        self._tick_at = deadline
         self._tick = loop.call_at(deadline, self._wake_due, loop)
 
     def _disarm(self) -> None:
         if self._tick is not None:
             self._tick.cancel()
-        self._tick, self._tick_at = None, math.inf
+        self._tick = None
 
     def _wake_due(self, loop: asyncio.AbstractEventLoop) -> None:
         """The tick: wake every wait whose deadline has come, then arm for the next one."""
-        self._tick, self._tick_at = None, math.inf
+        self._tick = None
         waits = self._waits
         # Due within the clock's resolution, as asyncio's own timers are: the loop fires a timer
         # that close (about 15 ms on Windows, 1 ns on Linux), and a tick that found nothing due
