@@ -121,6 +121,70 @@ def wait_for_port_file(server: subprocess.Popen[str], port_file: Path, what: str
     return int(port_file.read_text())
 
 
+def settle_as_serve(app: web.Application) -> None:
+    """What ``koala-mock serve`` does to a mock app once it listens: load the cassettes, then
+    tune the garbage collector (:func:`mockserver.cli.main.tune_garbage_collector`)."""
+    from mockserver.cli.main import tune_garbage_collector  # late: a baseline never needs it
+    from mockserver.server.state import cassettes
+
+    cassettes(app)
+    tune_garbage_collector()
+
+
+def serve_until_stdin_closes(
+    app: web.Application,
+    port_file: Path,
+    started: Callable[[], None] | None = None,
+    **options: Any,
+) -> None:
+    """Serve ``app`` on a free 127.0.0.1 port (``options`` go to its ``AppRunner``), run
+    ``started()`` once it listens, write the port into ``port_file``, and stop when this
+    process's stdin is closed (:class:`CountedServer` closes it)."""
+
+    async def run() -> None:
+        runner = web.AppRunner(app, handle_signals=False, **options)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        if started is not None:
+            started()
+        port_file.write_text(str(runner.addresses[0][1]))
+        done = asyncio.Event()
+        asyncio.get_running_loop().add_reader(sys.stdin.fileno(), done.set)
+        await done.wait()
+        await runner.cleanup()
+
+    asyncio.run(run())
+
+
+class CountedServer:
+    """A bench server process run under a counting tool (``command``: the tool, then the
+    script that calls :func:`serve_until_stdin_closes`). Entering gives its port once it
+    listens; leaving closes its stdin, so that it stops, and keeps what the tool printed on
+    stderr in :attr:`stderr`."""
+
+    def __init__(self, command: list[str], port_file: Path, what: str) -> None:
+        self.command, self.port_file, self.what = command, port_file, what
+        self.stderr = ""
+
+    def __enter__(self) -> int:
+        self.process = subprocess.Popen(
+            self.command,
+            stdin=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=callgrind_environment(),
+        )
+        try:
+            return wait_for_port_file(self.process, self.port_file, self.what)
+        except BaseException:
+            self.process.kill()
+            self.process.communicate()
+            raise
+
+    def __exit__(self, *exc_info: object) -> None:
+        _, self.stderr = self.process.communicate(timeout=600)  # closes its stdin: the end
+
+
 def collected_instructions(stderr: str, what: str) -> int:
     """The instruction count callgrind printed on ``stderr`` at the end of the run."""
     found = re.search(r"Collected : (\d+)", stderr)

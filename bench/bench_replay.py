@@ -49,7 +49,13 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import event_stream_app, pin_to_cpu, serve_forever, write_stream_cassette
+from _common import (
+    event_stream_app,
+    pin_to_cpu,
+    serve_forever,
+    settle_as_serve,
+    write_stream_cassette,
+)
 from bench_server import encoded_request, request_body
 
 from mockserver.wire.streams import encode_stream
@@ -145,11 +151,7 @@ def serve(kind: str, cassette_dir: str, speed: float, pin: bool, control: Connec
 
     def started(port: int) -> None:
         if kind == "mock":
-            from mockserver.cli.main import tune_garbage_collector
-            from mockserver.server.state import cassettes
-
-            cassettes(app)  # loaded, then frozen: as `koala-mock serve` does once it has started
-            tune_garbage_collector()
+            settle_as_serve(app)
         control.send(port)
         asyncio.get_running_loop().add_reader(control.fileno(), hand_over)
 

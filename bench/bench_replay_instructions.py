@@ -25,22 +25,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
-
-from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import (
     CALLGRIND,
-    callgrind_environment,
+    CountedServer,
     collected_instructions,
     have_valgrind,
-    wait_for_port_file,
+    serve_until_stdin_closes,
+    settle_as_serve,
     write_stream_cassette,
 )
 from bench_replay import SERVERS, chunks, mock_app, plain_sleep_app
@@ -72,25 +70,11 @@ def write_cassettes(directory: Path) -> None:
 
 def serve(kind: str, events: int, speed: float, work: Path) -> None:
     """One server in this process until its stdin is closed."""
-    app = mock_app(work, speed) if kind == "mock" else plain_sleep_app(speed, events)
-
-    async def run() -> None:
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        if kind == "mock":
-            from mockserver.cli.main import tune_garbage_collector
-            from mockserver.server.state import cassettes
-
-            cassettes(app)
-            tune_garbage_collector()  # as `koala-mock serve` does once it has started
-        (work / "port").write_text(str(runner.addresses[0][1]))
-        done = asyncio.Event()
-        asyncio.get_running_loop().add_reader(sys.stdin.fileno(), done.set)
-        await done.wait()
-        await runner.cleanup()
-
-    asyncio.run(run())
+    if kind == "mock":
+        app = mock_app(work, speed)
+        serve_until_stdin_closes(app, work / "port", lambda: settle_as_serve(app), access_log=None)
+    else:
+        serve_until_stdin_closes(plain_sleep_app(speed, events), work / "port", access_log=None)
 
 
 async def read_streams(port: int, events: int, streams: int) -> int:
@@ -117,32 +101,15 @@ def count(kind: str, events: int, streams: int, speed: float, base: Path) -> int
     """Instructions of one server process that sent ``streams`` streams of ``events`` events."""
     work = Path(tempfile.mkdtemp(dir=base))
     write_cassettes(work)
-    command = [
-        *CALLGRIND,
-        __file__,
-        "--serve",
-        kind,
-        str(events),
-        str(speed),
-        str(work),
-    ]
-    with subprocess.Popen(
-        command,
-        stdin=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=callgrind_environment(),
-    ) as server:
-        try:
-            port = wait_for_port_file(server, work / "port", kind)
-            for either in (FEWER, MORE) if kind == "mock" else ():
-                asyncio.run(read_streams(port, either, 1))  # first uses: the same in both runs
-            complete = asyncio.run(read_streams(port, events, streams))
-            if complete != streams:
-                raise SystemExit(f"{kind}: {complete} of {streams} streams complete")
-        finally:
-            _, stderr = server.communicate(timeout=600)  # closes its stdin: the end
-    return collected_instructions(stderr, kind)
+    command = [*CALLGRIND, __file__, "--serve", kind, str(events), str(speed), str(work)]
+    server = CountedServer(command, work / "port", kind)
+    with server as port:
+        for either in (FEWER, MORE) if kind == "mock" else ():
+            asyncio.run(read_streams(port, either, 1))  # first uses: the same in both runs
+        complete = asyncio.run(read_streams(port, events, streams))
+        if complete != streams:
+            raise SystemExit(f"{kind}: {complete} of {streams} streams complete")
+    return collected_instructions(server.stderr, kind)
 
 
 def parse_args() -> argparse.Namespace:

@@ -38,7 +38,13 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import event_stream_app, pin_to_cpu, serve_forever, write_stream_cassette
+from _common import (
+    event_stream_app,
+    pin_to_cpu,
+    serve_forever,
+    settle_as_serve,
+    write_stream_cassette,
+)
 
 from koala.request import API_PATH, build_headers, build_payload, encode_payload
 from mockserver.wire.streams import encode_stream
@@ -102,11 +108,7 @@ def serve(kind: str, cassette_dir: str, body: bytes, port_out: Connection) -> No
 
     def started(port: int) -> None:
         if kind == "mock":
-            from mockserver.cli.main import tune_garbage_collector
-            from mockserver.server.state import cassettes
-
-            cassettes(app)  # loaded, then frozen: as `koala-mock serve` does once it has started
-            tune_garbage_collector()
+            settle_as_serve(app)
         port_out.send(port)
 
     serve_forever(app, started, **options)

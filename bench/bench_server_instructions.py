@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -38,10 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import (
     CALLGRIND,
-    callgrind_environment,
+    CountedServer,
     collected_instructions,
     have_valgrind,
-    wait_for_port_file,
+    serve_until_stdin_closes,
+    settle_as_serve,
 )
 from bench_server import baseline_app, mock_app, raw_load, write_bench_cassette
 
@@ -64,39 +64,24 @@ def one_send_app(body: bytes) -> web.Application:
     return app
 
 
-def serve(kind: str, cassette_dir: Path, port_file: Path, done_file: Path) -> None:
-    """One server in this process until ``done_file`` appears (polled every 50 ms)."""
-    options: dict[str, object]
+def serve(kind: str, cassette_dir: Path, port_file: Path) -> None:
+    """One server in this process until its stdin is closed."""
     if kind.startswith("baseline"):
         body = (cassette_dir / "body.bin").read_bytes()
         app = baseline_app(body) if kind == "baseline" else one_send_app(body)
-        options = {"access_log": None}
+        serve_until_stdin_closes(app, port_file, access_log=None)
+        return
+    from mockserver.server.access_log import install_access_log
+
+    sys.stderr = open(cassette_dir / f"access-{os.getpid()}.log", "w")  # noqa: SIM115
+    app = mock_app(cassette_dir)
+    if kind.endswith("--quiet"):
+        serve_until_stdin_closes(app, port_file, lambda: settle_as_serve(app), access_log=None)
     else:
-        from mockserver.server.access_log import install_access_log
-
-        sys.stderr = open(cassette_dir / f"access-{os.getpid()}.log", "w")  # noqa: SIM115
-        app = mock_app(cassette_dir)
-        quiet = kind.endswith("--quiet")
-        options = (
-            {"access_log": None} if quiet else {"access_log_class": install_access_log(app, "text")}
+        log_class = install_access_log(app, "text")
+        serve_until_stdin_closes(
+            app, port_file, lambda: settle_as_serve(app), access_log_class=log_class
         )
-
-    async def run() -> None:
-        runner = web.AppRunner(app, handle_signals=False, **options)  # type: ignore[arg-type]
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        if not kind.startswith("baseline"):
-            from mockserver.cli.main import tune_garbage_collector
-            from mockserver.server.state import cassettes
-
-            cassettes(app)
-            tune_garbage_collector()  # as `koala-mock serve` does once it has started
-        port_file.write_text(str(runner.addresses[0][1]))
-        while not done_file.exists():
-            await asyncio.sleep(0.05)
-        await runner.cleanup()
-
-    asyncio.run(run())
 
 
 def run_server(
@@ -104,27 +89,16 @@ def run_server(
 ) -> str:
     """Start one server under ``wrapper`` (valgrind, strace), have it answer ``requests``
     requests, stop it; what the wrapper printed on stderr."""
-    work = Path(tempfile.mkdtemp(dir=cassette_dir))
-    port_file, done_file = work / "port", work / "done"
+    port_file = Path(tempfile.mkdtemp(dir=cassette_dir)) / "port"
     command = [*wrapper, __file__, "--serve", kind, str(cassette_dir), str(port_file)]
-    with subprocess.Popen(
-        [*command, str(done_file)],
-        stderr=subprocess.PIPE,
-        text=True,
-        env=callgrind_environment(),
-    ) as server:
-        try:
-            url = f"http://127.0.0.1:{wait_for_port_file(server, port_file, kind)}/api/gpt/"
-            # raw_load sends one warm-up request per connection on top of the budget.
-            result = asyncio.run(
-                raw_load(url, body_len, CONNECTIONS, requests - CONNECTIONS, 3600.0)
-            )
-            if result.errors or result.streams != requests - CONNECTIONS:
-                raise SystemExit(f"{kind}: {result.streams} streams, {result.errors} errors")
-        finally:
-            done_file.touch()
-        _, stderr = server.communicate(timeout=600)
-    return stderr
+    server = CountedServer(command, port_file, kind)
+    with server as port:
+        url = f"http://127.0.0.1:{port}/api/gpt/"
+        # raw_load sends one warm-up request per connection on top of the budget.
+        result = asyncio.run(raw_load(url, body_len, CONNECTIONS, requests - CONNECTIONS, 3600.0))
+        if result.errors or result.streams != requests - CONNECTIONS:
+            raise SystemExit(f"{kind}: {result.streams} streams, {result.errors} errors")
+    return server.stderr
 
 
 def count(kind: str, requests: int, cassette_dir: Path, body_len: int) -> int:
@@ -159,8 +133,8 @@ def print_syscalls(cassette_dir: Path, body_len: int, small: int, large: int) ->
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--serve":
-        kind, cassette_dir, port_file, done_file = sys.argv[2:6]
-        serve(kind, Path(cassette_dir), Path(port_file), Path(done_file))
+        kind, cassette_dir, port_file = sys.argv[2:5]
+        serve(kind, Path(cassette_dir), Path(port_file))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--requests", type=int, default=250, help="the smaller run (default 250)")
