@@ -173,3 +173,46 @@ async def test_a_tick_wakes_what_is_due_within_the_clocks_resolution(
     streams._wake_due(EarlyClock())  # type: ignore[arg-type]
     assert await waiting is True
     assert not streams._waits
+
+
+async def test_cancelled_waits_left_in_the_heap_are_skipped_and_the_rest_wake_in_order() -> None:
+    # Fewer than half cancelled: they stay in the heap until their deadline, and the tick
+    # passes over them without waking anything early or out of order.
+    streams = OpenStreams()
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    offsets = [m * 0.002 for m in (9, 3, 7, 1, 8, 2, 6, 4, 10, 5)]
+    woken: list[float] = []
+
+    async def wait(deadline: float) -> None:
+        if await streams.sleep_until(deadline):
+            woken.append(deadline)
+
+    tasks = [asyncio.create_task(wait(start + offset)) for offset in offsets]
+    await asyncio.sleep(0)
+    cancelled = {0, 3, 6}  # the latest, the earliest and one between
+    for number in cancelled:
+        tasks[number].cancel()
+    await asyncio.sleep(0)
+    assert len(streams._waits) == len(offsets)  # left for the tick
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert woken == sorted(start + o for n, o in enumerate(offsets) if n not in cancelled)
+    assert not streams._waits and streams._tick is None
+    assert streams._cancelled == 0
+
+
+async def test_a_mass_disconnect_leaves_no_more_cancelled_waits_than_live_ones() -> None:
+    streams = OpenStreams()
+    loop = asyncio.get_running_loop()
+    tasks = [asyncio.create_task(streams.sleep_until(loop.time() + 3600 + n)) for n in range(1000)]
+    await asyncio.sleep(0)
+    for task in tasks[:600]:
+        task.cancel()
+    await asyncio.gather(*tasks[:600], return_exceptions=True)
+    live = [wait for wait in streams._waits if not wait[2].done()]
+    assert len(live) == 400
+    assert len(streams._waits) <= 2 * len(live)
+    for task in tasks[600:]:
+        task.cancel()
+    await asyncio.gather(*tasks[600:], return_exceptions=True)
+    assert not streams._waits and streams._tick is None
