@@ -316,11 +316,27 @@ async def _json_object(request: web.Request) -> dict[str, Any] | web.Response:
     except ClientGone:
         return client_gone(None)
     try:
-        body = json.loads(raw) if raw.strip() else None
+        body = json.loads(raw, object_pairs_hook=_unique_keys) if raw.strip() else None
+    except DuplicateKey as exc:
+        return json_error(400, str(exc))
     except (ValueError, RecursionError) as exc:
         return json_error(400, f"the body is not valid JSON: {exc}")
     if not isinstance(body, dict):
         return json_error(400, "expected a JSON object")
+    return body
+
+
+class DuplicateKey(ValueError):
+    """A JSON object that gives one key twice: which value was meant cannot be known (a plain
+    ``json.loads`` would keep the last one without a word)."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in body:
+            raise DuplicateKey(f"the body gives the key {key!r} twice in one object; give it once")
+        body[key] = value
     return body
 
 

@@ -113,6 +113,9 @@ async def test_clearing_the_fault_queue(client: Client) -> None:
         (b'{"fault": "stall", "times": 0}', "times"),
         (b'{"fault": "stall", "times": true}', "times"),
         (b'{"fault": "stall", "when": "now"}', "unknown keys"),
+        # json.loads alone keeps the last of repeated keys: which one was meant is unknown.
+        (b'{"fault": "stall", "fault": "bot_detected"}', "key 'fault' twice"),
+        (b'{"fault": "stall", "params": {"seconds": 1, "seconds": 2}}', "key 'seconds' twice"),
     ],
 )
 async def test_bad_admin_input_is_a_json_400(client: Client, body: bytes, problem: str) -> None:

@@ -138,7 +138,16 @@ async def test_a_bad_stub_is_a_400_naming_the_key(client: Client) -> None:
         "/__admin/stubs", data=b"{nope", headers={"Content-Type": "application/json"}
     ) as response:
         assert response.status == 400 and "not valid JSON" in (await response.json())["error"]
-
+    # A key given twice, even in a nested object, is refused: the stub would match otherwise
+    # on whichever value json.loads happened to keep.
+    twice = b'{"tokens": ["a"], "when": {"input": "x", "input": "y"}}'
+    async with client.post(
+        "/__admin/stubs", data=twice, headers={"Content-Type": "application/json"}
+    ) as response:
+        assert response.status == 400
+        assert "key 'input' twice" in (await response.json())["error"]
+    async with client.get("/__admin/stubs") as listing:
+        assert (await listing.json())["stubs"] == []  # nothing was added
 
 async def test_delete_removes_every_stub(client: Client) -> None:
     await add(client, {"tokens": ["x"]})
