@@ -149,6 +149,7 @@ async def test_a_bad_stub_is_a_400_naming_the_key(client: Client) -> None:
     async with client.get("/__admin/stubs") as listing:
         assert (await listing.json())["stubs"] == []  # nothing was added
 
+
 async def test_delete_removes_every_stub(client: Client) -> None:
     await add(client, {"tokens": ["x"]})
     await add(client, {"tokens": ["y"]})
