@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -258,9 +258,11 @@ def rewriting_summary(seed: int, values: Sequence[Any]) -> str:
     """How the seed's bytes differ from the Koala format: ``line_ending='\\r', bom=True, ...``."""
     rewriting = rewriting_for(seed, values)
     changed = [
-        f"{f.name}={getattr(rewriting.fmt, f.name)!r}"
-        for f in fields(rewriting.fmt)
-        if getattr(rewriting.fmt, f.name) != getattr(KOALA_FORMAT, f.name)
+        f"{name}={value!r}"
+        for name, value, koala_value in zip(
+            rewriting.fmt._fields, rewriting.fmt, KOALA_FORMAT, strict=True
+        )
+        if value != koala_value
     ]
     changed.append(f"{len(rewriting.cuts)} split points")
     return ", ".join(changed)

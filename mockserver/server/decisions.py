@@ -12,8 +12,7 @@ memo's lookup, the cassette lookup and the planning are skipped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from mockserver.wire.contract import Verdict
 from mockserver.wire.plan import ResponsePlan, ServedBy
@@ -21,9 +20,9 @@ from mockserver.wire.plan import ResponsePlan, ServedBy
 __all__ = ["Decision", "DecisionKey", "DecisionMemo"]
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """An answer decided for a request; never mutated (entries share its ``served_by``)."""
+class Decision(NamedTuple):
+    """An answer decided for a request; immutable, and its ``served_by`` never mutated (entries
+    share it)."""
 
     #: The contract's verdict for the request, as the journal keeps it (the shared passed
     #: verdict when it has nothing to say).

@@ -12,8 +12,7 @@ from __future__ import annotations
 import random
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from mockserver.wire.plan import ResponsePlan, event_stream_plan, rechunk
 from mockserver.wire.streams import LineEnding, WireFormat, split_at
@@ -36,9 +35,8 @@ def new_seed() -> int:
     return secrets.randbelow(MAX_SEED)
 
 
-@dataclass(frozen=True)
-class Rewriting:
-    """What a seed chose: the wire format and the write boundaries."""
+class Rewriting(NamedTuple):
+    """What a seed chose: the wire format and the write boundaries (immutable)."""
 
     seed: int
     fmt: WireFormat

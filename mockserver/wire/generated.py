@@ -18,9 +18,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from itertools import accumulate
-from typing import Any, overload
+from typing import Any, NamedTuple, overload
 
 __all__ = [
     "CHUNK_SIZE",
@@ -36,9 +35,8 @@ __all__ = [
 CHUNK_SIZE = 64 * 1024
 
 
-@dataclass(frozen=True)
-class Write:
-    """One write to the socket, ``delay`` seconds after the previous one."""
+class Write(NamedTuple):
+    """One write to the socket, ``delay`` seconds after the previous one (immutable)."""
 
     data: bytes
     delay: float = 0.0

@@ -13,8 +13,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from mockserver.errors import MockServerError
 
@@ -27,10 +26,9 @@ class FilterError(MockServerError, ValueError):
     """A filter that cannot be used (the message names the bad part)."""
 
 
-@dataclass(frozen=True)
-class RequestFilter:
+class RequestFilter(NamedTuple):
     """Body fields that must equal the given JSON values, and headers that must equal theirs
-    (names case-insensitive). An empty filter matches every request."""
+    (names case-insensitive). An empty filter matches every request, and is false."""
 
     fields: tuple[tuple[str, Any], ...] = ()
     headers: tuple[tuple[str, str], ...] = ()

@@ -17,11 +17,20 @@ from mockserver.audit.cases import Timing, fault_cases
 from mockserver.audit.classify import Outcome, RunResult, Verdict, classify
 from mockserver.audit.clients import ClientSpecError, load_client
 from mockserver.audit.report import SCHEMA, Scorecard, to_json, to_text
-from mockserver.audit.runner import AuditSettings, CaseResult, Reproduce, messages_for, run_audit
+from mockserver.audit.runner import (
+    AuditSettings,
+    CaseResult,
+    Reproduce,
+    messages_for,
+    rewriting_summary,
+    run_audit,
+)
 from mockserver.cli import main
 from mockserver.config import SOURCE_CASSETTE_DIR
 from mockserver.wire.expectations import FAMILIES, VALUES, Expected, Limits, raises
 from mockserver.wire.faults import FAULTS, make_fault_spec
+from mockserver.wire.fuzz import rewriting_for
+from mockserver.wire.streams import KOALA_FORMAT, WireFormat
 
 # Generous for a run that should end (an 18-token answer, or a 600 kB event, on loopback), short
 # for the timeouts; a small max_event_size keeps the "just above it" event small too.
@@ -453,3 +462,17 @@ def test_a_plain_iterator_that_never_ends_is_a_hang_and_is_stopped() -> None:
     ):
         time.sleep(0.01)
     assert not [t for t in threading.enumerate() if t.name == "koala-audit-client"]
+
+
+def test_a_fuzz_failure_names_what_its_seed_changed_from_the_koala_format() -> None:
+    # Known answers (random.Random(seed)): seed 7 picks CRLF, "data:" without the space, no cut.
+    assert rewriting_summary(7, ["a", "b"]) == (
+        "line_ending='\\r\\n', space_after_colon=False, 0 split points"
+    )
+    for seed in range(20):
+        rewriting = rewriting_for(seed, ["a", "b"])
+        summary = rewriting_summary(seed, ["a", "b"])
+        for name in WireFormat._fields:
+            changed = getattr(rewriting.fmt, name) != getattr(KOALA_FORMAT, name)
+            assert (f"{name}=" in summary) == changed, (seed, name)
+        assert summary.endswith(f"{len(rewriting.cuts)} split points")

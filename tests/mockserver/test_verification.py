@@ -64,6 +64,15 @@ def test_a_bad_filter_is_refused() -> None:
         JOURNAL.matching(header=("Visitor-ID", 5))  # type: ignore[arg-type]
 
 
+def test_only_an_empty_filter_is_false_and_filters_compare_by_their_rules() -> None:
+    # A named tuple of two fields is true unless __bool__ says otherwise: the admin API skips
+    # filtering for a false filter.
+    assert not RequestFilter() and not RequestFilter.build({}, {})
+    assert RequestFilter.build({"input": "Hello"}) and RequestFilter.build(None, {"X": "y"})
+    assert RequestFilter.build({"input": "Hello"}) == RequestFilter((("input", "Hello"),), ())
+    assert RequestFilter.build({"input": "Hello"}) != RequestFilter.build(None, {"input": "Hello"})
+
+
 def test_assert_requested_passes_and_returns_the_matches() -> None:
     assert [e["number"] for e in assert_requested(JOURNAL, input="Hello")] == [1, 2]
     assert len(assert_requested(JOURNAL, times=1, input="Bye")) == 1
