@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any, ClassVar
 
@@ -37,7 +36,6 @@ _DONE_BYTES = DONE_MARKER.encode()
 DEFAULT_MAX_EVENT_SIZE = 4 * 1024 * 1024
 
 
-@dataclass
 class EventStreamDecoder:
     """Feed it the body in chunks of any size; it returns the values decoded so far.
 
@@ -50,29 +48,53 @@ class EventStreamDecoder:
     []
     """
 
-    max_event_size: int = DEFAULT_MAX_EVENT_SIZE
     #: Lines at least this long skip the fast path's patterns (see ``_read_simple_events``).
     long_line: ClassVar[int] = 65536
-    #: True once ``data: [DONE]`` was seen; later input is ignored.
-    done: bool = False
-    #: The last ``event``, ``id`` and ``retry`` fields seen (WHATWG keeps them; Koala ignores them).
-    event_type: str = ""
-    last_event_id: str = ""
-    retry: int | None = None
-    #: How many events have been dispatched (the number of the event being read is this + 1).
-    events_dispatched: int = 0
-    #: The open line (after the last line end fed), in the pieces it came in: joined only once
-    #: its end arrives, so a long line costs time linear in its length.
-    _pending: list[bytes] = field(default_factory=list)
-    _pending_size: int = 0
-    _skip_lf: bool = False
-    _started: bool = False
-    #: The open event's data values (a long one as a view of its line: one copy less).
-    _data_lines: list[bytes | memoryview] = field(default_factory=list)
-    #: Indices in ``_data_lines`` of lines written ``data:value`` (no space), for error offsets.
-    _unspaced_data_lines: set[int] = field(default_factory=set)
-    _data_size: int = 0
-    _deferred_error: StreamError | None = None
+
+    # A plain class, not a dataclass: the provider and the mock server import it at start, and
+    # a dataclass of these fields costs several million instructions to define.
+    __slots__ = (
+        "_data_lines",
+        "_data_size",
+        "_deferred_error",
+        "_pending",
+        "_pending_size",
+        "_skip_lf",
+        "_started",
+        "_unspaced_data_lines",
+        "done",
+        "event_type",
+        "events_dispatched",
+        "last_event_id",
+        "max_event_size",
+        "retry",
+    )
+
+    def __init__(self, max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> None:
+        self.max_event_size = max_event_size
+        #: True once ``data: [DONE]`` was seen; later input is ignored.
+        self.done = False
+        #: The last ``event``, ``id`` and ``retry`` fields seen (WHATWG keeps them; Koala
+        #: ignores them).
+        self.event_type = ""
+        self.last_event_id = ""
+        self.retry: int | None = None
+        #: How many events have been dispatched (the number of the event being read is this
+        #: + 1).
+        self.events_dispatched = 0
+        #: The open line (after the last line end fed), in the pieces it came in: joined only
+        #: once its end arrives, so a long line costs time linear in its length.
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._skip_lf = False
+        self._started = False
+        #: The open event's data values (a long one as a view of its line: one copy less).
+        self._data_lines: list[bytes | memoryview] = []
+        #: Indices in ``_data_lines`` of lines written ``data:value`` (no space), for error
+        #: offsets.
+        self._unspaced_data_lines: set[int] = set()
+        self._data_size = 0
+        self._deferred_error: StreamError | None = None
 
     def feed(self, chunk: bytes) -> list[Any]:
         """Decode ``chunk`` (any slice of the body) and return the values it completed.

@@ -592,16 +592,24 @@ def _chunks(where: Path | str, ctx: str, stream: Any, body: bytes) -> list[Chunk
 # ----------------------------------------------------------------------------- matching
 
 
-@dataclass
 class MatchResult:
     """The interaction that answers a request, or the nearest miss and what differs."""
 
-    interaction: Interaction | None = None
-    cassette: Cassette | None = None
-    #: Name of the nearest interaction (``cassette`` or ``cassette#n`` for n > 0) on a miss.
-    nearest_name: str | None = None
-    #: On a miss: what differs from the nearest, ``"<where>: <request> != <recorded>"``.
-    differences: list[str] = field(default_factory=list)
+    __slots__ = ("cassette", "differences", "interaction", "nearest_name")
+
+    def __init__(
+        self,
+        interaction: Interaction | None = None,
+        cassette: Cassette | None = None,
+        nearest_name: str | None = None,
+        differences: list[str] | None = None,
+    ) -> None:
+        self.interaction = interaction
+        self.cassette = cassette
+        #: Name of the nearest interaction (``cassette`` or ``cassette#n`` for n > 0) on a miss.
+        self.nearest_name = nearest_name
+        #: On a miss: what differs from the nearest, ``"<where>: <request> != <recorded>"``.
+        self.differences = differences if differences is not None else []
 
 
 def interaction_name(cassette: Cassette, index: int) -> str:

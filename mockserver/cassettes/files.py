@@ -28,7 +28,6 @@ import os
 import re
 import stat
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -86,12 +85,14 @@ class Skipped(NamedTuple):
     reason: str
 
 
-@dataclass
 class DirectoryScan:
     """The cassette files of a directory to read (sorted by name) and the entries skipped."""
 
-    files: list[Path] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
+    __slots__ = ("files", "skipped")
+
+    def __init__(self) -> None:
+        self.files: list[Path] = []
+        self.skipped: list[Skipped] = []
 
 
 def size_text(size: int) -> str:

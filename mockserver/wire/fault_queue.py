@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mockserver.errors import MockServerError
@@ -25,12 +24,14 @@ class FaultSpecError(MockServerError, ValueError):
     """A fault name or parameter the server does not know, or a value out of range."""
 
 
-@dataclass
 class QueuedFault:
     """A fault waiting in the queue, and how many more requests it is for."""
 
-    spec: FaultSpec
-    remaining: int
+    __slots__ = ("remaining", "spec")
+
+    def __init__(self, spec: FaultSpec, remaining: int) -> None:
+        self.spec = spec
+        self.remaining = remaining
 
     def to_json(self) -> dict[str, Any]:
         return {**self.spec.to_json(), "remaining": self.remaining}

@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestServer
 from conftest import HEADERS, Client, ClientFactory, decode_stream
 
 from koala import build_payload, encode_payload
+from koala.api_key import ApiKey
 from mockserver import FaultSpecError, MockConfig, create_app, journal
 from mockserver.cassettes.cassette import Cassette, Chunk, Interaction, write_cassette
 from mockserver.config import CASSETTES_ENV_VAR, DEFAULT_CASSETTE_DIR
@@ -266,6 +267,48 @@ def test_cassette_dir_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch
     assert MockConfig().cassette_dir == Path("/tmp/elsewhere")
     monkeypatch.delenv(CASSETTES_ENV_VAR)
     assert MockConfig().cassette_dir == DEFAULT_CASSETTE_DIR
+
+
+def test_configs_compare_by_every_field_and_cannot_grow_new_ones() -> None:
+    # MockConfig's __init__, __eq__ and __repr__ are written out (no dataclass): each field
+    # given by position or keyword lands where its name says, and takes part in equality.
+    assert MockConfig() == MockConfig() and MockConfig(None, "replay") == MockConfig(
+        cassette_dir=None, mode="replay"
+    )
+    changed: dict[str, Any] = {
+        "cassette_dir": None,
+        "mode": "synthetic",
+        "seed": 3,
+        "strict": True,
+        "latency": 0.5,
+        "speed": 2.0,
+        "default_fault": "rate_limit",
+        "max_body_size": 10,
+        "max_cassette_size": 10,
+        "admin_token": "token",
+        "keepalive_timeout": 1.0,
+        "journal_max_bytes": 2 * 1024 * 1024,
+        "max_generated_bytes": 10,
+        "scrub": False,
+        "keep_headers": ("X-A",),
+        "keep_query": ("q",),
+        "api_key": ApiKey("k" * 24),
+    }
+    for name, value in changed.items():
+        config = MockConfig(**{name: value})
+        assert getattr(config, name) is value or getattr(config, name) == value, name
+        assert config != MockConfig() and MockConfig() != config, name
+    recording = MockConfig(record_upstream="http://127.0.0.1:1/", record_dir=Path("r"))
+    assert recording.record_dir == Path("r") and recording != MockConfig()
+    assert MockConfig(record_mode="once") != MockConfig()
+    assert MockConfig() != object() and MockConfig().__eq__(object()) is NotImplemented
+    shown = repr(MockConfig(mode="fuzz", admin_token="hidden-token"))
+    assert shown.startswith("MockConfig(cassette_dir=") and "mode='fuzz'" in shown
+    assert "hidden-token" not in shown and "admin_token" not in shown and "api_key" not in shown
+    with pytest.raises(AttributeError):
+        MockConfig().sped = 2.0  # type: ignore[attr-defined]  # a typo is not a new setting
+    with pytest.raises(TypeError):
+        hash(MockConfig())
 
 
 async def test_latency_paces_events_and_keeps_values(aiohttp_client: ClientFactory) -> None:
