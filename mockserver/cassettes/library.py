@@ -12,7 +12,7 @@ import json
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import cached_property
 from itertools import pairwise
 from pathlib import Path
@@ -55,18 +55,30 @@ __all__ = [
 UNREPLAYED_HEADERS = HOP_BY_HOP_HEADERS | TRANSFER_HEADERS | {"date"}
 
 
-@dataclass(frozen=True)
 class Recorded:
-    """One interaction ready to replay.
+    """One interaction ready to replay: ``cassette``, the ``index`` of the ``interaction`` in
+    it, and the interaction. Read-only, as the plan made from them is never changed once built.
 
     Its plan is built when first used, not when the cassettes load: decoding every recorded
     stream is most of what loading costs after the file is read, and ``serve`` answers no
-    request before it has loaded them all. A plan is never changed once built.
+    request before it has loaded them all. (A plain class rather than a frozen dataclass,
+    which costs ``serve`` ten times as much to define at import.)
     """
 
     cassette: Cassette
     index: int
     interaction: Interaction
+
+    def __init__(self, cassette: Cassette, index: int, interaction: Interaction) -> None:
+        # Past __setattr__, which refuses every change; the cached properties below keep their
+        # values in the instance dict too (functools.cached_property writes it directly).
+        vars(self).update(cassette=cassette, index=index, interaction=interaction)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"a Recorded is read-only (setting {name!r})")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"a Recorded is read-only (deleting {name!r})")
 
     @cached_property
     def plan(self) -> ResponsePlan:

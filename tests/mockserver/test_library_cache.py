@@ -107,3 +107,19 @@ def test_a_replay_plan_is_built_on_first_use_and_kept(folder: Path) -> None:
     assert plan.values and b"".join(w.data for w in plan.writes) == hit.interaction.body
     again, _ = loaded(folder).lookup("POST", "/api/gpt/", body)
     assert again is not None and again.plan is plan
+
+
+def test_what_a_plan_is_built_from_cannot_be_changed(folder: Path) -> None:
+    # A built plan is kept: its interaction, cassette and index are read-only.
+    library = loaded(folder)
+    body = library.cassettes[0].interactions[0].request_json()
+    hit, _ = library.lookup("POST", "/api/gpt/", body)
+    assert hit is not None and hit.index == 0 and hit.interaction in hit.cassette.interactions
+    plan = hit.plan
+    for name in ("cassette", "index", "interaction", "plan"):
+        with pytest.raises(AttributeError, match="read-only"):
+            setattr(hit, name, getattr(hit, name))
+        with pytest.raises(AttributeError, match="read-only"):
+            delattr(hit, name)
+    assert hit.plan is plan
+    assert hit.name == hit.cassette.name
