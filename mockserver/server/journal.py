@@ -16,7 +16,6 @@ import time
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from koala.request import API_PATH
@@ -104,9 +103,43 @@ class _BodyPart(Generic[T]):
         entry._body_pending = False
 
 
-@dataclass(slots=True, init=False)
 class JournalEntry:
-    """One request. Fields about the response are filled in while it is sent."""
+    """One request. Fields about the response are filled in while it is sent.
+
+    A plain class with ``__slots__`` (a journal keeps up to 10,000 entries) and the constructor
+    below, which gives every field its default; not a dataclass, which costs ``serve`` several
+    million instructions to define at import.
+    """
+
+    __slots__ = (
+        "_body",
+        "_body_pending",
+        "_duration",
+        "_event_ends",
+        "_journal",
+        "_raw_body",
+        "_watcher",
+        "body_size",
+        "bytes_sent",
+        "client_disconnected",
+        "contract_verdict",
+        "ending",
+        "event_times",
+        "events_sent",
+        "fault",
+        "header_bytes",
+        "headers",
+        "method",
+        "number",
+        "omitted_values",
+        "path",
+        "seed",
+        "served_by",
+        "status",
+        "stored_bytes",
+        "time",
+        "values",
+    )
 
     number: int
     time: float
@@ -115,41 +148,41 @@ class JournalEntry:
     #: The request headers as received (case-insensitive for aiohttp requests).
     headers: Mapping[str, str]
     #: See :attr:`raw_body` and :attr:`body`.
-    _raw_body: bytes = b""
-    _body: Any = None
-    body_size: int = 0
+    _raw_body: bytes
+    _body: Any
+    body_size: int
     #: True while ``_raw_body`` holds a JSON body not decoded yet (see :meth:`keep_json_body`).
-    _body_pending: bool = False
+    _body_pending: bool
     #: The contract's verdict (None: not checked); :attr:`verdict` is its JSON.
-    contract_verdict: Verdict | None = None
+    contract_verdict: Verdict | None
     #: What answered (see :class:`~mockserver.wire.plan.ServedBy`); None until it is answered
     #: (``{}`` in :meth:`to_json`).
-    served_by: ServedBy | None = None
-    status: int | None = None
-    seed: int | None = None
-    fault: str | None = None
+    served_by: ServedBy | None
+    status: int | None
+    seed: int | None
+    fault: str | None
     #: The values a correct client yields from the response (None: not an answer stream).
-    values: list[Any] | None = None
+    values: list[Any] | None
     #: How many values an answer too large to keep had (``values`` is None then).
-    omitted_values: int = 0
-    events_sent: int = 0
-    bytes_sent: int = 0
-    client_disconnected: bool = False
+    omitted_values: int
+    events_sent: int
+    bytes_sent: int
+    client_disconnected: bool
     #: How the response ended (see :data:`Ending` for every value); None while it is sent.
-    ending: Ending | None = None
+    ending: Ending | None
     #: Seconds from the request to the end of its answer, unrounded (see :attr:`duration`).
-    _duration: float | None = field(default=None, repr=False)
+    _duration: float | None
     #: Seconds from the headers to each event's last write, for a streamed answer (None: the
     #: answer went out in one write, or is not an event stream).
-    event_times: list[float] | None = None
-    _event_ends: Sequence[int] = field(default=(), repr=False)
-    _watcher: JournalWatcher | None = field(default=None, repr=False)
+    event_times: list[float] | None
+    _event_ends: Sequence[int]
+    _watcher: JournalWatcher | None
     #: The request head's header bytes (names and values), counted in :func:`stored_size`.
-    header_bytes: int = field(default=0, repr=False)
+    header_bytes: int
     #: What :func:`stored_size` said when the entry finished (0: not counted yet).
-    stored_bytes: int = field(default=0, repr=False)
+    stored_bytes: int
     #: The journal that holds the entry and counts its bytes (None once it is dropped).
-    _journal: Journal | None = field(default=None, repr=False)
+    _journal: Journal | None
 
     def __init__(
         self,
@@ -163,7 +196,7 @@ class JournalEntry:
     ) -> None:
         # Written out rather than generated: a dataclass __init__ of every field, most of them
         # by keyword default, cost twice as much, once per request. Every field is set here
-        # (a test holds this list to the declared fields and defaults).
+        # (a test holds this list to the declared fields and each one's default).
         self.number = number
         self.time = time
         self.method = method
