@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from importlib.metadata import version
-from typing import get_args
+from typing import Any, get_args
 
 import pytest
 
@@ -12,12 +12,17 @@ from koala import Koala
 from koala.request import API_ENDPOINT, API_PATH
 from mockserver.config import MODES, MockConfig, Mode
 from mockserver.metadata import VERSION
+from mockserver.server.decisions import Decision
 from mockserver.server.journal import Ending
 from mockserver.upstream.saving import recorder
 from mockserver.upstream.verify import OUTCOMES
-from mockserver.wire.contract import PASSED
+from mockserver.wire.contract import PASSED, Problem
+from mockserver.wire.fuzz import Rewriting
+from mockserver.wire.generated import Write
 from mockserver.wire.plan import Ending as PlanEnding
 from mockserver.wire.plan import ResponsePlan, event_stream_plan
+from mockserver.wire.request_filter import RequestFilter
+from mockserver.wire.streams import KOALA_FORMAT, WireFormat
 
 
 def test_a_response_plan_cannot_be_changed_in_place() -> None:
@@ -38,6 +43,28 @@ def test_the_shared_passed_verdict_is_immutable() -> None:
     assert PASSED.errors == () and PASSED.warnings == ()
     with pytest.raises(AttributeError):
         PASSED.errors.append(None)  # type: ignore[attr-defined]
+
+
+def test_the_shared_value_objects_refuse_changes_and_compare_by_value() -> None:
+    # Named tuples since the start-up work (frozen dataclasses before): still immutable, still
+    # equal and hashed by their fields.
+    problem = Problem("input", "a string", "number 4")
+    values: list[Any] = [
+        problem,
+        Write(b"x", 0.5),
+        WireFormat(line_ending="\r\n"),
+        Rewriting(1, KOALA_FORMAT, (2,)),
+        Decision(PASSED, ResponsePlan(), {"source": "synthetic"}, (1,)),
+        RequestFilter.build({"input": "Hello"}),
+    ]
+    for value in values:
+        with pytest.raises(AttributeError):
+            value.extra = 1
+        with pytest.raises(AttributeError):
+            setattr(value, type(value)._fields[0], None)
+        assert value == type(value)(*value) and type(value).__name__ in repr(value)
+    assert hash(problem) == hash(Problem("input", "a string", "number 4"))
+    assert WireFormat() == KOALA_FORMAT and hash(WireFormat()) == hash(KOALA_FORMAT)
 
 
 def test_the_journal_endings_include_every_plan_ending() -> None:
