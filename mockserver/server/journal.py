@@ -116,6 +116,7 @@ class JournalEntry:
         "_body_pending",
         "_duration",
         "_event_ends",
+        "_event_times",
         "_journal",
         "_raw_body",
         "_watcher",
@@ -124,7 +125,6 @@ class JournalEntry:
         "client_disconnected",
         "contract_verdict",
         "ending",
-        "event_times",
         "events_sent",
         "fault",
         "header_bytes",
@@ -172,9 +172,9 @@ class JournalEntry:
     ending: Ending | None
     #: Seconds from the request to the end of its answer, unrounded (see :attr:`duration`).
     _duration: float | None
-    #: Seconds from the headers to each event's last write, for a streamed answer (None: the
-    #: answer went out in one write, or is not an event stream).
-    event_times: list[float] | None
+    #: Seconds from the headers to each event's last write, for a streamed answer, unrounded
+    #: (see :attr:`event_times`; None: the answer went out in one write, or is no event stream).
+    _event_times: list[float] | None
     _event_ends: Sequence[int]
     _watcher: JournalWatcher | None
     #: The request head's header bytes (names and values), counted in :func:`stored_size`.
@@ -218,7 +218,7 @@ class JournalEntry:
         self.client_disconnected = False
         self.ending = None
         self._duration = None
-        self.event_times = None
+        self._event_times = None
         self._event_ends = ()
         self._watcher = None
         self.header_bytes = header_bytes
@@ -230,6 +230,13 @@ class JournalEntry:
         """Seconds from the request to the end of its answer, to the microsecond (None while it
         is being answered)."""
         return round(self._duration, 6) if self._duration is not None else None
+
+    @property
+    def event_times(self) -> list[float] | None:
+        """When each event left, in seconds since the answer's first write, to the microsecond
+        (rounded when read: a timed write costs less without it); None: no event was streamed."""
+        times = self._event_times
+        return [round(at, 6) for at in times] if times is not None else None
 
     @property
     def shape(self) -> str | None:
@@ -277,16 +284,15 @@ class JournalEntry:
         if completed <= 0:
             return
         self.events_sent = events
-        times = self.event_times
+        times = self._event_times
         if times is None:
-            times = self.event_times = []
+            times = self._event_times = []
         room = MAX_EVENT_TIMES - len(times)
         if room > 0:
-            at = round(since_first_write, 6)
             if completed == 1:
-                times.append(at)
+                times.append(since_first_write)
             else:
-                times.extend([at] * min(completed, room))
+                times.extend([since_first_write] * min(completed, room))
 
     def finish(self, ending: Ending) -> None:
         self.ending = ending
@@ -333,8 +339,8 @@ def stored_size(entry: JournalEntry) -> int:
         size += entry.body_size
     if entry.values is not None:  # the values are no larger than the body that carried them
         size += entry.bytes_sent
-    if entry.event_times is not None:
-        size += 32 * len(entry.event_times)  # a pointer and a float object each
+    if entry._event_times is not None:
+        size += 32 * len(entry._event_times)  # a pointer and a float object each
     return size
 
 

@@ -357,7 +357,7 @@ def test_a_new_journal_entry_has_every_field_at_its_declared_default() -> None:
         "client_disconnected": False,
         "ending": None,
         "_duration": None,
-        "event_times": None,
+        "_event_times": None,
         "_event_ends": (),
         "_watcher": None,
         "stored_bytes": 0,

@@ -52,8 +52,10 @@ def test_an_entry_counts_its_body_headers_values_and_event_times() -> None:
     entry.keep_json_body(b'{"a": "' + b"b" * 5000 + b'"}')
     entry.body_size = 5009
     entry.values = ["z" * 3000]
-    entry.sent(3020)
-    entry.event_times = [0.0, 0.1]
+    entry.expect_events((1510, 3020))
+    entry.sent_streamed(1510, 0.0)
+    entry.sent_streamed(3020, 0.1)
+    assert entry.event_times == [0.0, 0.1]
     entry.finish("eof")
     assert entry.stored_bytes == ENTRY_OVERHEAD + 1034 + 5009 + 3020 + 64
     assert journal.stored_bytes == entry.stored_bytes
