@@ -4,7 +4,8 @@
 
 Each paced stream of the mock server waits for its next write on the server's shared timer
 (:class:`mockserver.server.sender.OpenStreams`). When a client goes away, aiohttp cancels its
-handler and the wait with it. This starts N such waits (deadlines an hour away, as a stalled or
+handler and the wait with it (``serve`` and the pytest fixtures turn aiohttp's handler
+cancellation on). This starts N such waits (deadlines an hour away, as a stalled or
 slow stream has), cancels them all at once (a load generator killed, a network drop), and prints
 the time until every cancelled task has finished, next to the same N tasks waiting in plain
 ``asyncio.sleep`` (the loop's own timers, the baseline). In process, no network; a few seconds.
