@@ -125,11 +125,14 @@ class OpenStreams:
             self._arm(loop, waits[0][0])
 
     def _forget(self, wait: _Wait) -> None:
-        """Account for a cancelled wait (its client went away). It stays in the heap until its
-        deadline comes (the tick skips it) or until cancelled waits are half the heap, when the
-        heap is rebuilt without them: a long stall's wait does not outlive its stream for long,
-        and a mass disconnect costs linear time (taking each wait out at once was quadratic: 7.7 s
-        of a blocked loop for 16,000 streams)."""
+        """Account for a cancelled wait (its client went away: ``serve`` has aiohttp cancel the
+        handler then). It stays in the heap until its deadline comes (the tick skips it) or
+        until a cancel finds cancelled waits to be half the heap, when the heap is rebuilt
+        without them: the heap never holds much more than twice the most waits live at once,
+        and a mass disconnect costs linear time (taking each wait out at once was quadratic:
+        7.7 s of a blocked loop for 16,000 streams). The count is approximate (a rebuild can
+        drop a wait whose cancel has not been counted yet), which only brings the next rebuild
+        forward."""
         self._cancelled += 1
         waits = self._waits
         if self._cancelled * 2 <= len(waits):

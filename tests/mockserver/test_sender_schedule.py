@@ -216,3 +216,44 @@ async def test_a_mass_disconnect_leaves_no_more_cancelled_waits_than_live_ones()
         task.cancel()
     await asyncio.gather(*tasks[600:], return_exceptions=True)
     assert not streams._waits and streams._tick is None
+
+
+async def test_the_heap_rebuilt_without_cancelled_waits_still_wakes_the_rest_in_order() -> None:
+    # Enough cancelled for a rebuild, the rest asked in an order that is no sorted list: the
+    # rebuilt list must be made a heap again, or a later wait wakes before an earlier one.
+    streams = OpenStreams()
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    offsets = [m * 0.005 for m in (1, 5, 2, 6, 7)]
+    woken: list[float] = []
+
+    async def wait(deadline: float) -> None:
+        if await streams.sleep_until(deadline):
+            woken.append(deadline)
+
+    tasks = [asyncio.create_task(wait(start + offset)) for offset in offsets]
+    await asyncio.sleep(0)
+    for number in (0, 3, 4):  # three of five: the heap is rebuilt
+        tasks[number].cancel()
+    await asyncio.sleep(0)
+    assert len(streams._waits) == 2
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert woken == [start + 0.010, start + 0.025]
+
+
+async def test_each_rebuild_starts_the_count_of_cancelled_waits_again() -> None:
+    # A count not reset by the rebuild would rebuild the heap on every later cancel (quadratic
+    # again while live waits remain).
+    streams = OpenStreams()
+    loop = asyncio.get_running_loop()
+    tasks = [asyncio.create_task(streams.sleep_until(loop.time() + 3600 + n)) for n in range(40)]
+    await asyncio.sleep(0)
+    for task in tasks[:21]:  # the 21st cancel rebuilds: 19 left
+        task.cancel()
+    await asyncio.gather(*tasks[:21], return_exceptions=True)
+    assert (len(streams._waits), streams._cancelled) == (19, 0)
+    tasks[21].cancel()
+    await asyncio.gather(tasks[21], return_exceptions=True)
+    assert (len(streams._waits), streams._cancelled) == (19, 1)  # left for the tick
+    streams.close_all()
+    await asyncio.gather(*tasks, return_exceptions=True)
