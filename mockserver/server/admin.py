@@ -335,7 +335,10 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     body: dict[str, Any] = {}
     for key, value in pairs:
         if key in body:
-            raise DuplicateKey(f"the body gives the key {key!r} twice in one object; give it once")
+            shown = key if len(key) <= 80 else key[:80] + "..."  # (a key can be megabytes)
+            raise DuplicateKey(
+                f"the body gives the key {shown!r} twice in one object; give it once"
+            )
         body[key] = value
     return body
 

@@ -125,6 +125,17 @@ async def test_bad_admin_input_is_a_json_400(client: Client, body: bytes, proble
     assert len(client.app[FAULT_QUEUE]) == 0
 
 
+async def test_a_key_given_twice_is_named_shortly(client: Client) -> None:
+    status, error = await admin(client, "POST", "faults", data=b'{"times": 1, "times": 2}')
+    assert status == 400
+    assert error["error"] == "the body gives the key 'times' twice in one object; give it once"
+    long_key = "k" * 100_000
+    twice = f'{{"{long_key}": 1, "{long_key}": 2}}'.encode()
+    status, error = await admin(client, "POST", "faults", data=twice)
+    assert status == 400 and error["error"].startswith(f"the body gives the key '{'k' * 80}...'")
+    assert len(error["error"]) < 200
+
+
 async def test_admin_wrong_method_and_unknown_path(client: Client) -> None:
     status, error = await admin(client, "PUT", "faults")
     assert status == 405 and "PUT" in error["error"]
