@@ -32,6 +32,42 @@ class RecordingStreams(OpenStreams):
         return True
 
 
+class CancelRun:
+    """Waits at ``start`` + each offset on one :class:`OpenStreams`, some cancelled once all of
+    them wait: what woke (deadlines in wake order) and the heap's size just after the cancels."""
+
+    def __init__(self, offsets: list[float], cancelled: set[int]) -> None:
+        self.offsets = offsets
+        self.cancelled = cancelled
+        self.streams = OpenStreams()
+        self.woken: list[float] = []
+        self.heap_after_cancels = 0
+        self.start = 0.0
+
+    async def run(self) -> None:
+        self.start = asyncio.get_running_loop().time()
+
+        async def wait(deadline: float) -> None:
+            if await self.streams.sleep_until(deadline):
+                self.woken.append(deadline)
+
+        tasks = [asyncio.create_task(wait(self.start + offset)) for offset in self.offsets]
+        await asyncio.sleep(0)  # every wait is in the heap
+        for number in sorted(self.cancelled):
+            tasks[number].cancel()
+        await asyncio.sleep(0)  # every cancel has been seen
+        self.heap_after_cancels = len(self.streams._waits)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def kept(self) -> list[float]:
+        """The deadlines not cancelled, earliest first: the order they must wake in."""
+        return sorted(
+            self.start + offset
+            for number, offset in enumerate(self.offsets)
+            if number not in self.cancelled
+        )
+
+
 async def test_write_deadlines_are_start_plus_offsets_not_a_sum_of_waits() -> None:
     delays = [0.0, 0.25, 0.5, 0.0, 0.125, 1.0]
     plan = ResponsePlan(writes=[Write(b"data: %d\n\n" % n, d) for n, d in enumerate(delays)])
@@ -125,27 +161,12 @@ async def test_cancelling_one_wait_leaves_the_others_on_time() -> None:
 async def test_cancelling_waits_in_the_middle_keeps_the_rest_in_deadline_order() -> None:
     # Deadlines asked in shuffled order make a heap that is not a sorted list; taking entries
     # out of its middle must leave a heap, or a later wait wakes before an earlier one.
-    streams = OpenStreams()
-    loop = asyncio.get_running_loop()
-    start = loop.time()
     # (An order found by search: without the heap restored, the 6 ms wait's removal leaves a
     # later deadline at the top.)
-    offsets = [m * 0.002 for m in (31, 6, 23, 5, 27, 10, 2, 19, 14, 25, 39, 28)]
-    woken: list[float] = []
-
-    async def wait(deadline: float) -> None:
-        if await streams.sleep_until(deadline):
-            woken.append(deadline)
-
-    tasks = [asyncio.create_task(wait(start + offset)) for offset in offsets]
-    await asyncio.sleep(0)  # every wait is in the heap
-    cancelled = {1}
-    for number in sorted(cancelled):
-        tasks[number].cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    kept = sorted(start + o for n, o in enumerate(offsets) if n not in cancelled)
-    assert woken == kept
-    assert not streams._waits
+    run = CancelRun([m * 0.002 for m in (31, 6, 23, 5, 27, 10, 2, 19, 14, 25, 39, 28)], {1})
+    await run.run()
+    assert run.woken == run.kept()
+    assert not run.streams._waits
 
 
 async def test_a_tick_wakes_what_is_due_within_the_clocks_resolution(
@@ -176,29 +197,15 @@ async def test_a_tick_wakes_what_is_due_within_the_clocks_resolution(
 
 
 async def test_cancelled_waits_left_in_the_heap_are_skipped_and_the_rest_wake_in_order() -> None:
-    # Fewer than half cancelled: they stay in the heap until their deadline, and the tick
-    # passes over them without waking anything early or out of order.
-    streams = OpenStreams()
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    offsets = [m * 0.002 for m in (9, 3, 7, 1, 8, 2, 6, 4, 10, 5)]
-    woken: list[float] = []
-
-    async def wait(deadline: float) -> None:
-        if await streams.sleep_until(deadline):
-            woken.append(deadline)
-
-    tasks = [asyncio.create_task(wait(start + offset)) for offset in offsets]
-    await asyncio.sleep(0)
-    cancelled = {0, 3, 6}  # the latest, the earliest and one between
-    for number in cancelled:
-        tasks[number].cancel()
-    await asyncio.sleep(0)
-    assert len(streams._waits) == len(offsets)  # left for the tick
-    await asyncio.gather(*tasks, return_exceptions=True)
-    assert woken == sorted(start + o for n, o in enumerate(offsets) if n not in cancelled)
-    assert not streams._waits and streams._tick is None
-    assert streams._cancelled == 0
+    # Fewer than half cancelled (the latest, the earliest and one between): they stay in the
+    # heap until their deadline, and the tick passes over them without waking anything early
+    # or out of order.
+    run = CancelRun([m * 0.002 for m in (9, 3, 7, 1, 8, 2, 6, 4, 10, 5)], {0, 3, 6})
+    await run.run()
+    assert run.heap_after_cancels == len(run.offsets)  # left for the tick
+    assert run.woken == run.kept()
+    assert not run.streams._waits and run.streams._tick is None
+    assert run.streams._cancelled == 0
 
 
 async def test_a_mass_disconnect_leaves_no_more_cancelled_waits_than_live_ones() -> None:
@@ -219,26 +226,12 @@ async def test_a_mass_disconnect_leaves_no_more_cancelled_waits_than_live_ones()
 
 
 async def test_the_heap_rebuilt_without_cancelled_waits_still_wakes_the_rest_in_order() -> None:
-    # Enough cancelled for a rebuild, the rest asked in an order that is no sorted list: the
-    # rebuilt list must be made a heap again, or a later wait wakes before an earlier one.
-    streams = OpenStreams()
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    offsets = [m * 0.005 for m in (1, 5, 2, 6, 7)]
-    woken: list[float] = []
-
-    async def wait(deadline: float) -> None:
-        if await streams.sleep_until(deadline):
-            woken.append(deadline)
-
-    tasks = [asyncio.create_task(wait(start + offset)) for offset in offsets]
-    await asyncio.sleep(0)
-    for number in (0, 3, 4):  # three of five: the heap is rebuilt
-        tasks[number].cancel()
-    await asyncio.sleep(0)
-    assert len(streams._waits) == 2
-    await asyncio.gather(*tasks, return_exceptions=True)
-    assert woken == [start + 0.010, start + 0.025]
+    # Three of five cancelled, so the heap is rebuilt; the rest were asked in an order that is
+    # no sorted list: the rebuilt list must be made a heap again, or a later wait wakes first.
+    run = CancelRun([m * 0.005 for m in (1, 5, 2, 6, 7)], {0, 3, 4})
+    await run.run()
+    assert run.heap_after_cancels == 2
+    assert run.woken == run.kept()
 
 
 async def test_each_rebuild_starts_the_count_of_cancelled_waits_again() -> None:
