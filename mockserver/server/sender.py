@@ -55,7 +55,7 @@ class OpenStreams:
         self._closing = False
         self._waits: list[_Wait] = []
         self._numbers = itertools.count()  # breaks ties between equal deadlines
-        self._cancelled = 0  # waits in the heap whose stream went away (see _forget)
+        self._cancelled = 0  # waits in the heap whose stream went away (see _cancelled_one)
         self._tick: asyncio.TimerHandle | None = None
         self._transports: set[asyncio.BaseTransport] = set()
 
@@ -96,7 +96,7 @@ class OpenStreams:
             return await waiter
         finally:
             if waiter.cancelled():
-                self._forget(wait)
+                self._cancelled_one()
 
     def _arm(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
         self._disarm()
@@ -124,7 +124,7 @@ class OpenStreams:
         if waits:
             self._arm(loop, waits[0][0])
 
-    def _forget(self, wait: _Wait) -> None:
+    def _cancelled_one(self) -> None:
         """Account for a cancelled wait (its client went away: ``serve`` has aiohttp cancel the
         handler then). It stays in the heap until its deadline comes (the tick skips it) or
         until a cancel finds cancelled waits to be half the heap, when the heap is rebuilt
@@ -158,15 +158,11 @@ class OpenStreams:
         waits, self._waits = self._waits, []
         self._cancelled = 0
         for _, _, waiter in waits:
-            _wake(waiter, False)
+            if not waiter.done():
+                waiter.set_result(False)
         for transport in list(self._transports):
             if isinstance(transport, asyncio.WriteTransport) and transport.get_write_buffer_size():
                 transport.abort()  # close() would wait for the buffer to drain
-
-
-def _wake(waiter: asyncio.Future[bool], result: bool) -> None:
-    if not waiter.done():
-        waiter.set_result(result)
 
 
 def send_plan(
